@@ -1,0 +1,104 @@
+/* config: /etc/security/pam_isc.conf.
+ *
+ * The option table (config_options[]) is the single description of every
+ * key: the parser, the defaults, the validation and the manual page all come
+ * from it. Lines are "key = value", '#' starts a comment line, blank lines
+ * are ignored. Every error names the file, the line and the key.
+ *
+ * This unit is linked into the PAM module, so it does no network and uses no
+ * TLS/JSON library. Reading client_secret_file is a separate call made only
+ * by the helper. */
+#ifndef PAM_ISC_CONFIG_H
+#define PAM_ISC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "secret.h"
+
+#define CONFIG_DEFAULT_PATH SYSCONFDIR "/security/pam_isc.conf"
+
+enum config_api_form {
+	CONFIG_API_PREFIX,  /* /v3/set-password, /beta/..., /v2024/... */
+	CONFIG_API_SERVICE, /* /set-password/v1 */
+};
+
+struct config {
+	char *api_url;          /* https://..., no trailing slash */
+	char *api_version;      /* v3 beta v2024 v2025 v2026 v1 */
+	enum config_api_form api_form;
+	char *client_id;
+	char *client_secret_file;
+	struct secret client_secret; /* inline client_secret, if given */
+	char *source_name;
+	char *user_name_format;    /* %u, %% */
+	char *account_name_format; /* %u, %% */
+	char *ca_file;             /* NULL: system store */
+	unsigned timeout;          /* seconds, 1..300 */
+	unsigned status_timeout;   /* seconds, 1..604800 */
+	unsigned status_interval;  /* first poll delay, seconds; doubles, capped */
+	unsigned long min_uid;
+	char **skip_users; /* NULL-terminated */
+	char *runtime_dir;
+};
+
+enum config_type {
+	CONFIG_T_STRING,
+	CONFIG_T_URL,      /* https:// only */
+	CONFIG_T_VERSION,  /* api_version values */
+	CONFIG_T_UINT,     /* with min/max */
+	CONFIG_T_FORMAT,   /* %u and %% only */
+	CONFIG_T_PATH,     /* absolute path */
+	CONFIG_T_LIST,     /* comma-separated names */
+	CONFIG_T_SECRET,   /* stored in struct secret */
+};
+
+struct config_option {
+	const char *name;
+	enum config_type type;
+	const char *default_value; /* NULL: no default */
+	bool required;             /* see also the secret rule below */
+	unsigned long min, max;    /* CONFIG_T_UINT only */
+	size_t offset;             /* into struct config */
+	const char *description;   /* one paragraph, man-page ready */
+};
+
+extern const struct config_option config_options[]; /* ends with name NULL */
+
+struct config_error {
+	char file[256];
+	unsigned line; /* 0: not tied to a line (e.g. missing key, open failure) */
+	char key[64];  /* may be empty */
+	char message[256];
+};
+
+/* Render "FILE:LINE: key KEY: MESSAGE" (parts omitted when empty). */
+size_t config_error_format(const struct config_error *err, char *buf, size_t size);
+
+/* Parse text (name is used in errors). On success fills cfg (defaults
+ * applied, all required keys present: api_url, client_id, source_name, and
+ * exactly one of client_secret / client_secret_file) and returns 0. On error
+ * returns -1, fills err, and leaves cfg freed/zeroed. */
+int config_parse_buffer(const char *name, const char *text, size_t len,
+			struct config *cfg, struct config_error *err);
+
+/* Read and parse a file (at most 64 KiB; O_NOFOLLOW|O_CLOEXEC). */
+int config_load(const char *path, struct config *cfg, struct config_error *err);
+
+/* Release everything, wiping the inline secret. Safe on a zeroed cfg. */
+void config_free(struct config *cfg);
+
+/* The client secret: the inline one, or the first line of
+ * client_secret_file (trailing CR/LF stripped, empty refused). */
+int config_client_secret(const struct config *cfg, struct secret *out,
+			 struct config_error *err);
+
+/* true when user is listed in skip_users. */
+bool config_user_skipped(const struct config *cfg, const char *user);
+
+/* Expand a %u/%% format for user into out. Returns 0, or -1 when out is too
+ * small or the format is invalid. */
+int config_expand_format(const char *fmt, const char *user, char *out, size_t size);
+
+#endif

@@ -1,0 +1,206 @@
+/* pam_isc_ctl: the administrator's view of pam_isc, on the same library as
+ * the helper. Subcommands so far: check [USER], status REQUEST_ID. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "change.h"
+#include "config.h"
+#include "isc_client.h"
+#include "isc_json.h"
+#include "log.h"
+#include "proto.h"
+#include "secret.h"
+
+enum ctl_exit {
+	CTL_OK = 0,
+	CTL_FAILED = 1, /* a check failed, or ISC said no */
+	CTL_USAGE = 2,
+	CTL_CONFIG = 3,
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: pam_isc_ctl [--config PATH] [--debug] COMMAND\n"
+		"\n"
+		"commands:\n"
+		"  check [USER]         validate the configuration and the secret, fetch a token,\n"
+		"                       and for USER look up identity, account and key\n"
+		"  status REQUEST_ID    ask ISC for the state of one password change\n"
+		"\n"
+		"exit status: 0 ok, 1 a check failed or ISC refused, 2 usage, 3 configuration\n"
+		"default configuration: %s\n",
+		CONFIG_DEFAULT_PATH);
+}
+
+/* The tool speaks to a person: log lines go to stderr as well as syslog. */
+static void ctl_sink(void *sink_ctx, int priority, const char *line)
+{
+	(void)sink_ctx;
+	syslog(LOG_AUTHPRIV | priority, "%s", line);
+	if (priority <= LOG_WARNING)
+		fprintf(stderr, "pam_isc_ctl: %s\n", line);
+}
+
+static void print_client_error(const char *step, const struct isc_client_error *e)
+{
+	printf("%-8s FAILED (%s", step, isc_client_err_kind_name(e->kind));
+	if (e->http)
+		printf(", http %ld", e->http);
+	if (e->detail[0])
+		printf(", %s", e->detail);
+	if (e->tracking[0])
+		printf(", trackingId %s", e->tracking);
+	printf("): %s\n", e->text);
+}
+
+static int cmd_check(const struct config *cfg, const char *user, const struct log_ctx *lc)
+{
+	struct secret secret = { 0 };
+	struct config_error conf_err;
+	struct isc_client *client = NULL;
+	struct isc_client_error e;
+	struct isc_password_info info = { 0 };
+	char name[512], account[512], text[512];
+	size_t idx;
+	int ret = CTL_FAILED, rc;
+
+	printf("config   ok\n");
+	if (config_client_secret(cfg, &secret, &conf_err) < 0) {
+		config_error_format(&conf_err, text, sizeof text);
+		printf("secret   FAILED: %s\n", text);
+		return CTL_CONFIG;
+	}
+	printf("secret   ok\n");
+	if (isc_client_new(cfg, &secret, isc_client_now_ms() + (long long)cfg->timeout * 1000, lc,
+			   &client) < 0) {
+		printf("token    FAILED: cannot create the HTTPS client\n");
+		goto out;
+	}
+	if (isc_client_ensure_token(client, &e) < 0) {
+		print_client_error("token", &e);
+		goto out;
+	}
+	printf("token    ok\n");
+	if (!user) {
+		ret = CTL_OK;
+		goto out;
+	}
+	if (!proto_user_name_valid(user) ||
+	    config_expand_format(cfg->user_name_format, user, name, sizeof name) < 0 ||
+	    config_expand_format(cfg->account_name_format, user, account, sizeof account) < 0) {
+		printf("lookup   FAILED: invalid user name\n");
+		goto out;
+	}
+	if (isc_client_lookup(client, name, &info, &e) < 0) {
+		print_client_error("lookup", &e);
+		goto out;
+	}
+	printf("lookup   ok: identity %s, source %s, key %s\n", info.identity_id, info.source_id,
+	       info.public_key_id);
+	rc = change_select_account(&info, account, &idx);
+	if (rc < 0) {
+		printf("account  FAILED: %s (%zu accounts on the source)\n",
+		       rc == -1 ? "no account" : "several accounts, none named by account_name_format",
+		       info.n_accounts);
+		goto out;
+	}
+	printf("account  ok: %s (%s)\n", info.accounts[idx].account_id,
+	       info.accounts[idx].account_name ? info.accounts[idx].account_name : "-");
+	ret = CTL_OK;
+out:
+	isc_password_info_free(&info);
+	isc_client_free(client);
+	secret_clear(&secret);
+	return ret;
+}
+
+static int cmd_status(const struct config *cfg, const char *request_id, const struct log_ctx *lc)
+{
+	struct secret secret = { 0 };
+	struct config_error conf_err;
+	struct isc_client *client = NULL;
+	struct isc_client_error e;
+	struct isc_status st = { 0 };
+	char text[512];
+	int ret = CTL_FAILED;
+
+	if (!proto_request_id_valid(request_id)) {
+		fprintf(stderr, "pam_isc_ctl: not a request id: use letters, digits, '-' and '_'\n");
+		return CTL_USAGE;
+	}
+	if (config_client_secret(cfg, &secret, &conf_err) < 0) {
+		config_error_format(&conf_err, text, sizeof text);
+		fprintf(stderr, "pam_isc_ctl: %s\n", text);
+		return CTL_CONFIG;
+	}
+	if (isc_client_new(cfg, &secret, isc_client_now_ms() + (long long)cfg->timeout * 1000, lc,
+			   &client) < 0)
+		goto out;
+	if (isc_client_status(client, request_id, &st, &e) < 0) {
+		print_client_error("status", &e);
+		goto out;
+	}
+	printf("request %s state %s\n", request_id, isc_state_name(st.state));
+	for (size_t i = 0; i < st.n_errors; i++)
+		printf("error   %s\n", st.errors[i]);
+	ret = CTL_OK;
+out:
+	isc_status_free(&st);
+	isc_client_free(client);
+	secret_clear(&secret);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct log_ctx lc = { .sink = ctl_sink, .sink_ctx = NULL, .debug = false };
+	const char *config_path = CONFIG_DEFAULT_PATH;
+	struct config cfg = { 0 };
+	struct config_error conf_err;
+	char text[512];
+	int i = 1, rc;
+
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			config_path = argv[++i];
+		} else if (strcmp(argv[i], "--debug") == 0) {
+			lc.debug = true;
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return CTL_OK;
+		} else {
+			usage(stderr);
+			return CTL_USAGE;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return CTL_USAGE;
+	}
+	openlog("pam_isc_ctl", LOG_PID, LOG_AUTHPRIV);
+	if (config_load(config_path, &cfg, &conf_err) < 0) {
+		config_error_format(&conf_err, text, sizeof text);
+		fprintf(stderr, "pam_isc_ctl: %s\n", text);
+		return CTL_CONFIG;
+	}
+	if (isc_client_global_init() < 0) {
+		config_free(&cfg);
+		return CTL_FAILED;
+	}
+	if (strcmp(argv[i], "check") == 0 && argc - i <= 2)
+		rc = cmd_check(&cfg, i + 1 < argc ? argv[i + 1] : NULL, &lc);
+	else if (strcmp(argv[i], "status") == 0 && argc - i == 2)
+		rc = cmd_status(&cfg, argv[i + 1], &lc);
+	else {
+		usage(stderr);
+		rc = CTL_USAGE;
+	}
+	isc_client_global_cleanup();
+	config_free(&cfg);
+	closelog();
+	return rc;
+}

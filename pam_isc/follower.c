@@ -1,0 +1,398 @@
+/* follower: see follower.h. */
+#include "follower.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "isc_client.h"
+#include "proto.h"
+#include "secret.h"
+
+#define PENDING_DIR "pending"
+#define LOCK_FILE "follower.lock"
+#define PENDING_FILE_MAX 1024
+
+struct pending {
+	char id[PROTO_REQUEST_ID_MAX + 1];
+	char user[PROTO_USER_MAX + 1];
+	time_t since;
+	time_t due;
+	unsigned polls;
+	bool seen;
+};
+
+struct pending_table {
+	struct pending *items;
+	size_t n, cap;
+};
+
+unsigned follower_poll_delay(const struct config *cfg, unsigned n)
+{
+	unsigned long delay = cfg->status_interval;
+
+	while (n-- > 0 && delay < FOLLOWER_MAX_INTERVAL)
+		delay *= 2;
+	return delay > FOLLOWER_MAX_INTERVAL ? FOLLOWER_MAX_INTERVAL : (unsigned)delay;
+}
+
+static int pending_dir_path(const struct config *cfg, char *out, size_t size)
+{
+	int n = snprintf(out, size, "%s/" PENDING_DIR, cfg->runtime_dir);
+	return (n < 0 || (size_t)n >= size) ? -1 : 0;
+}
+
+static int prepare_dirs(const struct config *cfg, char *pending, size_t size, char *err,
+			size_t errsize)
+{
+	if (pending_dir_path(cfg, pending, size) < 0) {
+		snprintf(err, errsize, "runtime_dir path too long");
+		return -1;
+	}
+	if (fsutil_ensure_private_dir(cfg->runtime_dir, err, errsize) < 0 ||
+	    fsutil_ensure_private_dir(pending, err, errsize) < 0)
+		return -1;
+	return 0;
+}
+
+int follower_enqueue(const struct config *cfg, const char *request_id, const char *user,
+		     time_t now, char *err, size_t errsize)
+{
+	char dir[PATH_MAX], text[PROTO_USER_MAX + 64];
+	int n;
+
+	if (!proto_request_id_valid(request_id) || !proto_user_name_valid(user)) {
+		snprintf(err, errsize, "invalid request id or user name");
+		return -1;
+	}
+	if (prepare_dirs(cfg, dir, sizeof dir, err, errsize) < 0)
+		return -1;
+	n = snprintf(text, sizeof text, "user=%s\nsince=%lld\n", user, (long long)now);
+	if (n < 0 || (size_t)n >= sizeof text) {
+		snprintf(err, errsize, "entry too long");
+		return -1;
+	}
+	return fsutil_write_atomic(dir, request_id, text, (size_t)n, err, errsize);
+}
+
+static int open_lock(const struct config *cfg, char *err, size_t errsize)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (snprintf(path, sizeof path, "%s/" LOCK_FILE, cfg->runtime_dir) >= (int)sizeof path) {
+		snprintf(err, errsize, "runtime_dir path too long");
+		return -1;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		snprintf(err, errsize, "cannot open %s: %s", path, strerror(errno));
+	return fd;
+}
+
+int follower_ensure_running(const struct config *cfg, const char *self_exe,
+			    const char *config_path, bool debug, char *err, size_t errsize)
+{
+	char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	char *argv[] = { "pam_isc_helper", "follow", "--config", (char *)config_path,
+			 debug ? "--debug" : NULL, NULL };
+	pid_t pid;
+	int fd, status;
+
+	fd = open_lock(cfg, err, errsize);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		if (errno == EWOULDBLOCK)
+			return 0; /* a follower runs and will see the new entry */
+		snprintf(err, errsize, "cannot lock %s/" LOCK_FILE ": %s", cfg->runtime_dir,
+			 strerror(errno));
+		return -1;
+	}
+	/* Nobody follows: release the lock for the follower we start now. */
+	close(fd);
+
+	pid = fork();
+	if (pid < 0) {
+		snprintf(err, errsize, "fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		/* Double fork: the follower is nobody's child in the PAM
+		 * application, and has its own session (no terminal signals). */
+		int devnull;
+		if (setsid() < 0 || fork() != 0)
+			_exit(0);
+		devnull = open("/dev/null", O_RDWR);
+		if (devnull < 0)
+			_exit(1);
+		dup2(devnull, 0);
+		dup2(devnull, 1);
+		dup2(devnull, 2);
+		closefrom(3);
+		execve(self_exe, argv, envp);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return 0;
+}
+
+static struct pending *table_find(struct pending_table *t, const char *id)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->items[i].id, id) == 0)
+			return &t->items[i];
+	return NULL;
+}
+
+static void table_remove(struct pending_table *t, size_t i)
+{
+	t->items[i] = t->items[--t->n];
+}
+
+/* Parse "user=...\nsince=...\n". */
+static int parse_entry(const char *text, struct pending *p)
+{
+	const char *u = strstr(text, "user="), *s = strstr(text, "since=");
+	size_t ulen;
+	char *end;
+	long long since;
+
+	if (u != text || !s)
+		return -1;
+	u += 5;
+	ulen = strcspn(u, "\n");
+	if (ulen == 0 || ulen > PROTO_USER_MAX)
+		return -1;
+	memcpy(p->user, u, ulen);
+	p->user[ulen] = '\0';
+	if (!proto_user_name_valid(p->user))
+		return -1;
+	errno = 0;
+	since = strtoll(s + 6, &end, 10);
+	if (errno != 0 || end == s + 6 || since <= 0)
+		return -1;
+	p->since = (time_t)since;
+	return 0;
+}
+
+/* Bring the table in line with the directory: add new entries, forget
+ * vanished ones. Returns the number of entries, or -1. */
+static long scan_pending(const struct config *cfg, const char *dir, struct pending_table *t,
+			 const struct log_ctx *lc)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d) {
+		log_event(lc, LOG_ERR, "follower_error", "dir", dir, "text", strerror(errno), NULL);
+		return -1;
+	}
+	for (size_t i = 0; i < t->n; i++)
+		t->items[i].seen = false;
+	while ((de = readdir(d)) != NULL) {
+		char path[PATH_MAX], *text = NULL, err[256];
+		size_t len = 0;
+		struct pending *p, fresh = { 0 };
+
+		if (de->d_name[0] == '.' || !proto_request_id_valid(de->d_name))
+			continue;
+		p = table_find(t, de->d_name);
+		if (p) {
+			p->seen = true;
+			continue;
+		}
+		if (t->n >= FOLLOWER_MAX_PENDING)
+			continue; /* the rest wait for room */
+		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+		if (fsutil_read_private(path, PENDING_FILE_MAX, &text, &len, err, sizeof err) != 0 ||
+		    parse_entry(text, &fresh) < 0) {
+			log_event(lc, LOG_ERR, "follower_error", "request", de->d_name, "text",
+				  "unreadable pending entry; dropped", NULL);
+			unlink(path);
+			free(text);
+			continue;
+		}
+		free(text);
+		if (t->n == t->cap) {
+			size_t cap = t->cap ? t->cap * 2 : 16;
+			struct pending *items = realloc(t->items, cap * sizeof *items);
+			if (!items)
+				break;
+			t->items = items;
+			t->cap = cap;
+		}
+		snprintf(fresh.id, sizeof fresh.id, "%s", de->d_name);
+		fresh.due = fresh.since + (time_t)follower_poll_delay(cfg, 0);
+		fresh.seen = true;
+		t->items[t->n++] = fresh;
+	}
+	closedir(d);
+	for (size_t i = t->n; i-- > 0;)
+		if (!t->items[i].seen)
+			table_remove(t, i);
+	return (long)t->n;
+}
+
+static void drop_entry(const char *dir, struct pending_table *t, size_t i)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof path, "%s/%s", dir, t->items[i].id);
+	unlink(path);
+	table_remove(t, i);
+}
+
+static void log_final(const struct log_ctx *lc, const struct pending *p,
+		      const struct isc_status *st)
+{
+	char errors[256] = "";
+	size_t used = 0;
+
+	for (size_t i = 0; i < st->n_errors && used + 1 < sizeof errors; i++) {
+		int n = snprintf(errors + used, sizeof errors - used, "%s%s", i ? "; " : "",
+				 st->errors[i]);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+	if (st->state == ISC_STATE_FAILED)
+		log_event(lc, LOG_ERR, "final", "user", p->user, "request", p->id, "state",
+			  "FAILED", "error", errors[0] ? errors : "(no reason given)", NULL);
+	else
+		log_event(lc, LOG_NOTICE, "final", "user", p->user, "request", p->id, "state",
+			  isc_state_name(st->state), NULL);
+}
+
+/* Poll one entry. Returns true when it is done (and removed). */
+static bool poll_entry(const struct config *cfg, struct isc_client *client, const char *dir,
+		       struct pending_table *t, size_t i, const struct log_ctx *lc)
+{
+	struct pending *p = &t->items[i];
+	struct isc_client_error e;
+	struct isc_status st;
+	time_t now = time(NULL);
+	unsigned delay;
+
+	if (now - p->since > (time_t)cfg->status_timeout) {
+		char waited[24];
+		snprintf(waited, sizeof waited, "%lld", (long long)(now - p->since));
+		log_event(lc, LOG_WARNING, "final", "user", p->user, "request", p->id, "state",
+			  "UNKNOWN", "text", "still in progress when status_timeout ran out",
+			  "waited", waited, NULL);
+		drop_entry(dir, t, i);
+		return true;
+	}
+	isc_client_set_deadline(client, isc_client_now_ms() + (long long)cfg->timeout * 1000);
+	if (isc_client_status(client, p->id, &st, &e) == 0) {
+		if (st.state != ISC_STATE_IN_PROGRESS) {
+			log_final(lc, p, &st);
+			isc_status_free(&st);
+			drop_entry(dir, t, i);
+			return true;
+		}
+		isc_status_free(&st);
+		p->polls++;
+		p->due = now + (time_t)follower_poll_delay(cfg, p->polls);
+		return false;
+	}
+	if (e.kind == ISC_CLIENT_HTTP && e.http == 404) {
+		log_event(lc, LOG_ERR, "final", "user", p->user, "request", p->id, "state",
+			  "UNKNOWN", "http", "404", "tracking", e.tracking[0] ? e.tracking : NULL,
+			  "text", "ISC does not know this request", NULL);
+		drop_entry(dir, t, i);
+		return true;
+	}
+	/* Anything else may pass: keep following, a little later. */
+	log_event(lc, LOG_WARNING, "status_error", "user", p->user, "request", p->id, "kind",
+		  isc_client_err_kind_name(e.kind), "tracking", e.tracking[0] ? e.tracking : NULL,
+		  "text", e.text, NULL);
+	p->polls++;
+	delay = follower_poll_delay(cfg, p->polls);
+	if (e.retry_after > (long)delay)
+		delay = (unsigned)e.retry_after;
+	p->due = now + (time_t)delay;
+	return false;
+}
+
+int follower_run(const struct config *cfg, const struct log_ctx *lc)
+{
+	char dir[PATH_MAX], err[256];
+	struct pending_table table = { 0 };
+	struct secret client_secret = { 0 };
+	struct config_error conf_err;
+	struct isc_client *client = NULL;
+	int lock_fd, ret = -1;
+
+	if (prepare_dirs(cfg, dir, sizeof dir, err, sizeof err) < 0) {
+		log_event(lc, LOG_ERR, "follower_error", "text", err, NULL);
+		return -1;
+	}
+	lock_fd = open_lock(cfg, err, sizeof err);
+	if (lock_fd < 0) {
+		log_event(lc, LOG_ERR, "follower_error", "text", err, NULL);
+		return -1;
+	}
+	if (flock(lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		close(lock_fd);
+		return 0; /* another follower has it */
+	}
+	if (config_client_secret(cfg, &client_secret, &conf_err) < 0) {
+		char text[512];
+		config_error_format(&conf_err, text, sizeof text);
+		log_event(lc, LOG_ERR, "follower_error", "text", text, NULL);
+		goto out;
+	}
+	if (isc_client_new(cfg, &client_secret, isc_client_now_ms(), lc, &client) < 0) {
+		log_event(lc, LOG_ERR, "follower_error", "text", "cannot create the HTTPS client",
+			  NULL);
+		goto out;
+	}
+
+	for (;;) {
+		time_t now, next;
+		long n = scan_pending(cfg, dir, &table, lc);
+
+		if (n < 0)
+			goto out;
+		if (n == 0) {
+			/* See follower.h: unlock, look again, only then leave. */
+			flock(lock_fd, LOCK_UN);
+			n = scan_pending(cfg, dir, &table, lc);
+			if (n <= 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
+				break;
+			continue;
+		}
+		now = time(NULL);
+		for (size_t i = table.n; i-- > 0;)
+			if (table.items[i].due <= now)
+				poll_entry(cfg, client, dir, &table, i, lc);
+		/* Wake at the next due poll, and at least every second to
+		 * pick up new entries. */
+		next = now + 1;
+		for (size_t i = 0; i < table.n; i++)
+			if (table.items[i].due < next)
+				next = table.items[i].due;
+		if (next > time(NULL))
+			sleep(1);
+	}
+	ret = 0;
+out:
+	isc_client_free(client);
+	secret_clear(&client_secret);
+	free(table.items);
+	close(lock_fd);
+	return ret;
+}

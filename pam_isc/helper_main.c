@@ -1,0 +1,183 @@
+/* pam_isc_helper: the process that does the network work for pam_isc.so.
+ *
+ *   pam_isc_helper chauthtok      request on stdin, one verdict line on stdout
+ *   pam_isc_helper follow --config PATH [--debug]
+ *
+ * pam_isc.so starts it with a built environment, stdin/stdout on a
+ * socketpair, stderr on /dev/null, in its own session. Like unix_chkpwd it
+ * keeps TLS, libcurl and json-c out of the PAM application's process. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+#include "change.h"
+#include "config.h"
+#include "follower.h"
+#include "isc_client.h"
+#include "log.h"
+#include "proto.h"
+#include "secret.h"
+
+/* The verdict must reach the module before it gives up on us. */
+#define VERDICT_MARGIN_MS 300
+
+/* Become fully root when started from setuid passwd (so the invoking user
+ * can neither signal nor trace us), and make sure nothing of this process
+ * ends up in a core file. */
+static int harden_process(void)
+{
+	struct rlimit no_core = { 0, 0 };
+
+	if (geteuid() == 0 && (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0))
+		return -1;
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return -1;
+	if (setrlimit(RLIMIT_CORE, &no_core) < 0)
+		return -1;
+	umask(077);
+	return 0;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void send_verdict(const struct proto_verdict *v)
+{
+	char line[PROTO_VERDICT_MAX + 2];
+	size_t len = proto_format_verdict(v, line, sizeof line);
+
+	if (len > 0)
+		write_all(STDOUT_FILENO, line, len);
+	/* Done with the module: let nothing we start hold its socket. */
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull >= 0) {
+		dup2(devnull, STDIN_FILENO);
+		dup2(devnull, STDOUT_FILENO);
+		close(devnull);
+	}
+}
+
+static int run_chauthtok(struct log_ctx *lc)
+{
+	long long start = isc_client_now_ms();
+	struct proto_request req;
+	struct proto_verdict verdict = { .accepted = false, .reason = PROTO_REASON_INTERNAL };
+	struct config cfg = { 0 };
+	struct config_error conf_err;
+	char err[256];
+
+	if (proto_read_request(STDIN_FILENO, &req, err, sizeof err) < 0) {
+		log_event(lc, LOG_ERR, "error", "step", "request", "text", err, NULL);
+		send_verdict(&verdict);
+		return 1;
+	}
+	lc->debug = req.debug;
+	if (config_load(req.config_path, &cfg, &conf_err) < 0) {
+		char text[512];
+		config_error_format(&conf_err, text, sizeof text);
+		log_event(lc, LOG_ERR, "config_error", "user", req.user, "text", text, NULL);
+		verdict.reason = PROTO_REASON_CONFIG;
+		send_verdict(&verdict);
+		secret_clear(&req.authtok);
+		return 1;
+	}
+
+	change_run(&cfg, req.user, req.authtok.data, req.authtok.len,
+		   start + (long long)cfg.timeout * 1000 - VERDICT_MARGIN_MS, lc, &verdict);
+	secret_clear(&req.authtok);
+	send_verdict(&verdict);
+
+	if (verdict.accepted && strcmp(verdict.state, "IN_PROGRESS") == 0 &&
+	    verdict.request_id[0]) {
+		if (follower_enqueue(&cfg, verdict.request_id, req.user, time(NULL), err,
+				     sizeof err) < 0 ||
+		    follower_ensure_running(&cfg, "/proc/self/exe", req.config_path, req.debug,
+					    err, sizeof err) < 0)
+			log_event(lc, LOG_ERR, "error", "user", req.user, "request",
+				  verdict.request_id, "step", "follow", "text", err, NULL);
+	} else if (verdict.accepted && strcmp(verdict.state, "IN_PROGRESS") == 0) {
+		log_event(lc, LOG_WARNING, "unfollowed", "user", req.user, "state", "IN_PROGRESS",
+			  "text", "ISC gave no request id; the outcome cannot be followed", NULL);
+	}
+	config_free(&cfg);
+	return verdict.accepted ? 0 : 1;
+}
+
+static int run_follow(int argc, char **argv, struct log_ctx *lc)
+{
+	const char *config_path = NULL;
+	struct config cfg = { 0 };
+	struct config_error conf_err;
+	int rc;
+
+	for (int i = 2; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			config_path = argv[++i];
+		else if (strcmp(argv[i], "--debug") == 0)
+			lc->debug = true;
+		else
+			return 2;
+	}
+	if (!config_path)
+		return 2;
+	if (config_load(config_path, &cfg, &conf_err) < 0) {
+		char text[512];
+		config_error_format(&conf_err, text, sizeof text);
+		log_event(lc, LOG_ERR, "config_error", "text", text, NULL);
+		return 1;
+	}
+	rc = follower_run(&cfg, lc);
+	config_free(&cfg);
+	return rc == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct log_ctx lc = { .sink = log_syslog_sink, .sink_ctx = NULL, .debug = false };
+	int rc;
+
+	openlog("pam_isc", LOG_PID, LOG_AUTHPRIV);
+	if (harden_process() < 0) {
+		log_event(&lc, LOG_ERR, "error", "step", "helper", "text",
+			  "cannot drop to a private, undumpable process", NULL);
+		return 1;
+	}
+	if (argc < 2) {
+		fprintf(stderr, "usage: pam_isc_helper chauthtok | follow --config PATH [--debug]\n"
+				"This program is started by pam_isc.so; it is not meant to be "
+				"run by hand.\n");
+		return 2;
+	}
+	if (isc_client_global_init() < 0) {
+		log_event(&lc, LOG_ERR, "error", "step", "helper", "text",
+			  "libcurl initialisation failed", NULL);
+		return 1;
+	}
+	if (strcmp(argv[1], "chauthtok") == 0)
+		rc = run_chauthtok(&lc);
+	else if (strcmp(argv[1], "follow") == 0)
+		rc = run_follow(argc, argv, &lc);
+	else
+		rc = 2;
+	isc_client_global_cleanup();
+	closelog();
+	return rc;
+}

@@ -1,0 +1,587 @@
+/* isc_client: see isc_client.h. */
+#include "isc_client.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <syslog.h>
+#include <time.h>
+
+#include "token_cache.h"
+
+#define USER_AGENT "pam_isc/" PACKAGE_VERSION
+#define URL_MAX 2048
+
+struct isc_client {
+	const struct config *cfg;
+	const struct log_ctx *lc;
+	CURL *curl;
+	struct secret client_secret;
+	struct secret token;
+	long long deadline_ms;
+	char curl_err[CURL_ERROR_SIZE];
+};
+
+/* What one HTTP exchange brought back. The body may hold a token, so it is
+ * always released with secret_free_buf. */
+struct response {
+	char *body;
+	size_t len, cap;
+	bool too_large;
+	char slpt[96];
+	long retry_after;
+};
+
+long long isc_client_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int isc_client_global_init(void)
+{
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+void isc_client_global_cleanup(void)
+{
+	curl_global_cleanup();
+}
+
+const char *isc_client_err_kind_name(enum isc_client_err_kind k)
+{
+	switch (k) {
+	case ISC_CLIENT_OK:
+		return "ok";
+	case ISC_CLIENT_TRANSPORT:
+		return "transport";
+	case ISC_CLIENT_TIMEOUT:
+		return "timeout";
+	case ISC_CLIENT_HTTP:
+		return "http";
+	case ISC_CLIENT_PROTOCOL:
+		return "protocol";
+	case ISC_CLIENT_INTERNAL:
+		return "internal";
+	}
+	return "internal";
+}
+
+static void set_error(struct isc_client_error *err, enum isc_client_err_kind kind,
+		      const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_error(struct isc_client_error *err, enum isc_client_err_kind kind,
+		      const char *fmt, ...)
+{
+	va_list ap;
+
+	err->kind = kind;
+	va_start(ap, fmt);
+	vsnprintf(err->text, sizeof err->text, fmt, ap);
+	va_end(ap);
+}
+
+static void clear_error(struct isc_client_error *err)
+{
+	memset(err, 0, sizeof *err);
+	err->retry_after = -1;
+}
+
+int isc_client_new(const struct config *cfg, const struct secret *client_secret,
+		   long long deadline_ms, const struct log_ctx *lc, struct isc_client **out)
+{
+	struct isc_client *c = calloc(1, sizeof *c);
+
+	*out = NULL;
+	if (!c)
+		return -1;
+	c->cfg = cfg;
+	c->lc = lc;
+	c->deadline_ms = deadline_ms;
+	c->curl = curl_easy_init();
+	if (!c->curl || secret_set(&c->client_secret, client_secret->data, client_secret->len) < 0) {
+		isc_client_free(c);
+		return -1;
+	}
+	*out = c;
+	return 0;
+}
+
+void isc_client_free(struct isc_client *c)
+{
+	if (!c)
+		return;
+	if (c->curl)
+		curl_easy_cleanup(c->curl);
+	secret_clear(&c->client_secret);
+	secret_clear(&c->token);
+	free(c);
+}
+
+void isc_client_set_deadline(struct isc_client *c, long long deadline_ms)
+{
+	c->deadline_ms = deadline_ms;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	struct response *r = userdata;
+	size_t n = size * nmemb;
+
+	if (n > ISC_JSON_MAX_BODY - r->len) {
+		r->too_large = true;
+		return 0; /* makes libcurl stop with CURLE_WRITE_ERROR */
+	}
+	if (r->len + n + 1 > r->cap) {
+		size_t cap = r->cap ? r->cap : 4096;
+		char *grown;
+		while (cap < r->len + n + 1)
+			cap *= 2;
+		/* Grow by copy so the old buffer can be wiped, not realloc'd away. */
+		grown = malloc(cap);
+		if (!grown)
+			return 0;
+		if (r->body)
+			memcpy(grown, r->body, r->len);
+		secret_free_buf(r->body, r->cap);
+		r->body = grown;
+		r->cap = cap;
+	}
+	memcpy(r->body + r->len, data, n);
+	r->len += n;
+	r->body[r->len] = '\0';
+	return n;
+}
+
+/* Copy a header's value (trimmed) if its name matches. */
+static bool header_value(const char *line, size_t len, const char *name, char *out,
+			 size_t size)
+{
+	size_t nlen = strlen(name), vlen;
+	const char *v;
+
+	if (len <= nlen || strncasecmp(line, name, nlen) != 0 || line[nlen] != ':')
+		return false;
+	v = line + nlen + 1;
+	vlen = len - nlen - 1;
+	while (vlen > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		vlen--;
+	}
+	while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' || v[vlen - 1] == ' '))
+		vlen--;
+	if (vlen >= size)
+		vlen = size - 1;
+	for (size_t i = 0; i < vlen; i++)
+		out[i] = (v[i] >= 0x20 && v[i] < 0x7f) ? v[i] : '?';
+	out[vlen] = '\0';
+	return true;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	struct response *r = userdata;
+	size_t n = size * nmemb;
+	char value[32];
+
+	header_value(data, n, "SLPT-Request-ID", r->slpt, sizeof r->slpt);
+	if (header_value(data, n, "Retry-After", value, sizeof value)) {
+		char *end;
+		long secs;
+		errno = 0;
+		secs = strtol(value, &end, 10);
+		/* Only the delta-seconds form; an HTTP date is treated as absent. */
+		if (errno == 0 && end != value && *end == '\0' && secs >= 0 && secs < 86400)
+			r->retry_after = secs;
+	}
+	return n;
+}
+
+static void response_free(struct response *r)
+{
+	secret_free_buf(r->body, r->cap);
+	memset(r, 0, sizeof *r);
+}
+
+/* Wipe what the header list holds (the Authorization line) and free it. */
+static void headers_free(struct curl_slist *h)
+{
+	for (struct curl_slist *i = h; i; i = i->next)
+		secret_wipe(i->data, strlen(i->data));
+	curl_slist_free_all(h);
+}
+
+static int build_url(const struct isc_client *c, const char *endpoint, const char *id,
+		     char *url, size_t size)
+{
+	const struct config *cfg = c->cfg;
+	int n;
+
+	if (cfg->api_form == CONFIG_API_SERVICE)
+		n = snprintf(url, size, "%s/%s/%s%s%s", cfg->api_url, endpoint, cfg->api_version,
+			     id ? "/" : "", id ? id : "");
+	else
+		n = snprintf(url, size, "%s/%s/%s%s%s", cfg->api_url, cfg->api_version, endpoint,
+			     id ? "/" : "", id ? id : "");
+	return (n < 0 || (size_t)n >= size) ? -1 : 0;
+}
+
+/* One HTTP exchange on the client's handle. body NULL means GET. */
+static int perform(struct isc_client *c, const char *url, const char *content_type,
+		   const char *body, size_t body_len, bool with_token, struct response *resp,
+		   long *http, struct isc_client_error *err)
+{
+	struct curl_slist *headers = NULL, *h;
+	long long remaining = c->deadline_ms - isc_client_now_ms();
+	CURL *curl = c->curl;
+	CURLcode rc;
+	char *auth = NULL;
+	size_t auth_len = 0;
+	int ret = -1;
+
+	memset(resp, 0, sizeof *resp);
+	resp->retry_after = -1;
+	*http = 0;
+	if (remaining <= 0) {
+		set_error(err, ISC_CLIENT_TIMEOUT, "no time left before the request");
+		return -1;
+	}
+
+	/* curl_easy_reset keeps the connection cache and TLS sessions: the
+	 * next request reuses the open connection. */
+	curl_easy_reset(curl);
+	h = curl_slist_append(headers, "Accept: application/json");
+	if (h)
+		headers = h;
+	if (h && body) {
+		char ct[96];
+		snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
+		h = curl_slist_append(headers, ct);
+		if (h)
+			h = curl_slist_append(h, "Expect:");
+	}
+	if (h && with_token) {
+		auth_len = c->token.len + 32;
+		auth = malloc(auth_len);
+		if (auth) {
+			snprintf(auth, auth_len, "Authorization: Bearer %s", (char *)c->token.data);
+			h = curl_slist_append(headers, auth);
+		} else {
+			h = NULL;
+		}
+	}
+	if (!h) {
+		set_error(err, ISC_CLIENT_INTERNAL, "out of memory");
+		goto out;
+	}
+
+	c->curl_err[0] = '\0';
+	if (curl_easy_setopt(curl, CURLOPT_URL, url) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "https") != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK ||
+	    (c->cfg->ca_file &&
+	     curl_easy_setopt(curl, CURLOPT_CAINFO, c->cfg->ca_file) != CURLE_OK) ||
+	    /* "" disables every proxy, including ones named by environment. */
+	    curl_easy_setopt(curl, CURLOPT_PROXY, "") != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)remaining) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)remaining) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_USERAGENT, USER_AGENT) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, c->curl_err) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_WRITEDATA, resp) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_HEADERDATA, resp) != CURLE_OK) {
+		set_error(err, ISC_CLIENT_INTERNAL, "cannot set up the HTTP request");
+		goto out;
+	}
+	if (body) {
+		if (curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body) != CURLE_OK ||
+		    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len) !=
+			    CURLE_OK) {
+			set_error(err, ISC_CLIENT_INTERNAL, "cannot set up the HTTP request");
+			goto out;
+		}
+	} else {
+		curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+	}
+
+	rc = curl_easy_perform(curl);
+	snprintf(err->slpt, sizeof err->slpt, "%s", resp->slpt);
+	err->retry_after = resp->retry_after;
+	if (rc != CURLE_OK) {
+		if (resp->too_large)
+			set_error(err, ISC_CLIENT_PROTOCOL, "response body larger than %d bytes",
+				  ISC_JSON_MAX_BODY);
+		else if (rc == CURLE_OPERATION_TIMEDOUT)
+			set_error(err, ISC_CLIENT_TIMEOUT, "%s",
+				  c->curl_err[0] ? c->curl_err : curl_easy_strerror(rc));
+		else
+			set_error(err, ISC_CLIENT_TRANSPORT, "%s",
+				  c->curl_err[0] ? c->curl_err : curl_easy_strerror(rc));
+		goto out;
+	}
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, http);
+	ret = 0;
+out:
+	/* The handle keeps pointers to these; drop them before freeing. */
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, NULL);
+	headers_free(headers);
+	secret_free_buf(auth, auth_len);
+	return ret;
+}
+
+/* Turn a non-2xx answer into the error struct. */
+static void http_error(struct isc_client_error *err, long http, const struct response *resp)
+{
+	struct isc_error_body eb;
+
+	isc_json_parse_error(resp->body ? resp->body : "", resp->len, &eb);
+	err->kind = ISC_CLIENT_HTTP;
+	err->http = http;
+	snprintf(err->detail, sizeof err->detail, "%s", eb.detail_code);
+	snprintf(err->tracking, sizeof err->tracking, "%s", eb.tracking_id);
+	snprintf(err->text, sizeof err->text, "%s", eb.text);
+}
+
+static void log_http(const struct isc_client *c, const char *url, long http, long long t0)
+{
+	char status[16], ms[24];
+	const char *path = url + strlen(c->cfg->api_url);
+
+	snprintf(status, sizeof status, "%ld", http);
+	snprintf(ms, sizeof ms, "%lld", isc_client_now_ms() - t0);
+	log_event(c->lc, LOG_DEBUG, "http", "path", path, "status", status, "ms", ms, NULL);
+}
+
+static int fetch_token(struct isc_client *c, struct isc_client_error *err)
+{
+	char url[URL_MAX], cache_err[256];
+	char *id = NULL, *secret = NULL, *form = NULL;
+	size_t form_len = 0;
+	struct isc_token tok = { 0 };
+	struct response resp;
+	long http = 0;
+	long long t0 = isc_client_now_ms();
+	int ret = -1;
+
+	if (snprintf(url, sizeof url, "%s/oauth/token", c->cfg->api_url) >= (int)sizeof url) {
+		set_error(err, ISC_CLIENT_INTERNAL, "api_url too long");
+		return -1;
+	}
+	id = curl_easy_escape(c->curl, c->cfg->client_id, 0);
+	secret = curl_easy_escape(c->curl, (char *)c->client_secret.data,
+				  (int)c->client_secret.len);
+	if (id && secret) {
+		form_len = strlen(id) + strlen(secret) + 64;
+		form = malloc(form_len);
+	}
+	if (!form) {
+		set_error(err, ISC_CLIENT_INTERNAL, "out of memory");
+		goto out;
+	}
+	snprintf(form, form_len, "grant_type=client_credentials&client_id=%s&client_secret=%s",
+		 id, secret);
+	if (perform(c, url, "application/x-www-form-urlencoded", form, strlen(form), false,
+		    &resp, &http, err) < 0)
+		goto out;
+	log_http(c, url, http, t0);
+	if (http != 200) {
+		http_error(err, http, &resp);
+		response_free(&resp);
+		goto out;
+	}
+	{
+		char perr[128];
+		if (isc_json_parse_token(resp.body ? resp.body : "", resp.len, &tok, perr,
+					 sizeof perr) < 0) {
+			set_error(err, ISC_CLIENT_PROTOCOL, "token response: %s", perr);
+			err->http = http;
+			response_free(&resp);
+			goto out;
+		}
+	}
+	response_free(&resp);
+	secret_clear(&c->token);
+	if (secret_set(&c->token, tok.access_token, strlen(tok.access_token)) < 0) {
+		set_error(err, ISC_CLIENT_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (token_cache_store(c->cfg, time(NULL), tok.access_token, tok.expires_in, cache_err,
+			      sizeof cache_err) < 0)
+		/* Not fatal: this change goes on, the next one fetches again. */
+		log_event(c->lc, LOG_WARNING, "token_cache", "text", cache_err, NULL);
+	{
+		char ttl[24];
+		snprintf(ttl, sizeof ttl, "%ld", tok.expires_in);
+		log_event(c->lc, LOG_DEBUG, "token", "source", "fetched", "ttl", ttl, NULL);
+	}
+	ret = 0;
+out:
+	isc_token_free(&tok);
+	if (secret)
+		secret_wipe(secret, strlen(secret));
+	curl_free(secret);
+	curl_free(id);
+	secret_free_buf(form, form_len);
+	return ret;
+}
+
+int isc_client_ensure_token(struct isc_client *c, struct isc_client_error *err)
+{
+	char cache_err[256];
+	int rc;
+
+	clear_error(err);
+	if (c->token.len > 0)
+		return 0;
+	rc = token_cache_load(c->cfg, time(NULL), &c->token, cache_err, sizeof cache_err);
+	if (rc == 0) {
+		log_event(c->lc, LOG_DEBUG, "token", "source", "cache", NULL);
+		return 0;
+	}
+	if (rc < 0)
+		log_event(c->lc, LOG_WARNING, "token_cache", "text", cache_err, NULL);
+	return fetch_token(c, err);
+}
+
+/* An authenticated API call: a 401 means the token is no longer good
+ * (expired early, revoked): drop it, fetch a new one, try once more. */
+static int api_call(struct isc_client *c, const char *url, const char *body, size_t body_len,
+		    struct response *resp, long *http, struct isc_client_error *err)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		long long t0 = isc_client_now_ms();
+
+		if (isc_client_ensure_token(c, err) < 0)
+			return -1;
+		if (perform(c, url, "application/json", body, body_len, true, resp, http, err) < 0)
+			return -1;
+		log_http(c, url, *http, t0);
+		if (*http != 401 || attempt > 0)
+			return 0;
+		log_event(c->lc, LOG_INFO, "token_refused", "http", "401", NULL);
+		response_free(resp);
+		token_cache_clear(c->cfg);
+		secret_clear(&c->token);
+	}
+	return 0;
+}
+
+int isc_client_lookup(struct isc_client *c, const char *user_name,
+		      struct isc_password_info *out, struct isc_client_error *err)
+{
+	char url[URL_MAX], perr[128];
+	char *body;
+	struct response resp;
+	long http = 0;
+	int ret = -1;
+
+	clear_error(err);
+	memset(out, 0, sizeof *out);
+	if (build_url(c, "query-password-info", NULL, url, sizeof url) < 0) {
+		set_error(err, ISC_CLIENT_INTERNAL, "URL too long");
+		return -1;
+	}
+	body = isc_json_build_lookup(user_name, c->cfg->source_name);
+	if (!body) {
+		set_error(err, ISC_CLIENT_INTERNAL, "out of memory");
+		return -1;
+	}
+	if (api_call(c, url, body, strlen(body), &resp, &http, err) < 0)
+		goto out;
+	if (http != 200) {
+		http_error(err, http, &resp);
+	} else if (isc_json_parse_password_info(resp.body ? resp.body : "", resp.len, out, perr,
+						sizeof perr) < 0) {
+		set_error(err, ISC_CLIENT_PROTOCOL, "query-password-info response: %s", perr);
+		err->http = http;
+	} else {
+		ret = 0;
+	}
+	response_free(&resp);
+out:
+	free(body);
+	return ret;
+}
+
+int isc_client_set_password(struct isc_client *c, const struct isc_password_info *info,
+			    const struct isc_account *account, const char *encrypted_b64,
+			    struct isc_set_result *out, struct isc_client_error *err)
+{
+	char url[URL_MAX], perr[128];
+	char *body;
+	struct response resp;
+	long http = 0;
+	int ret = -1;
+
+	clear_error(err);
+	memset(out, 0, sizeof *out);
+	if (build_url(c, "set-password", NULL, url, sizeof url) < 0) {
+		set_error(err, ISC_CLIENT_INTERNAL, "URL too long");
+		return -1;
+	}
+	body = isc_json_build_set_password(info->identity_id, encrypted_b64, info->public_key_id,
+					   account->account_id, info->source_id);
+	if (!body) {
+		set_error(err, ISC_CLIENT_INTERNAL, "out of memory");
+		return -1;
+	}
+	/* Sent once: a set-password that timed out after it was sent may have
+	 * reached ISC, and repeating it would start a second change. */
+	if (api_call(c, url, body, strlen(body), &resp, &http, err) < 0)
+		goto out;
+	if (http != 202 && http != 200) {
+		http_error(err, http, &resp);
+	} else if (isc_json_parse_set_result(resp.body ? resp.body : "", resp.len, out, perr,
+					     sizeof perr) < 0) {
+		set_error(err, ISC_CLIENT_PROTOCOL, "set-password response: %s", perr);
+		err->http = http;
+	} else {
+		ret = 0;
+	}
+	response_free(&resp);
+out:
+	secret_free_str(body);
+	return ret;
+}
+
+int isc_client_status(struct isc_client *c, const char *request_id, struct isc_status *out,
+		      struct isc_client_error *err)
+{
+	char url[URL_MAX], perr[128];
+	struct response resp;
+	long http = 0;
+	int ret = -1;
+
+	clear_error(err);
+	memset(out, 0, sizeof *out);
+	if (build_url(c, "password-change-status", request_id, url, sizeof url) < 0) {
+		set_error(err, ISC_CLIENT_INTERNAL, "URL too long");
+		return -1;
+	}
+	if (api_call(c, url, NULL, 0, &resp, &http, err) < 0)
+		return -1;
+	if (http != 200) {
+		http_error(err, http, &resp);
+	} else if (isc_json_parse_status(resp.body ? resp.body : "", resp.len, out, perr,
+					 sizeof perr) < 0) {
+		set_error(err, ISC_CLIENT_PROTOCOL, "password-change-status response: %s", perr);
+		err->http = http;
+	} else {
+		ret = 0;
+	}
+	response_free(&resp);
+	return ret;
+}

@@ -1,0 +1,76 @@
+/* isc_client: the HTTPS side of pam_isc, on libcurl (GnuTLS build).
+ *
+ * One client is one libcurl easy handle: every call made through it (token,
+ * lookup, set-password, status) reuses one TLS connection. Every call is
+ * bounded by the client's deadline (CLOCK_MONOTONIC): connect, TLS and
+ * transfer together never outlast it. The token comes from the token cache
+ * or a client_credentials grant; a 401 on an API call drops it, fetches a new
+ * one and retries that call once.
+ *
+ * Trust and transport are fixed here and nowhere else: https only, no
+ * redirects, peer and host verification on, TLS 1.2 or later, no proxy (the
+ * helper's environment is clean anyway), response bodies capped at 1 MiB. */
+#ifndef PAM_ISC_ISC_CLIENT_H
+#define PAM_ISC_ISC_CLIENT_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "isc_json.h"
+#include "log.h"
+#include "secret.h"
+
+enum isc_client_err_kind {
+	ISC_CLIENT_OK = 0,
+	ISC_CLIENT_TRANSPORT, /* connect, DNS, TLS, reset */
+	ISC_CLIENT_TIMEOUT,   /* the deadline passed */
+	ISC_CLIENT_HTTP,      /* an HTTP error status (see http) */
+	ISC_CLIENT_PROTOCOL,  /* a 2xx answer we could not use */
+	ISC_CLIENT_INTERNAL,  /* out of memory, library failure */
+};
+
+/* Everything worth logging about a failed call. */
+struct isc_client_error {
+	enum isc_client_err_kind kind;
+	long http;           /* HTTP status, 0 if none */
+	char detail[96];     /* ISC detailCode */
+	char tracking[96];   /* ISC trackingId */
+	char slpt[96];       /* SLPT-Request-ID response header */
+	char text[256];      /* first message text, or our own reason */
+	long retry_after;    /* seconds from Retry-After, -1 if none */
+};
+
+struct isc_client;
+
+/* Once per process, before any thread: curl_global_init. */
+int isc_client_global_init(void);
+void isc_client_global_cleanup(void);
+
+/* Monotonic clock in milliseconds, for deadlines. */
+long long isc_client_now_ms(void);
+
+/* cfg and lc must outlive the client; client_secret is copied (and wiped on
+ * free). deadline_ms is on isc_client_now_ms()'s clock. */
+int isc_client_new(const struct config *cfg, const struct secret *client_secret,
+		   long long deadline_ms, const struct log_ctx *lc, struct isc_client **out);
+void isc_client_free(struct isc_client *c);
+/* Move the deadline (the follower reuses nothing, but tests and the tool may). */
+void isc_client_set_deadline(struct isc_client *c, long long deadline_ms);
+
+/* Make sure a token is at hand (cache or fetch). */
+int isc_client_ensure_token(struct isc_client *c, struct isc_client_error *err);
+
+int isc_client_lookup(struct isc_client *c, const char *user_name,
+		      struct isc_password_info *out, struct isc_client_error *err);
+
+int isc_client_set_password(struct isc_client *c, const struct isc_password_info *info,
+			    const struct isc_account *account, const char *encrypted_b64,
+			    struct isc_set_result *out, struct isc_client_error *err);
+
+int isc_client_status(struct isc_client *c, const char *request_id, struct isc_status *out,
+		      struct isc_client_error *err);
+
+/* Short name of an error kind for log lines ("transport", "timeout", ...). */
+const char *isc_client_err_kind_name(enum isc_client_err_kind k);
+
+#endif

@@ -1,0 +1,386 @@
+/* pam_isc.so: the PAM glue. Decides whether a user is in scope, obtains the
+ * new password, and hands it to pam_isc_helper over a socketpair; maps the
+ * helper's one-line verdict to a PAM return code and a short message.
+ *
+ * Nothing network-related happens in this process: it is setuid passwd,
+ * sshd, sudo or a login manager, running with the invoking user's
+ * environment (see README, "Security model"). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <security/pam_ext.h>
+#include <security/pam_modules.h>
+
+#include "config.h"
+#include "log.h"
+#include "module_args.h"
+#include "proto.h"
+#include "secret.h"
+
+#define PAM_ISC_EXPORT __attribute__((visibility("default")))
+
+/* pam_set_data key: the preliminary phase already logged a config error. */
+#define DATA_CONFIG_LOGGED "pam_isc.config_error_logged"
+
+/* How long past `timeout` the module waits for the helper's verdict before
+ * it kills the helper: the helper stops its own work a little earlier. */
+#define HELPER_GRACE_MS 700
+
+static void pam_log_sink(void *sink_ctx, int priority, const char *line)
+{
+	pam_syslog((pam_handle_t *)sink_ctx, priority, "%s", line);
+}
+
+static void tell_user(pam_handle_t *pamh, int flags, int style, const char *text)
+{
+	if (!(flags & PAM_SILENT))
+		pam_prompt(pamh, style, NULL, "%s", text);
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The helper must be a regular file that only root (or, in tests, the
+ * unprivileged user running the stack) can replace. */
+static int helper_trusted(const char *path, char *why, size_t size)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		snprintf(why, size, "%s", strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || !(st.st_mode & S_IXUSR)) {
+		snprintf(why, size, "not an executable file");
+		return -1;
+	}
+	if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		snprintf(why, size, "owned by uid %u", (unsigned)st.st_uid);
+		return -1;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(why, size, "writable by group or others");
+		return -1;
+	}
+	return 0;
+}
+
+/* Read the verdict line until '\n', EOF or the deadline. */
+static int read_verdict(int fd, long long deadline, char *line, size_t size)
+{
+	size_t len = 0;
+
+	while (len + 1 < size) {
+		long long left = deadline - now_ms();
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+		int rc;
+
+		if (left <= 0)
+			return -2;
+		rc = poll(&pfd, 1, (int)left);
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc < 0)
+			return -1;
+		if (rc == 0)
+			return -2;
+		n = read(fd, line + len, size - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (memchr(line, '\n', len))
+			break;
+	}
+	line[len] = '\0';
+	return memchr(line, '\n', len) ? 0 : -1;
+}
+
+/* Wait for the helper to exit until the deadline; kill it after that.
+ * Returns true when it had to be killed. */
+static bool reap_helper(pid_t pid, long long deadline)
+{
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(pid, &status, WNOHANG);
+		if (r == pid || (r < 0 && errno != EINTR))
+			return false;
+		if (now_ms() >= deadline)
+			break;
+		poll(NULL, 0, 10);
+	}
+	kill(pid, SIGKILL);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return true;
+}
+
+/* Start the helper, give it the request, take its verdict. Returns 0 with
+ * the verdict filled, or -1 (logged) when the helper could not answer. */
+static int run_helper(const struct log_ctx *lc,
+		      const struct module_args *args, const struct config *cfg,
+		      const struct proto_request *req, struct proto_verdict *verdict)
+{
+	/* Everything the child needs is prepared before fork: between fork and
+	 * exec only async-signal-safe calls are allowed. */
+	char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	char *const argv[] = { "pam_isc_helper", "chauthtok", NULL };
+	long long deadline = now_ms() + (long long)cfg->timeout * 1000 + HELPER_GRACE_MS;
+	struct sigaction dfl = { .sa_handler = SIG_DFL }, old_chld;
+	char line[PROTO_VERDICT_MAX + 2], why[128];
+	int sv[2], devnull, rc = -1;
+	pid_t pid;
+
+	if (helper_trusted(args->helper_path, why, sizeof why) < 0) {
+		log_event(lc, LOG_ERR, "error", "user", req->user, "step", "helper", "path",
+			  args->helper_path, "text", why, NULL);
+		return -1;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		log_event(lc, LOG_ERR, "error", "user", req->user, "step", "helper", "text",
+			  strerror(errno), NULL);
+		return -1;
+	}
+	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (devnull < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+
+	/* The application may ignore or catch SIGCHLD; we need waitpid to see
+	 * our child, so the default disposition holds while we wait. */
+	sigemptyset(&dfl.sa_mask);
+	sigaction(SIGCHLD, &dfl, &old_chld);
+
+	pid = fork();
+	if (pid < 0) {
+		log_event(lc, LOG_ERR, "error", "user", req->user, "step", "helper", "text",
+			  strerror(errno), NULL);
+		close(sv[0]);
+		close(sv[1]);
+		close(devnull);
+		sigaction(SIGCHLD, &old_chld, NULL);
+		return -1;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		/* stdin and stdout on the socket, stderr nowhere, nothing else. */
+		if (dup2(sv[1], 0) < 0 || dup2(sv[1], 1) < 0 || dup2(devnull, 2) < 0)
+			_exit(127);
+		closefrom(3);
+		setsid();
+		for (int sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execve(args->helper_path, argv, envp);
+		_exit(127);
+	}
+	close(sv[1]);
+	close(devnull);
+
+	if (proto_send_request(sv[0], req) < 0) {
+		log_event(lc, LOG_ERR, "error", "user", req->user, "step", "helper", "text",
+			  "cannot hand the request to the helper", NULL);
+	} else {
+		shutdown(sv[0], SHUT_WR);
+		int r = read_verdict(sv[0], deadline, line, sizeof line);
+		if (r == -2)
+			log_event(lc, LOG_ERR, "error", "user", req->user, "step", "helper", "text",
+				  "no answer from the helper within timeout; killed", NULL);
+		else if (r < 0 || proto_parse_verdict(line, verdict) < 0)
+			log_event(lc, LOG_ERR, "error", "user", req->user, "step", "helper", "text",
+				  "the helper ended without a valid verdict", NULL);
+		else
+			rc = 0;
+	}
+	close(sv[0]);
+	/* The helper only starts the follower before it exits: short grace. */
+	if (reap_helper(pid, rc == 0 ? now_ms() + 2000 : now_ms()) && rc == 0)
+		log_event(lc, LOG_WARNING, "helper_killed", "user", req->user, NULL);
+	sigaction(SIGCHLD, &old_chld, NULL);
+	return rc;
+}
+
+/* Is this user one whose password goes to ISC? Unknown users, users below
+ * min_uid and users in skip_users are left alone. */
+static bool user_in_scope(const struct config *cfg, const char *user, const char **why)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (getpwnam_r(user, &pw, buf, sizeof buf, &res) != 0 || !res) {
+		*why = "unknown_user";
+		return false;
+	}
+	if ((unsigned long)pw.pw_uid < cfg->min_uid) {
+		*why = "min_uid";
+		return false;
+	}
+	if (config_user_skipped(cfg, user)) {
+		*why = "skip_users";
+		return false;
+	}
+	return true;
+}
+
+static const char *message_for(enum proto_reason reason)
+{
+	switch (reason) {
+	case PROTO_REASON_UNREACHABLE:
+		return "Identity Security Cloud is unreachable; the new password was not sent "
+		       "there.";
+	case PROTO_REASON_REJECTED:
+	case PROTO_REASON_ACCOUNT:
+		return "Identity Security Cloud did not accept the password change for this "
+		       "account.";
+	case PROTO_REASON_TOO_LONG:
+		return "The new password is too long for Identity Security Cloud.";
+	case PROTO_REASON_FAILED:
+		return "Identity Security Cloud refused the new password.";
+	case PROTO_REASON_CONFIG:
+		return "Password sync with Identity Security Cloud is misconfigured; contact "
+		       "your administrator.";
+	case PROTO_REASON_NONE:
+	case PROTO_REASON_INTERNAL:
+		break;
+	}
+	return "The new password could not be sent to Identity Security Cloud.";
+}
+
+static void no_cleanup(pam_handle_t *pamh, void *data, int status)
+{
+	(void)pamh;
+	(void)data;
+	(void)status;
+}
+
+PAM_ISC_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv)
+{
+	struct log_ctx lc = { .sink = pam_log_sink, .sink_ctx = pamh, .debug = false };
+	struct module_args args;
+	struct config cfg = { 0 };
+	struct config_error conf_err;
+	struct proto_request req = { 0 };
+	struct proto_verdict verdict;
+	const char *user = NULL, *service = NULL, *why = NULL;
+	const void *logged = NULL;
+	const char *authtok = NULL;
+	char err[256];
+	size_t authtok_len;
+	int rc;
+
+	if (module_args_parse(argc, argv, &args, err, sizeof err) < 0) {
+		log_event(&lc, LOG_ERR, "arg_error", "text", err, NULL);
+		return PAM_SERVICE_ERR;
+	}
+	lc.debug = args.debug;
+
+	rc = pam_get_user(pamh, &user, NULL);
+	if (rc != PAM_SUCCESS || !user) {
+		log_event(&lc, LOG_ERR, "error", "step", "user", "text", "no user name", NULL);
+		return PAM_USER_UNKNOWN;
+	}
+	if (!proto_user_name_valid(user)) {
+		log_event(&lc, LOG_WARNING, "skip", "user", user, "reason", "invalid_name", NULL);
+		return PAM_IGNORE;
+	}
+
+	if (config_load(args.config_path, &cfg, &conf_err) < 0) {
+		/* Log once per change even though both phases get here. */
+		if (pam_get_data(pamh, DATA_CONFIG_LOGGED, &logged) != PAM_SUCCESS || !logged) {
+			char line_no[16];
+			snprintf(line_no, sizeof line_no, "%u", conf_err.line);
+			log_event(&lc, LOG_ERR, "config_error", "user", user, "file", conf_err.file,
+				  "line", conf_err.line ? line_no : NULL, "key",
+				  conf_err.key[0] ? conf_err.key : NULL, "text", conf_err.message,
+				  NULL);
+			pam_set_data(pamh, DATA_CONFIG_LOGGED, (void *)DATA_CONFIG_LOGGED,
+				     no_cleanup);
+		}
+		if (flags & PAM_PRELIM_CHECK)
+			return PAM_IGNORE;
+		tell_user(pamh, flags, PAM_ERROR_MSG, message_for(PROTO_REASON_CONFIG));
+		return PAM_AUTHTOK_ERR;
+	}
+
+	if (!user_in_scope(&cfg, user, &why)) {
+		log_event(&lc, LOG_DEBUG, "skip", "user", user, "reason", why, NULL);
+		config_free(&cfg);
+		return PAM_IGNORE;
+	}
+	if (flags & PAM_PRELIM_CHECK) {
+		config_free(&cfg);
+		return PAM_SUCCESS;
+	}
+
+	/* Prompts (twice) unless an earlier module set it; honours use_authtok. */
+	rc = pam_get_authtok(pamh, PAM_AUTHTOK, &authtok, NULL);
+	if (rc != PAM_SUCCESS || !authtok) {
+		log_event(&lc, LOG_ERR, "error", "user", user, "step", "authtok", "text",
+			  pam_strerror(pamh, rc), NULL);
+		config_free(&cfg);
+		return rc == PAM_SUCCESS ? PAM_AUTHTOK_ERR : rc;
+	}
+	authtok_len = strnlen(authtok, PROTO_AUTHTOK_MAX + 1);
+	if (authtok_len == 0 || authtok_len > PROTO_AUTHTOK_MAX) {
+		log_event(&lc, LOG_ERR, "error", "user", user, "step", "authtok", "text",
+			  authtok_len ? "password longer than PAM_MAX_RESP_SIZE" : "empty password",
+			  NULL);
+		tell_user(pamh, flags, PAM_ERROR_MSG,
+			  authtok_len ? message_for(PROTO_REASON_TOO_LONG)
+				      : message_for(PROTO_REASON_INTERNAL));
+		config_free(&cfg);
+		return PAM_AUTHTOK_ERR;
+	}
+
+	if (pam_get_item(pamh, PAM_SERVICE, (const void **)&service) != PAM_SUCCESS || !service)
+		service = "";
+	snprintf(req.config_path, sizeof req.config_path, "%s", args.config_path);
+	snprintf(req.user, sizeof req.user, "%s", user);
+	snprintf(req.service, sizeof req.service, "%s", service);
+	for (char *p = req.service; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	req.debug = args.debug;
+	if (secret_set(&req.authtok, authtok, authtok_len) < 0) {
+		config_free(&cfg);
+		return PAM_BUF_ERR;
+	}
+
+	rc = run_helper(&lc, &args, &cfg, &req, &verdict);
+	secret_clear(&req.authtok);
+	config_free(&cfg);
+	if (rc < 0) {
+		tell_user(pamh, flags, PAM_ERROR_MSG, message_for(PROTO_REASON_INTERNAL));
+		return PAM_AUTHTOK_ERR;
+	}
+	if (!verdict.accepted) {
+		tell_user(pamh, flags, PAM_ERROR_MSG, message_for(verdict.reason));
+		return PAM_AUTHTOK_ERR;
+	}
+	tell_user(pamh, flags, PAM_TEXT_INFO, "New password sent to Identity Security Cloud.");
+	return PAM_SUCCESS;
+}

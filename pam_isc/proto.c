@@ -1,0 +1,314 @@
+/* proto: see proto.h for the wire format. */
+#include "proto.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Header lines plus the largest password, with room to spare. */
+#define PROTO_REQUEST_MAX (PROTO_PATH_MAX + 1024 + PROTO_AUTHTOK_MAX)
+
+static const char *const reason_names[] = {
+	[PROTO_REASON_NONE] = "none",
+	[PROTO_REASON_CONFIG] = "config",
+	[PROTO_REASON_UNREACHABLE] = "unreachable",
+	[PROTO_REASON_REJECTED] = "rejected",
+	[PROTO_REASON_ACCOUNT] = "account",
+	[PROTO_REASON_TOO_LONG] = "too_long",
+	[PROTO_REASON_FAILED] = "failed",
+	[PROTO_REASON_INTERNAL] = "internal",
+};
+#define N_REASONS (sizeof reason_names / sizeof reason_names[0])
+
+const char *proto_reason_name(enum proto_reason r)
+{
+	if ((size_t)r < N_REASONS)
+		return reason_names[r];
+	return "internal";
+}
+
+static int reason_from_name(const char *s, enum proto_reason *out)
+{
+	for (size_t i = 1; i < N_REASONS; i++) {
+		if (strcmp(s, reason_names[i]) == 0) {
+			*out = (enum proto_reason)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static bool has_control_char(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+bool proto_user_name_valid(const char *s)
+{
+	size_t len = s ? strlen(s) : 0;
+
+	if (len == 0 || len > PROTO_USER_MAX)
+		return false;
+	if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+		return false;
+	return !has_control_char(s) && strchr(s, '/') == NULL;
+}
+
+bool proto_request_id_valid(const char *s)
+{
+	size_t len = s ? strlen(s) : 0;
+
+	if (len == 0 || len > PROTO_REQUEST_ID_MAX)
+		return false;
+	for (; *s; s++) {
+		char c = *s;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+static int send_all(int fd, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int proto_send_request(int fd, const struct proto_request *req)
+{
+	char header[PROTO_PATH_MAX + 512];
+	int n;
+
+	if (strchr(req->config_path, '\n') || !proto_user_name_valid(req->user) ||
+	    has_control_char(req->service) || req->authtok.len > PROTO_AUTHTOK_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	n = snprintf(header, sizeof header,
+		     PROTO_MAGIC "\nconfig=%s\nuser=%s\nservice=%s\ndebug=%d\nauthtok=%zu\n",
+		     req->config_path, req->user, req->service, req->debug ? 1 : 0,
+		     req->authtok.len);
+	if (n < 0 || (size_t)n >= sizeof header) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (send_all(fd, header, (size_t)n) < 0)
+		return -1;
+	if (req->authtok.len > 0 && send_all(fd, req->authtok.data, req->authtok.len) < 0)
+		return -1;
+	return 0;
+}
+
+/* Take the next '\n'-terminated line starting at *pos; returns it
+ * NUL-terminated in line, or -1 when there is none or it is too long. */
+static int next_line(const unsigned char *buf, size_t len, size_t *pos, char *line,
+		     size_t size)
+{
+	size_t start = *pos, i;
+
+	for (i = start; i < len && buf[i] != '\n'; i++)
+		if (buf[i] == '\0')
+			return -1;
+	if (i >= len || i - start >= size)
+		return -1;
+	memcpy(line, buf + start, i - start);
+	line[i - start] = '\0';
+	*pos = i + 1;
+	return 0;
+}
+
+/* Read "key=value" where key is expected; copy value into out. */
+static int expect_field(const unsigned char *buf, size_t len, size_t *pos, const char *key,
+			char *out, size_t size)
+{
+	char line[PROTO_PATH_MAX + 32];
+	size_t klen = strlen(key);
+
+	if (next_line(buf, len, pos, line, sizeof line) < 0)
+		return -1;
+	if (strncmp(line, key, klen) != 0 || line[klen] != '=')
+		return -1;
+	if (strlen(line + klen + 1) >= size)
+		return -1;
+	strcpy(out, line + klen + 1);
+	return 0;
+}
+
+int proto_parse_request(const unsigned char *buf, size_t len, struct proto_request *req,
+			char *err, size_t errsize)
+{
+	char value[32], *end;
+	size_t pos = 0;
+	unsigned long n;
+
+	memset(req, 0, sizeof *req);
+	if (next_line(buf, len, &pos, value, sizeof value) < 0 || strcmp(value, PROTO_MAGIC) != 0) {
+		snprintf(err, errsize, "not a pam_isc request");
+		return -1;
+	}
+	if (expect_field(buf, len, &pos, "config", req->config_path, sizeof req->config_path) <
+		    0 ||
+	    req->config_path[0] != '/') {
+		snprintf(err, errsize, "bad config field");
+		return -1;
+	}
+	if (expect_field(buf, len, &pos, "user", req->user, sizeof req->user) < 0 ||
+	    !proto_user_name_valid(req->user)) {
+		snprintf(err, errsize, "bad user field");
+		return -1;
+	}
+	if (expect_field(buf, len, &pos, "service", req->service, sizeof req->service) < 0 ||
+	    has_control_char(req->service)) {
+		snprintf(err, errsize, "bad service field");
+		return -1;
+	}
+	if (expect_field(buf, len, &pos, "debug", value, sizeof value) < 0 ||
+	    (strcmp(value, "0") != 0 && strcmp(value, "1") != 0)) {
+		snprintf(err, errsize, "bad debug field");
+		return -1;
+	}
+	req->debug = value[0] == '1';
+	if (expect_field(buf, len, &pos, "authtok", value, sizeof value) < 0 || value[0] < '0' ||
+	    value[0] > '9') {
+		snprintf(err, errsize, "bad authtok field");
+		return -1;
+	}
+	errno = 0;
+	n = strtoul(value, &end, 10);
+	if (errno != 0 || *end != '\0' || n > PROTO_AUTHTOK_MAX || n != len - pos) {
+		snprintf(err, errsize, "authtok length does not match");
+		return -1;
+	}
+	if (secret_set(&req->authtok, buf + pos, n) < 0) {
+		snprintf(err, errsize, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int proto_read_request(int fd, struct proto_request *req, char *err, size_t errsize)
+{
+	unsigned char *buf = malloc(PROTO_REQUEST_MAX + 1);
+	size_t len = 0;
+	int rc = -1;
+
+	if (!buf) {
+		snprintf(err, errsize, "out of memory");
+		return -1;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + len, PROTO_REQUEST_MAX + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errsize, "read: %s", strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > PROTO_REQUEST_MAX) {
+			snprintf(err, errsize, "request too long");
+			goto out;
+		}
+	}
+	rc = proto_parse_request(buf, len, req, err, errsize);
+out:
+	secret_free_buf(buf, PROTO_REQUEST_MAX + 1);
+	return rc;
+}
+
+size_t proto_format_verdict(const struct proto_verdict *v, char *buf, size_t size)
+{
+	int n;
+
+	if (v->accepted) {
+		if (v->state[0] == '\0')
+			return 0;
+		n = snprintf(buf, size, "OK state=%s request=%s\n", v->state,
+			     v->request_id[0] ? v->request_id : "-");
+	} else {
+		n = snprintf(buf, size, "FAIL reason=%s%s%s\n", proto_reason_name(v->reason),
+			     v->state[0] ? " state=" : "", v->state);
+	}
+	if (n < 0 || (size_t)n >= size)
+		return 0;
+	return (size_t)n;
+}
+
+static bool state_valid(const char *s)
+{
+	return strcmp(s, "IN_PROGRESS") == 0 || strcmp(s, "FINISHED") == 0 ||
+	       strcmp(s, "FAILED") == 0;
+}
+
+int proto_parse_verdict(const char *line, struct proto_verdict *v)
+{
+	char copy[PROTO_VERDICT_MAX + 1];
+	char *tok, *save = NULL;
+	size_t len = strlen(line);
+
+	memset(v, 0, sizeof *v);
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	if (len == 0 || len > PROTO_VERDICT_MAX)
+		return -1;
+	memcpy(copy, line, len);
+	copy[len] = '\0';
+	if (has_control_char(copy))
+		return -1;
+
+	tok = strtok_r(copy, " ", &save);
+	if (!tok)
+		return -1;
+	if (strcmp(tok, "OK") == 0)
+		v->accepted = true;
+	else if (strcmp(tok, "FAIL") != 0)
+		return -1;
+
+	while ((tok = strtok_r(NULL, " ", &save)) != NULL) {
+		char *eq = strchr(tok, '=');
+		if (!eq)
+			return -1;
+		*eq++ = '\0';
+		if (strcmp(tok, "state") == 0) {
+			if (!state_valid(eq))
+				return -1;
+			strcpy(v->state, eq);
+		} else if (strcmp(tok, "request") == 0) {
+			if (strcmp(eq, "-") != 0) {
+				if (!proto_request_id_valid(eq))
+					return -1;
+				strcpy(v->request_id, eq);
+			}
+		} else if (strcmp(tok, "reason") == 0) {
+			if (reason_from_name(eq, &v->reason) < 0)
+				return -1;
+		} else {
+			return -1;
+		}
+	}
+	if (v->accepted && v->state[0] == '\0')
+		return -1;
+	if (!v->accepted && v->reason == PROTO_REASON_NONE)
+		return -1;
+	return 0;
+}

@@ -1,0 +1,82 @@
+/* proto: what pam_isc.so and pam_isc_helper say to each other over the
+ * socketpair that is the helper's stdin and stdout.
+ *
+ * Module -> helper (then the module shuts down its write side):
+ *     PAM_ISC/1\n
+ *     config=/etc/security/pam_isc.conf\n
+ *     user=alice\n
+ *     service=passwd\n
+ *     debug=0\n
+ *     authtok=8\n
+ *     <8 bytes of password>
+ * Helper -> module, exactly one line:
+ *     OK state=IN_PROGRESS request=089899f13a8f4da7824996191587bab9\n
+ *     FAIL reason=unreachable\n
+ * The password travels only here: never in argv or the environment. */
+#ifndef PAM_ISC_PROTO_H
+#define PAM_ISC_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "secret.h"
+
+#define PROTO_MAGIC "PAM_ISC/1"
+#define PROTO_PATH_MAX 4096
+#define PROTO_USER_MAX 256
+#define PROTO_SERVICE_MAX 64
+#define PROTO_AUTHTOK_MAX 512 /* PAM_MAX_RESP_SIZE */
+#define PROTO_REQUEST_ID_MAX 64
+#define PROTO_VERDICT_MAX 160
+
+struct proto_request {
+	char config_path[PROTO_PATH_MAX];
+	char user[PROTO_USER_MAX + 1];
+	char service[PROTO_SERVICE_MAX + 1];
+	bool debug;
+	struct secret authtok;
+};
+
+/* Why a change was not accepted; also picks the message the person sees. */
+enum proto_reason {
+	PROTO_REASON_NONE = 0,
+	PROTO_REASON_CONFIG,      /* configuration or secret unusable */
+	PROTO_REASON_UNREACHABLE, /* network, TLS, timeout, 5xx, 429, nonsense answer */
+	PROTO_REASON_REJECTED,    /* ISC said no: 4xx, unknown identity, bad credentials */
+	PROTO_REASON_ACCOUNT,     /* no account, or several and none matching */
+	PROTO_REASON_TOO_LONG,    /* password longer than ISC's key carries */
+	PROTO_REASON_FAILED,      /* ISC answered state FAILED */
+	PROTO_REASON_INTERNAL,    /* out of memory, helper crashed, bad verdict */
+};
+const char *proto_reason_name(enum proto_reason r);
+
+struct proto_verdict {
+	bool accepted;
+	enum proto_reason reason; /* when !accepted */
+	char state[16];           /* IN_PROGRESS / FINISHED / FAILED, may be "" */
+	char request_id[PROTO_REQUEST_ID_MAX + 1]; /* may be "" */
+};
+
+/* true when s is a safe user name to pass on: 1..PROTO_USER_MAX bytes, no
+ * control characters, no '/', not "." or "..". */
+bool proto_user_name_valid(const char *s);
+/* true when s looks like an ISC request id: 1..64 of [A-Za-z0-9_-]. */
+bool proto_request_id_valid(const char *s);
+
+/* Send a request on fd (MSG_NOSIGNAL: a dead helper must not SIGPIPE the
+ * application). Returns 0 or -1 with errno. */
+int proto_send_request(int fd, const struct proto_request *req);
+
+/* Read a whole request from fd until EOF (bounded). Returns 0, or -1 with a
+ * reason in err. On success req->authtok holds the password (clear it). */
+int proto_read_request(int fd, struct proto_request *req, char *err, size_t errsize);
+/* Parse an in-memory request (the core of proto_read_request; fuzzable). */
+int proto_parse_request(const unsigned char *buf, size_t len, struct proto_request *req,
+			char *err, size_t errsize);
+
+/* Render a verdict line (with '\n'). Returns its length, or 0 if it does not fit. */
+size_t proto_format_verdict(const struct proto_verdict *v, char *buf, size_t size);
+/* Parse one verdict line (trailing '\n' optional). Returns 0 or -1. */
+int proto_parse_verdict(const char *line, struct proto_verdict *v);
+
+#endif

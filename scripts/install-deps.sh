@@ -1,0 +1,27 @@
+#!/bin/bash
+# Install what pam_isc needs to build, test and demo on Debian 12, as root.
+# Only installs what is missing; runs apt-get update only when it must.
+set -euo pipefail
+
+packages=(
+	build-essential autoconf automake libtool pkg-config
+	libpam0g-dev libcurl4-gnutls-dev libgnutls28-dev libjson-c-dev
+	libcmocka-dev libmicrohttpd-dev pamtester libpam-wrapper libnss-wrapper
+	curl util-linux procps binutils ca-certificates
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps: missing packages: ${missing[*]}; run as root to install them" >&2
+	exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
