@@ -61,6 +61,7 @@ struct config_option {
 	bool required;             /* see also the secret rule below */
 	unsigned long min, max;    /* CONFIG_T_UINT only */
 	size_t offset;             /* into struct config */
+	size_t size;               /* of that field: CONFIG_T_UINT is unsigned or unsigned long */
 	const char *description;   /* one paragraph, man-page ready */
 };
 

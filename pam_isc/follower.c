@@ -234,7 +234,10 @@ static long scan_pending(const struct config *cfg, const char *dir, struct pendi
 			t->items = items;
 			t->cap = cap;
 		}
-		snprintf(fresh.id, sizeof fresh.id, "%s", de->d_name);
+		/* proto_request_id_valid() bounded the name's length already. */
+		size_t id_len = strnlen(de->d_name, sizeof fresh.id - 1);
+		memcpy(fresh.id, de->d_name, id_len);
+		fresh.id[id_len] = '\0';
 		fresh.due = fresh.since + (time_t)follower_poll_delay(cfg, 0);
 		fresh.seen = true;
 		t->items[t->n++] = fresh;

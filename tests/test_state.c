@@ -110,7 +110,7 @@ static void test_loose_files_refused(void **state)
 {
 	struct fixture *f = *state;
 	struct secret tok = { 0 };
-	char err[256] = "", path[PATH_MAX + 8], target[PATH_MAX + 8];
+	char err[256] = "", path[PATH_MAX + 16], target[PATH_MAX + 16];
 
 	assert_int_equal(token_cache_store(&f->cfg, 1000, "tok", 749, err, sizeof err), 0);
 	snprintf(path, sizeof path, "%s/token", f->dir);

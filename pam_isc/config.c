@@ -1,0 +1,831 @@
+/* config: see config.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CONFIG_FILE_MAX (64 * 1024)
+#define CONFIG_LINE_MAX 4096 /* bytes, not counting the LF or CRLF */
+#define SECRET_FILE_MAX 4096
+
+/* Where a key is stored: .offset and .size of a struct config member. */
+#define FIELD(member)                                                                      \
+	.offset = offsetof(struct config, member),                                         \
+	.size = sizeof(((struct config *)0)->member)
+
+const struct config_option config_options[] = {
+	{
+		.name = "api_url",
+		.type = CONFIG_T_URL,
+		.required = true,
+		FIELD(api_url),
+		.description = "Base URL of the tenant's Identity Security Cloud API, for example "
+			       "https://acme.api.identitynow.com. Only https:// is accepted; the "
+			       "URL must name a host and may not contain user information, a "
+			       "query or a fragment. A trailing slash is ignored. Required.",
+	},
+	{
+		.name = "api_version",
+		.type = CONFIG_T_VERSION,
+		.default_value = "v3",
+		FIELD(api_version),
+		.description = "Version of the ISC API used for the password calls: v3, beta, "
+			       "v2024, v2025 or v2026 (paths such as /v3/set-password), or v1 "
+			       "(paths such as /set-password/v1). Default: v3.",
+	},
+	{
+		.name = "client_id",
+		.type = CONFIG_T_STRING,
+		.required = true,
+		FIELD(client_id),
+		.description = "Client ID of the ISC API client (personal access token or OAuth "
+			       "client) that pam_isc authenticates as, with the client credentials "
+			       "grant. Required.",
+	},
+	{
+		.name = "client_secret_file",
+		.type = CONFIG_T_PATH,
+		FIELD(client_secret_file),
+		.description = "Absolute path of a file whose first line is the client secret "
+			       "(a trailing CR or LF is removed); keep it readable by root only. "
+			       "Only the helper reads it, never passwd itself. Exactly one of "
+			       "client_secret_file and client_secret must be set.",
+	},
+	{
+		.name = "client_secret",
+		.type = CONFIG_T_SECRET,
+		FIELD(client_secret),
+		.description = "The client secret itself, written in this file. Prefer "
+			       "client_secret_file, which keeps the secret out of the "
+			       "configuration. Exactly one of client_secret_file and client_secret "
+			       "must be set.",
+	},
+	{
+		.name = "source_name",
+		.type = CONFIG_T_STRING,
+		.required = true,
+		FIELD(source_name),
+		.description = "Display name of the ISC source that holds this host's accounts, "
+			       "for example Linux Hosts; the new password is set on the user's "
+			       "account on this source. Required.",
+	},
+	{
+		.name = "user_name_format",
+		.type = CONFIG_T_FORMAT,
+		.default_value = "%u",
+		FIELD(user_name_format),
+		.description = "How a local user name becomes the name of the ISC identity whose "
+			       "password is changed: %u stands for the user name and %% for a "
+			       "percent sign; no other % sequence is allowed. Default: %u.",
+	},
+	{
+		.name = "account_name_format",
+		.type = CONFIG_T_FORMAT,
+		.default_value = "%u",
+		FIELD(account_name_format),
+		.description = "How a local user name becomes the account name on source_name, "
+			       "used to pick the account when the identity has several there: %u "
+			       "stands for the user name and %% for a percent sign; no other % "
+			       "sequence is allowed. Default: %u.",
+	},
+	{
+		.name = "ca_file",
+		.type = CONFIG_T_PATH,
+		FIELD(ca_file),
+		.description = "Absolute path of a PEM file with the CA certificates trusted for "
+			       "the ISC API. Default: the system certificate store.",
+	},
+	{
+		.name = "timeout",
+		.type = CONFIG_T_UINT,
+		.default_value = "10",
+		.min = 1,
+		.max = 300,
+		FIELD(timeout),
+		.description = "How long passwd waits in all, in seconds, for Identity Security "
+			       "Cloud to take the new password (token, lookup and set-password "
+			       "together), from 1 to 300. Default: 10.",
+	},
+	{
+		.name = "status_timeout",
+		.type = CONFIG_T_UINT,
+		.default_value = "7200",
+		.min = 1,
+		.max = 604800,
+		FIELD(status_timeout),
+		.description = "How long, in seconds, the background follow-up keeps asking ISC "
+			       "for the outcome of a change that ISC accepted but had not "
+			       "finished, from 1 to 604800 (7 days). Default: 7200.",
+	},
+	{
+		.name = "status_interval",
+		.type = CONFIG_T_UINT,
+		.default_value = "2",
+		.min = 1,
+		.max = 3600,
+		FIELD(status_interval),
+		.description = "Seconds the background follow-up waits before it first asks ISC "
+			       "for the status of a change, from 1 to 3600; each further wait is "
+			       "twice as long, up to 15 minutes. Default: 2.",
+	},
+	{
+		.name = "min_uid",
+		.type = CONFIG_T_UINT,
+		.default_value = "1000",
+		.min = 0,
+		.max = 4294967295UL,
+		FIELD(min_uid),
+		.description = "Users whose uid is below this number are left alone: their "
+			       "password is changed locally only. From 0 to 4294967295. "
+			       "Default: 1000.",
+	},
+	{
+		.name = "skip_users",
+		.type = CONFIG_T_LIST,
+		.default_value = "root",
+		FIELD(skip_users),
+		.description = "Comma-separated user names whose password is never sent to ISC; "
+			       "spaces around the commas are allowed, and an empty value skips "
+			       "no one. Default: root.",
+	},
+	{
+		.name = "runtime_dir",
+		.type = CONFIG_T_PATH,
+		.default_value = "/run/pam_isc",
+		FIELD(runtime_dir),
+		.description = "Absolute path of the root-only directory (mode 0700, created if "
+			       "missing) where the helper keeps the cached access token and the "
+			       "changes it is still following. Default: /run/pam_isc.",
+	},
+	{ .name = NULL },
+};
+
+#define N_OPTIONS (sizeof config_options / sizeof config_options[0] - 1)
+
+static const struct {
+	const char *name;
+	enum config_api_form form;
+} api_versions[] = {
+	{ "v3", CONFIG_API_PREFIX },	{ "beta", CONFIG_API_PREFIX },
+	{ "v2024", CONFIG_API_PREFIX }, { "v2025", CONFIG_API_PREFIX },
+	{ "v2026", CONFIG_API_PREFIX }, { "v1", CONFIG_API_SERVICE },
+};
+
+/* ---- errors ------------------------------------------------------------- */
+
+/* Copy src for a message: cut to fit, anything but printable ASCII as '?',
+ * since keys come from the file and the text may end up on a terminal. */
+static void copy_printable(char *dst, size_t size, const char *src)
+{
+	size_t i = 0;
+
+	for (; src && src[i] && i + 1 < size; i++)
+		dst[i] = (src[i] >= ' ' && src[i] < 0x7f) ? src[i] : '?';
+	dst[i] = '\0';
+}
+
+static void error_reset(struct config_error *err, const char *file)
+{
+	memset(err, 0, sizeof *err);
+	snprintf(err->file, sizeof err->file, "%s", file ? file : "");
+}
+
+__attribute__((format(printf, 4, 5))) static void
+set_error(struct config_error *err, unsigned line, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	err->line = line;
+	copy_printable(err->key, sizeof err->key, key);
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof err->message, fmt, ap);
+	va_end(ap);
+}
+
+size_t config_error_format(const struct config_error *err, char *buf, size_t size)
+{
+	char where[sizeof err->file + 16] = "", key[sizeof err->key + 8] = "";
+	const char *parts[3];
+	size_t n_parts = 0, len = 0;
+
+	if (!buf || size == 0)
+		return 0;
+	if (err->file[0] && err->line)
+		snprintf(where, sizeof where, "%s:%u", err->file, err->line);
+	else if (err->file[0])
+		snprintf(where, sizeof where, "%s", err->file);
+	else if (err->line)
+		snprintf(where, sizeof where, "line %u", err->line);
+	if (err->key[0])
+		snprintf(key, sizeof key, "key %s", err->key);
+	if (where[0])
+		parts[n_parts++] = where;
+	if (key[0])
+		parts[n_parts++] = key;
+	if (err->message[0])
+		parts[n_parts++] = err->message;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n_parts && len + 1 < size; i++) {
+		int n = snprintf(buf + len, size - len, "%s%s", i ? ": " : "", parts[i]);
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+	return len < size ? len : size - 1;
+}
+
+/* ---- values ------------------------------------------------------------- */
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+static bool has_control_char(const char *s)
+{
+	for (; *s; s++)
+		if (((unsigned char)*s < ' ' && *s != '\t') || *s == 0x7f)
+			return true;
+	return false;
+}
+
+static int store_string(char **field, const char *value, size_t len, char *msg, size_t msgsize)
+{
+	char *copy = strndup(value, len);
+
+	if (!copy) {
+		snprintf(msg, msgsize, "out of memory");
+		return -1;
+	}
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+static int check_url(const char *url, char *msg, size_t msgsize)
+{
+	static const char scheme[] = "https://";
+	const char *host;
+	size_t authority_len;
+
+	if (strncmp(url, scheme, strlen(scheme)) != 0) {
+		snprintf(msg, msgsize, "must start with https://");
+		return -1;
+	}
+	host = url + strlen(scheme);
+	if (strpbrk(url, " \t")) {
+		snprintf(msg, msgsize, "must not contain whitespace");
+		return -1;
+	}
+	authority_len = strcspn(host, "/?#");
+	if (authority_len == 0 || host[0] == ':') {
+		snprintf(msg, msgsize, "must name a host after https://");
+		return -1;
+	}
+	if (memchr(host, '@', authority_len)) {
+		snprintf(msg, msgsize, "must not contain user information ('@')");
+		return -1;
+	}
+	if (strpbrk(url, "?#")) {
+		snprintf(msg, msgsize, "must not contain a query or fragment");
+		return -1;
+	}
+	return 0;
+}
+
+static int set_url(char **field, const char *value, char *msg, size_t msgsize)
+{
+	size_t len = strlen(value);
+
+	if (check_url(value, msg, msgsize) < 0)
+		return -1;
+	/* Paths are appended as "/v3/...": keep the base without its slash. The
+	 * host is not empty and has no '/', so this stops at the host. */
+	while (len > 0 && value[len - 1] == '/')
+		len--;
+	return store_string(field, value, len, msg, msgsize);
+}
+
+static int set_version(struct config *cfg, char **field, const char *value, char *msg,
+		       size_t msgsize)
+{
+	for (size_t i = 0; i < sizeof api_versions / sizeof api_versions[0]; i++) {
+		if (strcmp(value, api_versions[i].name) == 0) {
+			if (store_string(field, value, strlen(value), msg, msgsize) < 0)
+				return -1;
+			cfg->api_form = api_versions[i].form;
+			return 0;
+		}
+	}
+	snprintf(msg, msgsize, "must be one of v3, beta, v2024, v2025, v2026, v1");
+	return -1;
+}
+
+static int set_uint(const struct config_option *opt, void *field, const char *value, char *msg,
+		    size_t msgsize)
+{
+	unsigned long n;
+	char *end;
+
+	/* strtoul alone would take "-1", " 5" and "+5". */
+	if (value[0] < '0' || value[0] > '9')
+		goto bad;
+	errno = 0;
+	n = strtoul(value, &end, 10);
+	if (*end != '\0' || errno == ERANGE || n < opt->min || n > opt->max)
+		goto bad;
+	if (opt->size == sizeof(unsigned) && opt->max <= UINT_MAX) {
+		*(unsigned *)field = (unsigned)n;
+	} else if (opt->size == sizeof(unsigned long)) {
+		*(unsigned long *)field = n;
+	} else {
+		snprintf(msg, msgsize, "internal error: bad option table entry");
+		return -1;
+	}
+	return 0;
+bad:
+	snprintf(msg, msgsize, "must be a whole number from %lu to %lu", opt->min, opt->max);
+	return -1;
+}
+
+/* Only %u and %% are meaningful; anything else is most likely a typo. */
+static bool format_valid(const char *fmt)
+{
+	for (const char *p = fmt; *p; p++) {
+		if (*p != '%')
+			continue;
+		if (p[1] != 'u' && p[1] != '%')
+			return false;
+		p++;
+	}
+	return true;
+}
+
+static void free_list(char **list)
+{
+	if (!list)
+		return;
+	for (char **p = list; *p; p++)
+		free(*p);
+	free(list);
+}
+
+/* "a, b,c" -> {"a", "b", "c", NULL}; "" -> {NULL}. */
+static int parse_list(const char *value, char ***out, char *msg, size_t msgsize)
+{
+	size_t n_items = 1, n = 0;
+	const char *p = value;
+	char **list;
+
+	for (const char *c = value; *c; c++)
+		n_items += *c == ',';
+	list = calloc(n_items + 1, sizeof *list);
+	if (!list) {
+		snprintf(msg, msgsize, "out of memory");
+		return -1;
+	}
+	*out = list;
+	if (value[0] == '\0')
+		return 0;
+	for (;;) {
+		size_t item_len = strcspn(p, ",");
+		const char *start = p, *end = p + item_len;
+
+		while (start < end && is_blank(*start))
+			start++;
+		while (end > start && is_blank(end[-1]))
+			end--;
+		if (start == end) {
+			snprintf(msg, msgsize, "empty name in the list");
+			goto fail;
+		}
+		for (const char *c = start; c < end; c++) {
+			if (is_blank(*c)) {
+				snprintf(msg, msgsize, "names must be separated by commas");
+				goto fail;
+			}
+		}
+		list[n] = strndup(start, (size_t)(end - start));
+		if (!list[n++]) {
+			snprintf(msg, msgsize, "out of memory");
+			goto fail;
+		}
+		if (p[item_len] == '\0')
+			return 0;
+		p += item_len + 1;
+	}
+fail:
+	free_list(list);
+	*out = NULL;
+	return -1;
+}
+
+/* Check value against opt's type and store it in cfg. */
+static int set_option(struct config *cfg, const struct config_option *opt, const char *value,
+		      char *msg, size_t msgsize)
+{
+	void *field = (char *)cfg + opt->offset;
+	char **list;
+
+	switch (opt->type) {
+	case CONFIG_T_STRING:
+		return store_string(field, value, strlen(value), msg, msgsize);
+	case CONFIG_T_URL:
+		return set_url(field, value, msg, msgsize);
+	case CONFIG_T_VERSION:
+		return set_version(cfg, field, value, msg, msgsize);
+	case CONFIG_T_UINT:
+		return set_uint(opt, field, value, msg, msgsize);
+	case CONFIG_T_FORMAT:
+		if (!format_valid(value)) {
+			snprintf(msg, msgsize, "only %%u (the user name) and %%%% may follow %%");
+			return -1;
+		}
+		return store_string(field, value, strlen(value), msg, msgsize);
+	case CONFIG_T_PATH:
+		if (value[0] != '/') {
+			snprintf(msg, msgsize, "must be an absolute path");
+			return -1;
+		}
+		return store_string(field, value, strlen(value), msg, msgsize);
+	case CONFIG_T_LIST:
+		if (parse_list(value, &list, msg, msgsize) < 0)
+			return -1;
+		free_list(*(char ***)field);
+		*(char ***)field = list;
+		return 0;
+	case CONFIG_T_SECRET:
+		secret_clear(field);
+		if (secret_set(field, value, strlen(value)) < 0) {
+			snprintf(msg, msgsize, "out of memory");
+			return -1;
+		}
+		return 0;
+	}
+	snprintf(msg, msgsize, "internal error: bad option table entry");
+	return -1;
+}
+
+void config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	for (const struct config_option *opt = config_options; opt->name; opt++) {
+		void *field = (char *)cfg + opt->offset;
+
+		switch (opt->type) {
+		case CONFIG_T_STRING:
+		case CONFIG_T_URL:
+		case CONFIG_T_VERSION:
+		case CONFIG_T_FORMAT:
+		case CONFIG_T_PATH:
+			free(*(char **)field);
+			break;
+		case CONFIG_T_LIST:
+			free_list(*(char ***)field);
+			break;
+		case CONFIG_T_SECRET:
+			secret_clear(field);
+			break;
+		case CONFIG_T_UINT:
+			break;
+		}
+	}
+	memset(cfg, 0, sizeof *cfg);
+}
+
+/* ---- parsing ------------------------------------------------------------ */
+
+struct parser {
+	struct config *cfg;
+	struct config_error *err;
+	unsigned set_at[N_OPTIONS]; /* line each key was set on; 0: not set */
+};
+
+static const struct config_option *find_option(const char *name)
+{
+	for (const struct config_option *opt = config_options; opt->name; opt++)
+		if (strcmp(opt->name, name) == 0)
+			return opt;
+	return NULL;
+}
+
+static char *trim(char *s)
+{
+	size_t len;
+
+	while (is_blank(*s))
+		s++;
+	len = strlen(s);
+	while (len > 0 && is_blank(s[len - 1]))
+		s[--len] = '\0';
+	return s;
+}
+
+/* One line, without its line ending and with no NUL byte inside. */
+static int parse_line(struct parser *p, unsigned line_no, char *line)
+{
+	const struct config_option *opt;
+	char *eq, *key, *value, msg[sizeof p->err->message];
+	size_t idx;
+
+	key = trim(line);
+	if (key[0] == '\0' || key[0] == '#')
+		return 0;
+	eq = strchr(key, '=');
+	if (!eq) {
+		set_error(p->err, line_no, "", "expected \"key = value\"");
+		return -1;
+	}
+	*eq = '\0';
+	key = trim(key);
+	value = trim(eq + 1);
+	if (key[0] == '\0') {
+		set_error(p->err, line_no, "", "empty key before '='");
+		return -1;
+	}
+	opt = find_option(key);
+	if (!opt) {
+		set_error(p->err, line_no, key, "unknown key");
+		return -1;
+	}
+	idx = (size_t)(opt - config_options);
+	if (p->set_at[idx]) {
+		set_error(p->err, line_no, key, "set twice, first at line %u", p->set_at[idx]);
+		return -1;
+	}
+	if (value[0] == '\0' && opt->type != CONFIG_T_LIST) {
+		set_error(p->err, line_no, key, "empty value");
+		return -1;
+	}
+	if (has_control_char(value)) {
+		set_error(p->err, line_no, key, "control character in the value");
+		return -1;
+	}
+	if (set_option(p->cfg, opt, value, msg, sizeof msg) < 0) {
+		set_error(p->err, line_no, key, "%s", msg);
+		return -1;
+	}
+	p->set_at[idx] = line_no;
+	return 0;
+}
+
+/* After the last line: defaults, required keys, the client secret rule. */
+static int finish(struct parser *p)
+{
+	size_t inline_idx = (size_t)(find_option("client_secret") - config_options);
+	size_t file_idx = (size_t)(find_option("client_secret_file") - config_options);
+	unsigned inline_line = p->set_at[inline_idx], file_line = p->set_at[file_idx];
+	char msg[sizeof p->err->message];
+
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		const struct config_option *opt = &config_options[i];
+
+		if (p->set_at[i])
+			continue;
+		if (opt->required) {
+			set_error(p->err, 0, opt->name, "required key is missing");
+			return -1;
+		}
+		if (opt->default_value &&
+		    set_option(p->cfg, opt, opt->default_value, msg, sizeof msg) < 0) {
+			set_error(p->err, 0, opt->name, "built-in default: %s", msg);
+			return -1;
+		}
+	}
+	if (inline_line && file_line) {
+		bool file_later = file_line > inline_line;
+		set_error(p->err, file_later ? file_line : inline_line,
+			  config_options[file_later ? file_idx : inline_idx].name,
+			  "client_secret and client_secret_file are both set; use only one");
+		return -1;
+	}
+	if (!inline_line && !file_line) {
+		set_error(p->err, 0, "client_secret_file",
+			  "one of client_secret_file or client_secret is required");
+		return -1;
+	}
+	return 0;
+}
+
+int config_parse_buffer(const char *name, const char *text, size_t len, struct config *cfg,
+			struct config_error *err)
+{
+	struct parser p = { .cfg = cfg, .err = err };
+	char line[CONFIG_LINE_MAX + 1];
+	unsigned line_no = 0;
+	size_t pos = 0;
+	int rc = -1;
+
+	memset(cfg, 0, sizeof *cfg);
+	error_reset(err, name);
+	while (pos < len) {
+		const char *start = text + pos;
+		const char *nl = memchr(start, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - start) : len - pos;
+
+		line_no++;
+		pos += n + (nl ? 1 : 0);
+		if (memchr(start, '\0', n)) {
+			set_error(err, line_no, "", "NUL byte in the file");
+			goto out;
+		}
+		if (n > 0 && start[n - 1] == '\r')
+			n--;
+		if (n > CONFIG_LINE_MAX) {
+			set_error(err, line_no, "", "line longer than %d bytes", CONFIG_LINE_MAX);
+			goto out;
+		}
+		memcpy(line, start, n);
+		line[n] = '\0';
+		if (parse_line(&p, line_no, line) < 0)
+			goto out;
+	}
+	rc = finish(&p);
+out:
+	/* The line may have held the inline client secret. */
+	secret_wipe(line, sizeof line);
+	if (rc < 0)
+		config_free(cfg);
+	return rc;
+}
+
+/* ---- files -------------------------------------------------------------- */
+
+/* Read a regular file of at most max bytes into a fresh buffer of max + 1
+ * bytes (NUL-terminated; release with secret_free_buf(*out, max + 1)).
+ * A symlink is refused: O_NOFOLLOW. O_NONBLOCK keeps a FIFO planted at the
+ * path from hanging passwd; it is refused as not a regular file. */
+static int read_small_file(const char *path, size_t max, char **out, size_t *len, char *msg,
+			   size_t msgsize)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+	int fd;
+
+	*out = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			snprintf(msg, msgsize, "cannot open: it is a symbolic link (refused)");
+		else
+			snprintf(msg, msgsize, "cannot open: %s", strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) < 0) {
+		snprintf(msg, msgsize, "cannot stat: %s", strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(msg, msgsize, "not a regular file");
+		goto fail;
+	}
+	if (st.st_size < 0 || (unsigned long long)st.st_size > max)
+		goto too_large;
+	buf = malloc(max + 1);
+	if (!buf) {
+		snprintf(msg, msgsize, "out of memory");
+		goto fail;
+	}
+	/* Read up to one byte more than allowed: the file may have grown. */
+	for (;;) {
+		ssize_t r = read(fd, buf + got, max + 1 - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(msg, msgsize, "cannot read: %s", strerror(errno));
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+		if (got > max)
+			goto too_large;
+	}
+	close(fd);
+	buf[got] = '\0';
+	*out = buf;
+	*len = got;
+	return 0;
+too_large:
+	snprintf(msg, msgsize, "larger than %zu bytes", max);
+fail:
+	secret_free_buf(buf, max + 1);
+	close(fd);
+	return -1;
+}
+
+int config_load(const char *path, struct config *cfg, struct config_error *err)
+{
+	char *text, msg[sizeof err->message];
+	size_t len;
+	int rc;
+
+	memset(cfg, 0, sizeof *cfg);
+	error_reset(err, path);
+	if (read_small_file(path, CONFIG_FILE_MAX, &text, &len, msg, sizeof msg) < 0) {
+		set_error(err, 0, "", "%s", msg);
+		return -1;
+	}
+	rc = config_parse_buffer(path, text, len, cfg, err);
+	secret_free_buf(text, CONFIG_FILE_MAX + 1);
+	return rc;
+}
+
+int config_client_secret(const struct config *cfg, struct secret *out, struct config_error *err)
+{
+	char *text, *nl, msg[sizeof err->message];
+	size_t len, line_len;
+	int rc = -1;
+
+	error_reset(err, "");
+	if (cfg->client_secret.data) {
+		if (secret_set(out, cfg->client_secret.data, cfg->client_secret.len) < 0) {
+			set_error(err, 0, "client_secret", "out of memory");
+			return -1;
+		}
+		return 0;
+	}
+	if (!cfg->client_secret_file) {
+		set_error(err, 0, "client_secret_file", "no client secret is configured");
+		return -1;
+	}
+	error_reset(err, cfg->client_secret_file);
+	if (read_small_file(cfg->client_secret_file, SECRET_FILE_MAX, &text, &len, msg,
+			    sizeof msg) < 0) {
+		set_error(err, 0, "client_secret_file", "%s", msg);
+		return -1;
+	}
+	nl = memchr(text, '\n', len);
+	line_len = nl ? (size_t)(nl - text) : len;
+	while (line_len > 0 && text[line_len - 1] == '\r')
+		line_len--;
+	if (memchr(text, '\0', line_len))
+		set_error(err, 0, "client_secret_file", "NUL byte in the secret");
+	else if (line_len == 0)
+		set_error(err, 0, "client_secret_file", "the first line is empty");
+	else if (secret_set(out, text, line_len) < 0)
+		set_error(err, 0, "client_secret_file", "out of memory");
+	else
+		rc = 0;
+	secret_free_buf(text, SECRET_FILE_MAX + 1);
+	return rc;
+}
+
+/* ---- lookups ------------------------------------------------------------ */
+
+bool config_user_skipped(const struct config *cfg, const char *user)
+{
+	if (!cfg->skip_users || !user)
+		return false;
+	for (char *const *name = cfg->skip_users; *name; name++)
+		if (strcmp(*name, user) == 0)
+			return true;
+	return false;
+}
+
+int config_expand_format(const char *fmt, const char *user, char *out, size_t size)
+{
+	size_t len = 0;
+
+	if (!out || size == 0)
+		return -1;
+	out[0] = '\0';
+	if (!fmt || !user)
+		return -1;
+	for (const char *p = fmt; *p; p++) {
+		const char *piece = p;
+		size_t n = 1;
+
+		if (*p == '%') {
+			if (p[1] == 'u') {
+				piece = user;
+				n = strlen(user);
+			} else if (p[1] != '%') {
+				out[0] = '\0';
+				return -1;
+			}
+			p++;
+		}
+		if (n >= size - len) {
+			out[0] = '\0';
+			return -1;
+		}
+		memcpy(out + len, piece, n);
+		len += n;
+		out[len] = '\0';
+	}
+	return 0;
+}

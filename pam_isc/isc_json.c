@@ -1,0 +1,797 @@
+/* isc_json: see isc_json.h and ../shared/isc-api.md.
+ *
+ * Duplicate keys in an object: json-c keeps the last one silently. That is
+ * accepted for now; ISC does not send duplicates, and the last-wins value
+ * still has to pass the same type checks as any other. */
+#include "isc_json.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "secret.h"
+
+/* ISC's responses are two levels deep; 16 leaves room for fields we ignore
+ * while keeping a hostile body from recursing far. */
+#define PARSE_MAX_DEPTH 16
+
+/* An identity has a handful of accounts on a source and a change a handful
+ * of errors; more than this is a broken or hostile answer. */
+#define MAX_ARRAY_ITEMS 1000
+
+/* Tokens live minutes (API clients) to 12 hours (personal access tokens);
+ * anything beyond ten years is nonsense, and capping it keeps time
+ * arithmetic on expires_in far from overflow. */
+#define EXPIRES_IN_MAX (10L * 366 * 24 * 60 * 60)
+
+static void set_err(char *err, size_t errsize, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errsize, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || errsize == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errsize, fmt, ap);
+	va_end(ap);
+}
+
+const char *isc_state_name(enum isc_state s)
+{
+	switch (s) {
+	case ISC_STATE_IN_PROGRESS:
+		return "IN_PROGRESS";
+	case ISC_STATE_FINISHED:
+		return "FINISHED";
+	case ISC_STATE_FAILED:
+		return "FAILED";
+	}
+	return "UNKNOWN";
+}
+
+/* ---- UTF-8 ---------------------------------------------------------------- */
+
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF), or 0 if it is not one. */
+static size_t utf8_char_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	unsigned char lo = 0x80, hi = 0xBF;
+	size_t need;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF) {
+		need = 1;
+	} else if (c == 0xE0) {
+		need = 2;
+		lo = 0xA0;
+	} else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
+		need = 2;
+	} else if (c == 0xED) {
+		need = 2;
+		hi = 0x9F;
+	} else if (c == 0xF0) {
+		need = 3;
+		lo = 0x90;
+	} else if (c >= 0xF1 && c <= 0xF3) {
+		need = 3;
+	} else if (c == 0xF4) {
+		need = 3;
+		hi = 0x8F;
+	} else {
+		return 0;
+	}
+	if (n - 1 < need || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t k = 2; k <= need; k++)
+		if ((s[k] & 0xC0) != 0x80)
+			return 0;
+	return need + 1;
+}
+
+static bool utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t len = utf8_char_len(s + i, n - i);
+
+		if (len == 0)
+			return false;
+		i += len;
+	}
+	return true;
+}
+
+/* ---- Parsing -------------------------------------------------------------- */
+
+/* JSON_TOKENER_STRICT in json-c 0.16 still lets through single-quoted keys,
+ * Infinity, raw control characters inside strings, and (with
+ * JSON_TOKENER_VALIDATE_UTF8) overlong or surrogate UTF-8. This scan closes
+ * those gaps; json-c does the grammar. Outside strings only structure,
+ * whitespace, numbers and the letters of true/false/null can appear. */
+static int json_text_check(const unsigned char *s, size_t n, char *err, size_t errsize)
+{
+	static const char outside_string[] = " \t\n\r{}[],:-+.0123456789eEtrufalsn";
+	bool in_string = false, escaped = false;
+
+	if (!utf8_valid(s, n)) {
+		set_err(err, errsize, "not JSON: invalid UTF-8");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = s[i];
+
+		if (in_string) {
+			if (escaped)
+				escaped = false;
+			else if (c == '\\')
+				escaped = true;
+			else if (c == '"')
+				in_string = false;
+			else if (c < 0x20) {
+				set_err(err, errsize, "not JSON: control character in a string");
+				return -1;
+			}
+		} else if (c == '"') {
+			in_string = true;
+		} else if (c == '\0' || !strchr(outside_string, c)) {
+			set_err(err, errsize, "not JSON: unexpected character at offset %zu", i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Parse body[0..len) as exactly one JSON value. Returns it (release with
+ * json_object_put) or NULL with a reason in err. A top-level JSON null is
+ * reported as an error too, since no caller wants it. */
+static struct json_object *parse_value(const char *body, size_t len, char *err, size_t errsize)
+{
+	struct json_tokener *tok;
+	struct json_object *value;
+	enum json_tokener_error jerr;
+
+	if (!body || len == 0) {
+		set_err(err, errsize, "empty body");
+		return NULL;
+	}
+	if (len > ISC_JSON_MAX_BODY) {
+		set_err(err, errsize, "body too large (%zu bytes)", len);
+		return NULL;
+	}
+	/* json-c would stop at a NUL and report success on the part before it. */
+	if (memchr(body, '\0', len)) {
+		set_err(err, errsize, "not JSON: NUL byte in body");
+		return NULL;
+	}
+	if (json_text_check((const unsigned char *)body, len, err, errsize) < 0)
+		return NULL;
+
+	tok = json_tokener_new_ex(PARSE_MAX_DEPTH);
+	if (!tok) {
+		set_err(err, errsize, "out of memory");
+		return NULL;
+	}
+#ifdef JSON_TOKENER_VALIDATE_UTF8
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+#else
+	/* json-c older than 0.15: json_text_check has validated UTF-8 already. */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+#endif
+	/* len <= ISC_JSON_MAX_BODY, so it fits in an int. */
+	value = json_tokener_parse_ex(tok, body, (int)len);
+	jerr = json_tokener_get_error(tok);
+	if (!value) {
+		if (jerr == json_tokener_success)
+			set_err(err, errsize, "top level is null");
+		else if (jerr == json_tokener_continue)
+			set_err(err, errsize, "not JSON: incomplete");
+		else
+			set_err(err, errsize, "not JSON: %s", json_tokener_error_desc(jerr));
+	} else if (jerr != json_tokener_success || json_tokener_get_parse_end(tok) != len) {
+		set_err(err, errsize, "not JSON: trailing data after the value");
+		json_object_put(value);
+		value = NULL;
+	}
+	json_tokener_free(tok);
+	return value;
+}
+
+/* Like parse_value, but the top level must be an object. */
+static struct json_object *parse_object(const char *body, size_t len, char *err, size_t errsize)
+{
+	struct json_object *value = parse_value(body, len, err, errsize);
+
+	if (value && !json_object_is_type(value, json_type_object)) {
+		set_err(err, errsize, "top level is a JSON %s, expected object",
+			json_type_to_name(json_object_get_type(value)));
+		json_object_put(value);
+		value = NULL;
+	}
+	return value;
+}
+
+enum {
+	FIELD_REQUIRED = 1 << 0, /* absent is an error */
+	FIELD_NULLABLE = 1 << 1, /* null gives NULL rather than an error */
+	FIELD_NONEMPTY = 1 << 2, /* "" is an error */
+};
+
+/* False when a \u0000 escape put a NUL inside the string value, which would
+ * silently cut its C string short. */
+static bool has_no_nul(struct json_object *string_value)
+{
+	return strlen(json_object_get_string(string_value)) ==
+	       (size_t)json_object_get_string_len(string_value);
+}
+
+/* malloc'd copy of a JSON string value. name is the field's path, for err. */
+static int copy_string(struct json_object *value, const char *name, unsigned int flags,
+		       char **out, char *err, size_t errsize)
+{
+	const char *s;
+	size_t len;
+
+	if (!json_object_is_type(value, json_type_string)) {
+		set_err(err, errsize, "field %s: expected string%s, got %s", name,
+			flags & FIELD_NULLABLE ? " or null" : "",
+			json_type_to_name(json_object_get_type(value)));
+		return -1;
+	}
+	s = json_object_get_string(value);
+	len = strlen(s);
+	if (!has_no_nul(value)) {
+		set_err(err, errsize, "field %s: contains a NUL character", name);
+		return -1;
+	}
+	if (len == 0 && (flags & FIELD_NONEMPTY)) {
+		set_err(err, errsize, "field %s: empty", name);
+		return -1;
+	}
+	*out = strdup(s);
+	if (!*out) {
+		set_err(err, errsize, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Look up key in obj. Returns 1 and sets *value (NULL for JSON null) when
+ * present, 0 when absent and allowed, -1 when absent and required. */
+static int find_field(struct json_object *obj, const char *key, const char *name,
+		      unsigned int flags, struct json_object **value, char *err, size_t errsize)
+{
+	*value = NULL;
+	if (json_object_object_get_ex(obj, key, value))
+		return 1;
+	if (flags & FIELD_REQUIRED) {
+		set_err(err, errsize, "field %s: missing", name);
+		return -1;
+	}
+	return 0;
+}
+
+/* String field key of obj into *out (NULL when absent or, if allowed, null). */
+static int take_string(struct json_object *obj, const char *key, const char *name,
+		       unsigned int flags, char **out, char *err, size_t errsize)
+{
+	struct json_object *value;
+	int found;
+
+	*out = NULL;
+	found = find_field(obj, key, name, flags, &value, err, errsize);
+	if (found <= 0)
+		return found;
+	if (!value) {
+		if (flags & FIELD_NULLABLE)
+			return 0;
+		set_err(err, errsize, "field %s: expected string, got null", name);
+		return -1;
+	}
+	return copy_string(value, name, flags, out, err, errsize);
+}
+
+static int take_state(struct json_object *obj, enum isc_state *state, char *err, size_t errsize)
+{
+	static const enum isc_state states[] = { ISC_STATE_IN_PROGRESS, ISC_STATE_FINISHED,
+						 ISC_STATE_FAILED };
+	struct json_object *value;
+	const char *s;
+
+	if (find_field(obj, "state", "state", FIELD_REQUIRED, &value, err, errsize) < 0)
+		return -1;
+	if (!value || !json_object_is_type(value, json_type_string)) {
+		set_err(err, errsize, "field state: expected string, got %s",
+			json_type_to_name(json_object_get_type(value)));
+		return -1;
+	}
+	s = json_object_get_string(value);
+	for (size_t i = 0; has_no_nul(value) && i < sizeof states / sizeof states[0]; i++) {
+		if (strcmp(s, isc_state_name(states[i])) == 0) {
+			*state = states[i];
+			return 0;
+		}
+	}
+	/* The value is not echoed: err must never carry body content. */
+	set_err(err, errsize, "field state: unknown value");
+	return -1;
+}
+
+/* Array field: NULL *array when absent or null and allowed. Checks the
+ * element count against MAX_ARRAY_ITEMS. */
+static int take_array(struct json_object *obj, const char *key, unsigned int flags,
+		      struct json_object **array, size_t *count, char *err, size_t errsize)
+{
+	struct json_object *value;
+	int found;
+
+	*array = NULL;
+	*count = 0;
+	found = find_field(obj, key, key, flags, &value, err, errsize);
+	if (found <= 0)
+		return found;
+	if (!value && (flags & FIELD_NULLABLE))
+		return 0;
+	if (!value || !json_object_is_type(value, json_type_array)) {
+		set_err(err, errsize, "field %s: expected array, got %s", key,
+			json_type_to_name(json_object_get_type(value)));
+		return -1;
+	}
+	*count = json_object_array_length(value);
+	if (*count > MAX_ARRAY_ITEMS) {
+		set_err(err, errsize, "field %s: too many entries (%zu, at most %d)", key, *count,
+			MAX_ARRAY_ITEMS);
+		*count = 0;
+		return -1;
+	}
+	*array = value;
+	return 0;
+}
+
+int isc_json_parse_token(const char *body, size_t len, struct isc_token *out, char *err,
+			 size_t errsize)
+{
+	struct json_object *top, *value;
+	int64_t expires_in;
+	int rc, ret = -1;
+
+	memset(out, 0, sizeof *out);
+	top = parse_object(body, len, err, errsize);
+	if (!top)
+		return -1;
+
+	if (find_field(top, "access_token", "access_token", FIELD_REQUIRED, &value, err,
+		       errsize) < 0)
+		goto out;
+	if (!value) {
+		set_err(err, errsize, "field access_token: expected string, got null");
+		goto out;
+	}
+	rc = copy_string(value, "access_token", FIELD_NONEMPTY, &out->access_token, err, errsize);
+	/* json-c's copy of the token is wiped before json_object_put frees it.
+	 * (The tokener's scratch buffer and the caller's body also held it;
+	 * json-c offers no public way to wipe the former.) */
+	if (json_object_is_type(value, json_type_string))
+		secret_wipe((void *)(uintptr_t)json_object_get_string(value),
+			    (size_t)json_object_get_string_len(value));
+	if (rc < 0)
+		goto out;
+
+	if (find_field(top, "token_type", "token_type", 0, &value, err, errsize) > 0) {
+		if (!value || !json_object_is_type(value, json_type_string)) {
+			set_err(err, errsize, "field token_type: expected string, got %s",
+				json_type_to_name(json_object_get_type(value)));
+			goto out;
+		}
+		if (!has_no_nul(value) ||
+		    strcasecmp(json_object_get_string(value), "bearer") != 0) {
+			set_err(err, errsize, "field token_type: not bearer");
+			goto out;
+		}
+	}
+
+	if (find_field(top, "expires_in", "expires_in", FIELD_REQUIRED, &value, err, errsize) < 0)
+		goto out;
+	if (!value || !json_object_is_type(value, json_type_int)) {
+		set_err(err, errsize, "field expires_in: expected integer, got %s",
+			json_type_to_name(json_object_get_type(value)));
+		goto out;
+	}
+	/* json-c saturates integers beyond int64 (and reads large positive ones
+	 * as uint64, which get_int64 clamps), so the range check covers them. */
+	expires_in = json_object_get_int64(value);
+	if (expires_in <= 0 || expires_in > EXPIRES_IN_MAX) {
+		set_err(err, errsize, "field expires_in: out of range");
+		goto out;
+	}
+	out->expires_in = (long)expires_in;
+	ret = 0;
+out:
+	json_object_put(top);
+	if (ret < 0)
+		isc_token_free(out);
+	return ret;
+}
+
+static int parse_account(struct json_object *item, size_t index, struct isc_account *account,
+			 char *err, size_t errsize)
+{
+	char name[64];
+
+	if (!item || !json_object_is_type(item, json_type_object)) {
+		set_err(err, errsize, "field accounts[%zu]: expected object, got %s", index,
+			json_type_to_name(json_object_get_type(item)));
+		return -1;
+	}
+	snprintf(name, sizeof name, "accounts[%zu].accountId", index);
+	if (take_string(item, "accountId", name, FIELD_REQUIRED | FIELD_NONEMPTY,
+			&account->account_id, err, errsize) < 0)
+		return -1;
+	snprintf(name, sizeof name, "accounts[%zu].accountName", index);
+	return take_string(item, "accountName", name, FIELD_NULLABLE, &account->account_name, err,
+			   errsize);
+}
+
+int isc_json_parse_password_info(const char *body, size_t len, struct isc_password_info *out,
+				 char *err, size_t errsize)
+{
+	const unsigned int needed = FIELD_REQUIRED | FIELD_NONEMPTY;
+	struct json_object *top, *accounts;
+	size_t n;
+	int ret = -1;
+
+	memset(out, 0, sizeof *out);
+	top = parse_object(body, len, err, errsize);
+	if (!top)
+		return -1;
+
+	if (take_string(top, "identityId", "identityId", needed, &out->identity_id, err,
+			errsize) < 0 ||
+	    take_string(top, "sourceId", "sourceId", needed, &out->source_id, err, errsize) < 0 ||
+	    take_string(top, "publicKeyId", "publicKeyId", needed, &out->public_key_id, err,
+			errsize) < 0 ||
+	    take_string(top, "publicKey", "publicKey", needed, &out->public_key, err, errsize) < 0)
+		goto out;
+
+	/* policies are informational free text: deliberately not read. */
+	if (take_array(top, "accounts", FIELD_REQUIRED, &accounts, &n, err, errsize) < 0)
+		goto out;
+	if (n > 0) {
+		out->accounts = calloc(n, sizeof *out->accounts);
+		if (!out->accounts) {
+			set_err(err, errsize, "out of memory");
+			goto out;
+		}
+		/* Set now so that a failure part-way frees what was filled. */
+		out->n_accounts = n;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (parse_account(json_object_array_get_idx(accounts, i), i, &out->accounts[i], err,
+				  errsize) < 0)
+			goto out;
+	ret = 0;
+out:
+	json_object_put(top);
+	if (ret < 0)
+		isc_password_info_free(out);
+	return ret;
+}
+
+int isc_json_parse_set_result(const char *body, size_t len, struct isc_set_result *out,
+			      char *err, size_t errsize)
+{
+	struct json_object *top;
+	int ret = -1;
+
+	memset(out, 0, sizeof *out);
+	top = parse_object(body, len, err, errsize);
+	if (!top)
+		return -1;
+	/* requestId is nullable: a change can come back already FINISHED or
+	 * FAILED with nothing to poll. */
+	if (take_string(top, "requestId", "requestId", FIELD_NULLABLE, &out->request_id, err,
+			errsize) < 0 ||
+	    take_state(top, &out->state, err, errsize) < 0)
+		goto out;
+	ret = 0;
+out:
+	json_object_put(top);
+	if (ret < 0)
+		isc_set_result_free(out);
+	return ret;
+}
+
+int isc_json_parse_status(const char *body, size_t len, struct isc_status *out, char *err,
+			  size_t errsize)
+{
+	struct json_object *top, *errors;
+	size_t n;
+	int ret = -1;
+
+	memset(out, 0, sizeof *out);
+	top = parse_object(body, len, err, errsize);
+	if (!top)
+		return -1;
+	if (take_string(top, "requestId", "requestId", FIELD_REQUIRED | FIELD_NONEMPTY,
+			&out->request_id, err, errsize) < 0 ||
+	    take_state(top, &out->state, err, errsize) < 0)
+		goto out;
+
+	/* sourceIds is not needed: deliberately not read. */
+	if (take_array(top, "errors", FIELD_NULLABLE, &errors, &n, err, errsize) < 0)
+		goto out;
+	if (n > 0) {
+		out->errors = calloc(n, sizeof *out->errors);
+		if (!out->errors) {
+			set_err(err, errsize, "out of memory");
+			goto out;
+		}
+		out->n_errors = n;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *item = json_object_array_get_idx(errors, i);
+		char name[32];
+
+		snprintf(name, sizeof name, "errors[%zu]", i);
+		if (!item) {
+			set_err(err, errsize, "field %s: expected string, got null", name);
+			goto out;
+		}
+		if (copy_string(item, name, 0, &out->errors[i], err, errsize) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	json_object_put(top);
+	if (ret < 0)
+		isc_status_free(out);
+	return ret;
+}
+
+/* ---- Error bodies --------------------------------------------------------- */
+
+/* Copy src[0..n) into dst for logging: surrounding whitespace trimmed,
+ * control characters (C0, DEL, C1) and malformed UTF-8 replaced by '?',
+ * truncated on a character boundary. */
+static void copy_clean(char *dst, size_t dstsize, const char *src, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)src;
+	size_t out = 0;
+
+	while (n > 0 && (s[0] == ' ' || s[0] == '\t' || s[0] == '\n' || s[0] == '\r')) {
+		s++;
+		n--;
+	}
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' ||
+			 s[n - 1] == '\r'))
+		n--;
+
+	for (size_t i = 0; i < n;) {
+		size_t len = utf8_char_len(s + i, n - i);
+		bool control = len == 0 || s[i] < 0x20 || s[i] == 0x7f ||
+			       (len == 2 && s[i] == 0xC2 && s[i + 1] < 0xA0);
+
+		if (control) {
+			if (out + 1 >= dstsize)
+				break;
+			dst[out++] = '?';
+			i += len ? len : 1;
+		} else {
+			if (out + len >= dstsize)
+				break;
+			memcpy(dst + out, s + i, len);
+			out += len;
+			i += len;
+		}
+	}
+	dst[out] = '\0';
+}
+
+/* Text of a scalar field (strings as they are, numbers and booleans as
+ * json-c prints them) into dst. Returns true if something was copied. */
+static bool copy_scalar_field(struct json_object *obj, const char *key, char *dst,
+			      size_t dstsize)
+{
+	struct json_object *value;
+	const char *s;
+
+	if (!json_object_object_get_ex(obj, key, &value) || !value)
+		return false;
+	switch (json_object_get_type(value)) {
+	case json_type_string:
+		copy_clean(dst, dstsize, json_object_get_string(value),
+			   (size_t)json_object_get_string_len(value));
+		break;
+	case json_type_int:
+	case json_type_double:
+	case json_type_boolean:
+		s = json_object_get_string(value);
+		copy_clean(dst, dstsize, s, strlen(s));
+		break;
+	default:
+		return false;
+	}
+	return dst[0] != '\0';
+}
+
+void isc_json_parse_error(const char *body, size_t len, struct isc_error_body *out)
+{
+	struct json_object *top, *messages;
+
+	memset(out, 0, sizeof *out);
+	if (!body || len == 0) {
+		snprintf(out->text, sizeof out->text, "empty body");
+		return;
+	}
+	if (len > ISC_JSON_MAX_BODY) {
+		snprintf(out->text, sizeof out->text, "oversized body (%zu bytes)", len);
+		return;
+	}
+	top = parse_value(body, len, NULL, 0);
+	if (!top) {
+		/* Never the bytes themselves: this is often an HTML page from a
+		 * proxy, and nothing unparsed goes to the logs. */
+		snprintf(out->text, sizeof out->text, "non-JSON body (%zu bytes)", len);
+		return;
+	}
+	if (json_object_is_type(top, json_type_string)) {
+		copy_clean(out->text, sizeof out->text, json_object_get_string(top),
+			   (size_t)json_object_get_string_len(top));
+		goto out;
+	}
+	if (!json_object_is_type(top, json_type_object)) {
+		snprintf(out->text, sizeof out->text, "JSON %s body (%zu bytes)",
+			 json_type_to_name(json_object_get_type(top)), len);
+		goto out;
+	}
+
+	/* Standard ISC error: detailCode, trackingId, messages[0].text. */
+	copy_scalar_field(top, "detailCode", out->detail_code, sizeof out->detail_code);
+	copy_scalar_field(top, "trackingId", out->tracking_id, sizeof out->tracking_id);
+	if (json_object_object_get_ex(top, "messages", &messages) &&
+	    json_object_is_type(messages, json_type_array) &&
+	    json_object_array_length(messages) > 0) {
+		struct json_object *first = json_object_array_get_idx(messages, 0);
+
+		if (json_object_is_type(first, json_type_object))
+			copy_scalar_field(first, "text", out->text, sizeof out->text);
+	}
+	/* OAuth: error is a code, error_description the sentence. */
+	if (!out->text[0] &&
+	    copy_scalar_field(top, "error_description", out->text, sizeof out->text) &&
+	    !out->detail_code[0])
+		copy_scalar_field(top, "error", out->detail_code, sizeof out->detail_code);
+	/* 401: error alone is the sentence. 429: message. */
+	if (!out->text[0] && !copy_scalar_field(top, "error", out->text, sizeof out->text))
+		copy_scalar_field(top, "message", out->text, sizeof out->text);
+	if (!out->text[0] && !out->detail_code[0] && !out->tracking_id[0])
+		snprintf(out->text, sizeof out->text, "JSON body without error details (%zu bytes)",
+			 len);
+out:
+	json_object_put(top);
+}
+
+/* ---- Builders ------------------------------------------------------------- */
+
+/* Add key: value to obj. The value must be UTF-8, or the JSON would be
+ * invalid (json-c copies bytes through unchecked). */
+static int add_string(struct json_object *obj, const char *key, const char *value)
+{
+	struct json_object *str;
+
+	if (!value || !utf8_valid((const unsigned char *)value, strlen(value))) {
+		errno = EINVAL;
+		return -1;
+	}
+	str = json_object_new_string(value);
+	if (!str)
+		return -1;
+	if (json_object_object_add(obj, key, str) != 0) {
+		json_object_put(str);
+		return -1;
+	}
+	return 0;
+}
+
+/* malloc'd compact text of obj (or NULL); releases obj either way. */
+static char *serialize(struct json_object *obj)
+{
+	const char *text =
+		json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+							    JSON_C_TO_STRING_NOSLASHESCAPE);
+	char *copy = text ? strdup(text) : NULL;
+
+	json_object_put(obj);
+	return copy;
+}
+
+char *isc_json_build_lookup(const char *user_name, const char *source_name)
+{
+	struct json_object *obj = json_object_new_object();
+
+	if (!obj)
+		return NULL;
+	if (add_string(obj, "userName", user_name) < 0 ||
+	    add_string(obj, "sourceName", source_name) < 0) {
+		json_object_put(obj);
+		return NULL;
+	}
+	return serialize(obj);
+}
+
+/* The json-c objects and their serialization buffer hold the ciphertext and
+ * are freed without wiping: only the returned copy is treated as secret. The
+ * ciphertext is useless without ISC's private key. */
+char *isc_json_build_set_password(const char *identity_id, const char *encrypted_b64,
+				  const char *public_key_id, const char *account_id,
+				  const char *source_id)
+{
+	struct json_object *obj = json_object_new_object();
+
+	if (!obj)
+		return NULL;
+	if (add_string(obj, "identityId", identity_id) < 0 ||
+	    add_string(obj, "encryptedPassword", encrypted_b64) < 0 ||
+	    add_string(obj, "publicKeyId", public_key_id) < 0 ||
+	    add_string(obj, "accountId", account_id) < 0 ||
+	    add_string(obj, "sourceId", source_id) < 0) {
+		json_object_put(obj);
+		return NULL;
+	}
+	return serialize(obj);
+}
+
+/* ---- Release -------------------------------------------------------------- */
+
+void isc_token_free(struct isc_token *t)
+{
+	if (!t)
+		return;
+	secret_free_str(t->access_token);
+	memset(t, 0, sizeof *t);
+}
+
+void isc_password_info_free(struct isc_password_info *p)
+{
+	if (!p)
+		return;
+	free(p->identity_id);
+	free(p->source_id);
+	free(p->public_key_id);
+	free(p->public_key);
+	for (size_t i = 0; p->accounts && i < p->n_accounts; i++) {
+		free(p->accounts[i].account_id);
+		free(p->accounts[i].account_name);
+	}
+	free(p->accounts);
+	memset(p, 0, sizeof *p);
+}
+
+void isc_set_result_free(struct isc_set_result *r)
+{
+	if (!r)
+		return;
+	free(r->request_id);
+	memset(r, 0, sizeof *r);
+}
+
+void isc_status_free(struct isc_status *s)
+{
+	if (!s)
+		return;
+	free(s->request_id);
+	for (size_t i = 0; s->errors && i < s->n_errors; i++)
+		free(s->errors[i]);
+	free(s->errors);
+	memset(s, 0, sizeof *s);
+}

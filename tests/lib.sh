@@ -1,0 +1,634 @@
+# shellcheck shell=bash
+# tests/lib.sh: the harness every integration test sources.
+#
+#   . "$(dirname "$0")/../lib.sh"
+#   isc_setup                 # root check, private namespaces, $T, syslog capture
+#   start_server              # the HTTPS ISC stand-in; sets ISC_URL, ISC_CA, ISC_PORT
+#   write_config ['key = value' ...]
+#   pam_service NAME "$(isc_line)"
+#   run_pamtester alice NAME "$pw"
+#   ... assertions ...
+#   isc_done                  # leak check, exit 0
+#
+# The automake driver passes top_builddir, top_srcdir, PAMTESTER,
+# PAM_WRAPPER_LIB, NSS_WRAPPER_LIB and PAM_WRAPPER_MODULES (see Makefile.am);
+# when a test is run by hand they default to an in-tree build and the system
+# packages. Exit codes follow the automake test driver: 0 pass, 77 skip,
+# 99 hard error (the harness could not even set up), anything else fail.
+#
+# Passwords: never in argv, never printed. Functions receive them as bash
+# arguments (no exec is involved), pamtester gets them on stdin, and every
+# password a test uses is registered (register_secret) so that the end of the
+# test checks that none of the captured outputs contains it, and so that the
+# diagnostics printed on failure leave out any line that would show one.
+# Do not use `set -x` in tests.
+
+set -euo pipefail
+
+_isc_lib_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The test script and its arguments, for the re-exec into the namespaces.
+_isc_script=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+_isc_script_args=("$@")
+
+: "${top_srcdir:=$(cd "$_isc_lib_dir/.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+: "${PAMTESTER:=$(command -v pamtester || true)}"
+: "${PAM_WRAPPER_LIB:=$(pkg-config --libs pam_wrapper 2>/dev/null || true)}"
+: "${NSS_WRAPPER_LIB:=$(pkg-config --libs nss_wrapper 2>/dev/null || true)}"
+: "${PAM_WRAPPER_MODULES:=$(pkg-config --variable=modules pam_wrapper 2>/dev/null || true)}"
+# pkg-config output may carry blanks around it.
+_isc_trim() {
+	local s=$1
+	s=${s#"${s%%[![:space:]]*}"}
+	printf '%s' "${s%"${s##*[![:space:]]}"}"
+}
+PAM_WRAPPER_LIB=$(_isc_trim "$PAM_WRAPPER_LIB")
+NSS_WRAPPER_LIB=$(_isc_trim "$NSS_WRAPPER_LIB")
+export top_srcdir top_builddir PAMTESTER PAM_WRAPPER_LIB NSS_WRAPPER_LIB PAM_WRAPPER_MODULES
+
+PAM_ISC_SO=$top_builddir/.libs/pam_isc.so
+PAM_ISC_HELPER=$top_builddir/pam_isc_helper
+ISC_TEST_SERVER=$top_builddir/tests/isc_test_server
+SYSLOG_LISTENER=$top_builddir/tests/syslog_listener
+PAM_MATRIX=$PAM_WRAPPER_MODULES/pam_matrix.so
+PAM_SET_ITEMS=$PAM_WRAPPER_MODULES/pam_set_items.so
+
+# ---------------------------------------------------------------------------
+# messages and exits
+
+_isc_name=$(basename "$0" .sh)
+
+log() { printf '[%s] %s\n' "$_isc_name" "$*" >&2; }
+skip() { log "SKIP: $*"; exit 77; }
+hard_error() { log "ERROR: $*"; exit 99; }
+fail() { log "FAIL: $*"; exit 1; }
+
+# grep in the C locale: byte-exact, whatever the caller's locale.
+_grep() { LC_ALL=C grep "$@"; }
+
+# Escape a string for use inside a grep -E pattern.
+re_escape() { printf '%s' "$1" | LC_ALL=C sed 's/[][\.*^$(){}?+|/\\]/\\&/g'; }
+
+# The SHA-256 (hex) of a string's bytes; printf is a builtin, so the string
+# never reaches an argv.
+sha256_of() { printf '%s' "$1" | sha256sum | cut -d' ' -f1; }
+
+# The length of a string in bytes.
+byte_len() { local LC_ALL=C; printf '%s' "${#1}"; }
+
+_isc_find_system_module() {
+	local name=$1 dir libdir
+	libdir=$(pkg-config --variable=libdir pam 2>/dev/null || true)
+	for dir in ${libdir:+"$libdir/security"} /lib/x86_64-linux-gnu/security \
+		/usr/lib/x86_64-linux-gnu/security /lib/security /usr/lib/security \
+		/lib64/security /usr/lib64/security; do
+		if [ -f "$dir/$name" ]; then
+			printf '%s\n' "$dir/$name"
+			return 0
+		fi
+	done
+	return 1
+}
+PAM_PERMIT=$(_isc_find_system_module pam_permit.so || true)
+
+# ---------------------------------------------------------------------------
+# secrets
+
+_isc_secrets=()
+
+# Remember a password the test uses: it must not show up in any output. Very
+# short ones (< 4 bytes) would match innocent text, so they are not searched
+# for (the harness never prints a password in the first place).
+register_secret() {
+	local LC_ALL=C
+	if [ "${#1}" -ge 4 ]; then
+		_isc_secrets+=("$1")
+	fi
+}
+
+# Lines of stdin without those that contain a registered secret.
+_isc_redact() {
+	if [ "${#_isc_secrets[@]}" -eq 0 ]; then
+		cat
+	else
+		_grep -vF -f <(printf '%s\n' "${_isc_secrets[@]}") || true
+	fi
+}
+
+# file_has_secret FILE: true when FILE contains a registered secret.
+file_has_secret() {
+	[ "${#_isc_secrets[@]}" -gt 0 ] || return 1
+	_grep -qF -f <(printf '%s\n' "${_isc_secrets[@]}") "$1"
+}
+
+# Fails when any captured output of the test contains a registered secret.
+check_no_secret_leaks() {
+	local f leaked=0
+	for f in "$T/pamtester.all" "$T/syslog.log" "$T/server/events.log" "$T/server.out" \
+		"$T/listener.out"; do
+		[ -f "$f" ] || continue
+		if file_has_secret "$f"; then
+			log "FAIL: a password appears in ${f#"$T"/}"
+			leaked=1
+		fi
+	done
+	return $leaked
+}
+
+# ---------------------------------------------------------------------------
+# setup: namespaces, temp dir, cleanup, syslog capture
+
+_isc_require_root() {
+	if [ "$(id -u)" -ne 0 ]; then
+		skip "these tests need root (private mount namespace and syslog capture at /dev/log); run them as root"
+	fi
+}
+
+# Re-run the test inside a private mount namespace and, when the kernel lets
+# us, a private PID namespace (with its own /proc). The PID namespace makes
+# cleanup airtight: when the test script (its PID 1) exits, the kernel kills
+# whatever is left in it, detached pam_isc followers included. It also
+# means pgrep in the test sees only this test's processes, so tests can run
+# in parallel (make -j check).
+_isc_reexec() {
+	command -v unshare >/dev/null || skip "unshare (util-linux) is not installed"
+	export _ISC_IN_NS=1
+	if unshare --mount --pid --fork --mount-proc --propagation private true 2>/dev/null; then
+		export _ISC_PIDNS=1
+		exec unshare --mount --pid --fork --mount-proc --propagation private -- \
+			"$BASH" "$_isc_script" "${_isc_script_args[@]}"
+	elif unshare --mount --propagation private true 2>/dev/null; then
+		export _ISC_PIDNS=0
+		exec unshare --mount --propagation private -- \
+			"$BASH" "$_isc_script" "${_isc_script_args[@]}"
+	fi
+	skip "cannot create a private mount namespace (unshare -m failed)"
+}
+
+# A private /dev for this test, so that syslog(3) and pam_syslog, which write
+# to the fixed path /dev/log, reach our listener.
+#
+# Why this way: /dev is a devtmpfs shared with the host (a mount namespace
+# does not copy file systems, only the mount table), so a socket bound at
+# /dev/log, or a placeholder file created there for a bind mount, would be
+# created on the host, be seen by the host's real syslog clients, and be left
+# behind if the test is killed. Instead we mount a small tmpfs, bind-mount
+# into it the few device nodes and directories a PAM stack, pamtester, curl
+# and the helper use, and move that tmpfs over /dev. Everything is mount
+# table only, private to this namespace: nothing is ever created on the host,
+# it works the same whether or not the host has a /dev/log (a real one is
+# simply hidden), and it vanishes with the namespace however the test ends.
+# Each test has its own /dev/log, so tests can run in parallel; the only
+# lock between tests is the pam_wrapper one (see _isc_pamtester).
+# (Called in an || list, where set -e is off: every step checks itself.)
+_isc_private_dev() {
+	local d="$T/dev.ns" n
+	mkdir "$d" || return 1
+	mount -t tmpfs -o mode=0755,size=1m,nosuid,noexec tmpfs "$d" || return 1
+	for n in null zero full random urandom tty ptmx; do
+		if [ -e "/dev/$n" ]; then
+			: >"$d/$n" || return 1
+			mount --bind "/dev/$n" "$d/$n" || return 1
+		fi
+	done
+	for n in pts shm mqueue hugepages; do
+		if [ -d "/dev/$n" ]; then
+			mkdir "$d/$n" || return 1
+			mount --rbind "/dev/$n" "$d/$n" || return 1
+		fi
+	done
+	ln -s /proc/self/fd "$d/fd" || return 1
+	ln -s /proc/self/fd/0 "$d/stdin" || return 1
+	ln -s /proc/self/fd/1 "$d/stdout" || return 1
+	ln -s /proc/self/fd/2 "$d/stderr" || return 1
+	mount --move "$d" /dev || return 1
+}
+
+_isc_pids=()
+
+_isc_diagnostics() {
+	local f
+	log "---- diagnostics (lines showing a test password are left out) ----"
+	for f in pamtester.all syslog.log server/events.log server.out listener.out; do
+		[ -s "$T/$f" ] || continue
+		printf '==== %s (last 60 lines)\n' "$f" >&2
+		tail -n 60 "$T/$f" | _isc_redact >&2
+	done
+	log "---- end of diagnostics; keep the files with KEEP_TMP=1 ----"
+}
+
+_isc_cleanup() {
+	local rc=$? pid pids
+	trap - EXIT INT TERM HUP
+	# Whoever reads our output may be gone (| head): cleanup goes on anyway.
+	trap '' PIPE
+	set +e
+	if [ "$rc" -eq 0 ] && ! check_no_secret_leaks; then
+		rc=1
+	fi
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "${T:-}" ] && [ -d "$T" ]; then
+		_isc_diagnostics
+	fi
+	# Followers are detached (own session, reparented); they are found by
+	# the config path in their command line, which lies under $T.
+	if [ -n "${T:-}" ]; then
+		pids=$(pgrep -f -- "$(re_escape "$T")/" 2>/dev/null)
+		for pid in $pids; do
+			[ "$pid" != "$$" ] && kill -TERM "$pid" 2>/dev/null
+		done
+	fi
+	for pid in "${_isc_pids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${_isc_pids[@]}" $pids; do
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	if [ -n "${T:-}" ] && [ -d "$T" ]; then
+		# Had the private /dev not been moved into place, its mounts (the
+		# host's /dev/shm among them) would still hang under $T: take them
+		# down first, and never let rm cross into another file system.
+		if mountpoint -q "$T/dev.ns" 2>/dev/null; then
+			umount -R "$T/dev.ns" 2>/dev/null || umount -R -l "$T/dev.ns" 2>/dev/null
+		fi
+		if [ "${KEEP_TMP:-0}" = 1 ]; then
+			log "kept $T"
+		else
+			rm -rf --one-file-system -- "$T"
+		fi
+	fi
+	exit "$rc"
+}
+
+# Start a test: root check, namespaces, $T, nss_wrapper database, pam.d
+# directory, syslog capture at /dev/log.
+isc_setup() {
+	_isc_require_root
+	if [ "${_ISC_IN_NS:-0}" != 1 ]; then
+		_isc_reexec
+	fi
+	[ -x "$SYSLOG_LISTENER" ] || hard_error "$SYSLOG_LISTENER is not built (make check builds it)"
+	[ -x "$ISC_TEST_SERVER" ] || hard_error "$ISC_TEST_SERVER is not built (make check builds it)"
+	[ -f "$PAM_ISC_SO" ] || hard_error "$PAM_ISC_SO is not built"
+	[ -x "$PAM_ISC_HELPER" ] || hard_error "$PAM_ISC_HELPER is not built"
+	if [ -z "$PAMTESTER" ] || [ ! -x "$PAMTESTER" ]; then
+		hard_error "pamtester not found (PAMTESTER=$PAMTESTER)"
+	fi
+	[ -f "$PAM_WRAPPER_LIB" ] || hard_error "pam_wrapper library not found (PAM_WRAPPER_LIB=$PAM_WRAPPER_LIB)"
+	[ -f "$NSS_WRAPPER_LIB" ] || hard_error "nss_wrapper library not found (NSS_WRAPPER_LIB=$NSS_WRAPPER_LIB)"
+	[ -f "$PAM_MATRIX" ] || hard_error "pam_matrix.so not found in PAM_WRAPPER_MODULES=$PAM_WRAPPER_MODULES"
+
+	T=$(mktemp -d "${TMPDIR:-/tmp}/pam_isc_test.XXXXXX")
+	case $T in
+	*[[:space:]]*) hard_error "the temp dir path contains blanks: $T (set TMPDIR)" ;;
+	esac
+	export T
+	trap _isc_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	trap 'exit 129' HUP
+
+	_isc_private_dev || skip "cannot set up a private /dev in the mount namespace (mount failed)"
+	_isc_write_nss_db
+	mkdir -m 0700 "$T/pam.d"
+	: >"$T/pamtester.all"
+
+	"$SYSLOG_LISTENER" /dev/log "$T/syslog.log" >"$T/listener.out" 2>&1 &
+	_isc_pids+=($!)
+	_isc_wait_file_line "$T/listener.out" '^ready$' 5 ||
+		hard_error "syslog_listener did not come up: $(cat "$T/listener.out")"
+	SYSLOG=$T/syslog.log
+	export SYSLOG
+	log "temp dir $T (pid namespace: ${_ISC_PIDNS:-0})"
+}
+
+_isc_wait_file_line() {
+	local file=$1 pattern=$2 timeout_s=$3 i
+	for ((i = 0; i < timeout_s * 10; i++)); do
+		if [ -f "$file" ] && _grep -qE -- "$pattern" "$file"; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# Run the final checks and end the test as passed.
+isc_done() {
+	check_no_secret_leaks || exit 1
+	log "PASS"
+	exit 0
+}
+
+# ---------------------------------------------------------------------------
+# nss_wrapper user database
+
+ISC_TEST_USERS="alice:1001 bob:1002 carol:1003 dave:1004 multi1:1005 ambig1:1006
+unknown1:1007 noacct1:1008 sysuser:999 root:0 user1:2001 user2:2002 user3:2003
+user4:2004 user5:2005"
+
+_isc_write_nss_db() {
+	local entry name uid
+	mkdir -p "$T/home"
+	: >"$T/passwd"
+	: >"$T/group"
+	for entry in $ISC_TEST_USERS; do
+		name=${entry%%:*}
+		uid=${entry#*:}
+		printf '%s:x:%s:%s:%s:%s:/bin/sh\n' "$name" "$uid" "$uid" "$name" \
+			"$T/home/$name" >>"$T/passwd"
+		printf '%s:x:%s:\n' "$name" "$uid" >>"$T/group"
+	done
+	NSS_WRAPPER_PASSWD=$T/passwd
+	NSS_WRAPPER_GROUP=$T/group
+}
+
+# ---------------------------------------------------------------------------
+# the ISC test server
+
+# start_server [server args]: start it, wait (10 s) for its port file.
+start_server() {
+	local i
+	mkdir -p "$T/server"
+	"$ISC_TEST_SERVER" --dir "$T/server" "$@" >"$T/server.out" 2>&1 &
+	ISC_SERVER_PID=$!
+	_isc_pids+=("$ISC_SERVER_PID")
+	for ((i = 0; i < 100; i++)); do
+		if [ -s "$T/server/port" ]; then
+			break
+		fi
+		if ! kill -0 "$ISC_SERVER_PID" 2>/dev/null; then
+			hard_error "isc_test_server exited at start: $(tail -n 20 "$T/server.out")"
+		fi
+		sleep 0.1
+	done
+	[ -s "$T/server/port" ] || hard_error "isc_test_server wrote no port file within 10 s"
+	ISC_PORT=$(tr -d '[:space:]' <"$T/server/port")
+	ISC_CA=$T/server/ca.pem
+	ISC_URL=https://127.0.0.1:$ISC_PORT
+	[ -s "$ISC_CA" ] || hard_error "isc_test_server wrote no $ISC_CA"
+	export ISC_PORT ISC_CA ISC_URL
+	ISC_EVENTS=$T/server/events.log
+}
+
+# server_control JSON: set test switches.
+server_control() {
+	curl -sS --fail --noproxy '*' --max-time 10 --cacert "$ISC_CA" \
+		-H 'Content-Type: application/json' --data-binary "$1" \
+		"$ISC_URL/__control" >/dev/null ||
+		fail "server_control $1 failed"
+}
+
+server_events() { printf '%s\n' "$T/server/events.log"; }
+
+# count_events PATTERN: events.log lines matching the grep -E pattern.
+count_events() {
+	local f=$T/server/events.log
+	[ -f "$f" ] || { echo 0; return 0; }
+	_grep -cE -- "$1" "$f" || true
+}
+
+# events_mark: the current number of event lines; events_since MARK: the
+# lines written after that mark (the events of one change).
+events_mark() {
+	local f=$T/server/events.log
+	if [ -f "$f" ]; then wc -l <"$f" | tr -d ' '; else echo 0; fi
+}
+events_since() {
+	local f=$T/server/events.log
+	[ -f "$f" ] || return 0
+	tail -n "+$(($1 + 1))" "$f"
+}
+
+# assert_one_conn MARK [WHAT]: every API request since MARK came over one TLS
+# connection (status polls are left out: the follower makes them on its own
+# connection; so are test switches).
+assert_one_conn() {
+	local conns
+	conns=$(events_since "$1" | { _grep -E '^request ' || true; } |
+		{ _grep -vE 'path=/__control|password-change-status' || true; } | field conn | sort -u)
+	[ -n "$conns" ] || fail "${2:-change}: no API request at all"
+	[ "$(printf '%s\n' "$conns" | wc -l)" -eq 1 ] ||
+		fail "${2:-change}: requests over several TLS connections: $(printf '%s ' $conns)"
+}
+
+# field KEY < line(s): the value of KEY=... in each line (quotes removed).
+field() {
+	LC_ALL=C sed -nE "s/.*(^| )$1=(\"([^\"\\\\]|\\\\.)*\"|[^ ]*).*/\\2/p" | sed -E 's/^"(.*)"$/\1/'
+}
+
+# ---------------------------------------------------------------------------
+# configuration
+
+_isc_cfg_keys=()
+_isc_cfg_lines=()
+
+_isc_cfg_put() {
+	local line=$1 key i
+	if [[ $line =~ ^!([A-Za-z0-9_]+)$ ]]; then
+		key=${BASH_REMATCH[1]}
+		for i in "${!_isc_cfg_keys[@]}"; do
+			if [ "${_isc_cfg_keys[$i]}" = "$key" ]; then
+				unset '_isc_cfg_keys[i]' '_isc_cfg_lines[i]'
+			fi
+		done
+		return 0
+	fi
+	if [[ $line =~ ^[[:space:]]*([A-Za-z0-9_]+)[[:space:]]*= ]]; then
+		key=${BASH_REMATCH[1]}
+		for i in "${!_isc_cfg_keys[@]}"; do
+			if [ "${_isc_cfg_keys[$i]}" = "$key" ]; then
+				_isc_cfg_lines[i]=$line
+				return 0
+			fi
+		done
+	else
+		key=
+	fi
+	_isc_cfg_keys+=("$key")
+	_isc_cfg_lines+=("$line")
+}
+
+# write_config ['key = value' ...]: $T/pam_isc.conf with the test defaults;
+# a given key replaces the default line in place (duplicates are config
+# errors), '!key' removes the default, a line without '=' is appended as is.
+write_config() {
+	local line i
+	[ -n "${ISC_URL:-}" ] || hard_error "write_config needs start_server first"
+	mkdir -p "$T/run"
+	chmod 0700 "$T/run"
+	(umask 077 && printf 'test-secret\n' >"$T/secret")
+	chmod 0600 "$T/secret"
+	_isc_cfg_keys=()
+	_isc_cfg_lines=()
+	for line in \
+		"api_url = $ISC_URL" \
+		"client_id = pam-isc-test" \
+		"client_secret_file = $T/secret" \
+		"source_name = Linux Hosts" \
+		"ca_file = $ISC_CA" \
+		"runtime_dir = $T/run" \
+		"status_interval = 1" \
+		"min_uid = 1000" \
+		"skip_users = root" \
+		"timeout = 10" \
+		"$@"; do
+		_isc_cfg_put "$line"
+	done
+	(
+		umask 077
+		printf '# pam_isc test configuration (tests/lib.sh)\n'
+		for i in "${!_isc_cfg_lines[@]}"; do
+			printf '%s\n' "${_isc_cfg_lines[$i]}"
+		done
+	) >"$T/pam_isc.conf"
+	chmod 0600 "$T/pam_isc.conf"
+	ISC_CONF=$T/pam_isc.conf
+}
+
+# config_line_of KEY: the line number of KEY in the written config.
+config_line_of() {
+	_grep -nE "^[[:space:]]*$1[[:space:]]*=" "$T/pam_isc.conf" | head -n 1 | cut -d: -f1
+}
+
+# ---------------------------------------------------------------------------
+# PAM services and pamtester
+
+# isc_line [CONTROL [EXTRA ARGS...]]: the pam.d line for pam_isc.so.
+isc_line() {
+	local control=${1:-required}
+	[ $# -gt 0 ] && shift
+	printf 'password %s %s config=%s helper=%s debug%s\n' "$control" "$PAM_ISC_SO" \
+		"$T/pam_isc.conf" "$PAM_ISC_HELPER" "${*:+ $*}"
+}
+
+# pam_service NAME LINE...: write the service file $T/pam.d/NAME.
+pam_service() {
+	local name=$1
+	shift
+	printf '%s\n' "$@" >"$T/pam.d/$name"
+}
+
+# run_pamtester USER SERVICE [PASSWORD]: `pamtester -v SERVICE USER
+# chauthtok` under pam_wrapper and nss_wrapper. With PASSWORD, stdin carries
+# it twice (pam_get_authtok asks "New password:" and "Retype new
+# password:"); without, stdin is whatever the caller gives (run_pamtester_in)
+# or empty. Output goes to $T/pamtester.out (and is appended to
+# $T/pamtester.all). Returns pamtester's exit status.
+run_pamtester() {
+	local user=$1 service=$2
+	if [ $# -ge 3 ]; then
+		printf '%s\n%s\n' "$3" "$3" | _isc_pamtester "$user" "$service"
+	else
+		_isc_pamtester "$user" "$service" </dev/null
+	fi
+}
+
+# run_pamtester_in USER SERVICE: like run_pamtester, stdin from the caller.
+run_pamtester_in() {
+	_isc_pamtester "$1" "$2"
+}
+
+# The one global thing the tests touch: pam_wrapper copies libpam and the
+# service files into a directory it names /tmp/pam.0 ... /tmp/pam.z (fixed
+# in the library, TMPDIR is not consulted), picked by lstat() then mkdir()
+# (not atomic; a failed mkdir is only logged), and removes it when the
+# process ends. Two pamtester runs of tests running in parallel (make -j
+# check) can pick the same directory, and the first to end deletes it under
+# the other ("PAM error reading PAM configuration file"). So pamtester runs
+# one at a time across all tests, under an flock on a lock file in
+# ${TMPDIR:-/tmp}. (A private tmpfs over /tmp in our namespace would avoid the
+# lock, but would hide a build tree that lives under /tmp, as make distcheck's
+# can.) The lock fd is not inherited by pamtester, so no helper or follower
+# can keep it.
+ISC_PAM_WRAPPER_LOCK=${TMPDIR:-/tmp}/pam_isc-tests.pam_wrapper.lock
+
+_isc_pamtester() {
+	local user=$1 service=$2 rc=0 lockfd
+	{
+		printf '\n## pamtester -v %s %s chauthtok\n' "$service" "$user"
+	} >>"$T/pamtester.all"
+	exec {lockfd}>>"$ISC_PAM_WRAPPER_LOCK"
+	flock -w 300 "$lockfd" || hard_error "could not lock $ISC_PAM_WRAPPER_LOCK within 300 s"
+	env PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" PAM_WRAPPER_USE_SYSLOG=1 \
+		LD_PRELOAD="$PAM_WRAPPER_LIB $NSS_WRAPPER_LIB" \
+		NSS_WRAPPER_PASSWD="$NSS_WRAPPER_PASSWD" NSS_WRAPPER_GROUP="$NSS_WRAPPER_GROUP" \
+		timeout 60 "$PAMTESTER" -v "$service" "$user" chauthtok \
+		>"$T/pamtester.out" 2>&1 {lockfd}>&- || rc=$?
+	exec {lockfd}>&-
+	cat "$T/pamtester.out" >>"$T/pamtester.all"
+	printf '## exit status %s\n' "$rc" >>"$T/pamtester.all"
+	return "$rc"
+}
+
+# ---------------------------------------------------------------------------
+# syslog
+
+syslog_lines() { cat "$T/syslog.log"; }
+
+# count_log PATTERN: syslog lines matching the grep -E pattern.
+count_log() { _grep -cE -- "$1" "$T/syslog.log" || true; }
+
+# wait_for_log PATTERN [TIMEOUT_S (10)] [COUNT (1)]: until COUNT syslog lines
+# match; polls every 0.1 s. Returns 1 (with a message) on timeout.
+wait_for_log() {
+	local pattern=$1 timeout_s=${2:-10} count=${3:-1} i
+	for ((i = 0; i <= timeout_s * 10; i++)); do
+		if [ "$(count_log "$pattern")" -ge "$count" ]; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	log "timed out after ${timeout_s}s waiting for $count syslog line(s) matching /$pattern/"
+	return 1
+}
+
+assert_log() {
+	_grep -qE -- "$1" "$T/syslog.log" || fail "${2:-no syslog line matches /$1/}"
+}
+
+assert_no_log() {
+	local hit
+	if hit=$(_grep -E -- "$1" "$T/syslog.log" | head -n 3 | _isc_redact) && [ -n "$hit" ]; then
+		fail "${2:-unexpected syslog line(s) matching /$1/}: $hit"
+	fi
+	return 0
+}
+
+# assert_authpriv PATTERN: every syslog line matching PATTERN (at least one)
+# came with facility authpriv (10): the raw datagram starts with <PRI> and
+# PRI >> 3 == 10.
+assert_authpriv() {
+	local line pri n=0
+	while IFS= read -r line; do
+		n=$((n + 1))
+		[[ $line =~ ^\<([0-9]+)\> ]] || fail "syslog line without <PRI>: $line"
+		pri=${BASH_REMATCH[1]}
+		[ $((pri >> 3)) -eq 10 ] ||
+			fail "syslog line with facility $((pri >> 3)), not authpriv (10): $line"
+	done < <(_grep -E -- "$1" "$T/syslog.log" | _isc_redact)
+	[ "$n" -gt 0 ] || fail "no syslog line matches /$1/"
+}
+
+# ---------------------------------------------------------------------------
+# followers
+
+# follower_count: pam_isc followers of this test running now.
+follower_count() {
+	{ pgrep -f -- "pam_isc_helper follow --config $(re_escape "$T")/" 2>/dev/null || true; } |
+		wc -l | tr -d ' '
+}
+
+# wait_no_follower TIMEOUT_S: until no follower of this test runs.
+wait_no_follower() {
+	local i
+	for ((i = 0; i <= ${1:-10} * 10; i++)); do
+		[ "$(follower_count)" -eq 0 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
