@@ -8,6 +8,9 @@ packages=(
 	libpam0g-dev libcurl4-gnutls-dev libgnutls28-dev libjson-c-dev
 	libcmocka-dev libmicrohttpd-dev pamtester libpam-wrapper libnss-wrapper
 	curl util-linux procps binutils ca-certificates
+	# manual pages: scdoc builds them from man/*.scd; mandoc, groff-base and
+	# man-db lint and render them in make check
+	scdoc mandoc groff-base man-db
 )
 
 missing=()
