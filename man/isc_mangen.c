@@ -19,7 +19,7 @@
  *       with neither an example nor a default to show instead.
  *
  * Paths that depend on ./configure (the default configuration file, the
- * helper) are written as @CONFFILE@ and @HELPER@: the generated roff is then
+ * helper) are written as {{CONFFILE}} and {{HELPER}}: the generated roff is then
  * the same for every prefix, and `make` substitutes them (see Makefile.am).
  *
  * Build-time tool only (noinst): it never sees a password or a secret. */
@@ -66,8 +66,8 @@ static const struct {
 	const char *value;
 	const char *placeholder;
 } path_placeholders[] = {
-	{ CONFIG_DEFAULT_PATH, "@CONFFILE@" },
-	{ PAM_ISC_HELPER, "@HELPER@" },
+	{ CONFIG_DEFAULT_PATH, "{{CONFFILE}}" },
+	{ PAM_ISC_HELPER, "{{HELPER}}" },
 };
 
 /* Print n bytes of s as scdoc text: the characters scdoc gives a meaning
@@ -113,8 +113,8 @@ static bool ends_with(const char *s, size_t len, const char *suffix)
 
 /* The length of opt's description without a closing sentence that only
  * repeats the table ("Required." of a required key, "Default: X." with X the
- * table's default): the generated summary line says those. A "Default:"
- * sentence that disagrees with the table is kept, and reported. */
+ * table's default): the generated summary line says those. A closing
+ * "Default:" sentence that disagrees with the table is kept, and reported. */
 static size_t description_len(const struct config_option *opt)
 {
 	const char *d = opt->description;
@@ -135,7 +135,11 @@ static size_t description_len(const struct config_option *opt)
 		if (strncmp(value, opt->default_value, vlen) == 0 && strcmp(value + vlen, ".") == 0 &&
 		    def > d && def[-1] == ' ')
 			return (size_t)(def - 1 - d);
-		/* The last sentence, and it names another default. */
+		/* "Default: X (...)." says more than the summary: kept. A last
+		 * sentence that names another default is a mistake. */
+		if (strncmp(value, opt->default_value, vlen) == 0 &&
+		    (value[vlen] == ' ' || value[vlen] == '.' || value[vlen] == ','))
+			return len;
 		if (!strstr(value, ". "))
 			problem("key %s: the description says \"%s\", the table's default is %s",
 				opt->name, def, opt->default_value);

@@ -4,7 +4,8 @@
 # - scdoc writes a .P before and after every block, also where no text
 #   follows (before .SH, .SS, .RE, another .P, the end) or right after a
 #   section title; mandoc warns "skipping paragraph macro" for each. A .P is
-#   kept only when text or a block follows it.
+#   kept only when text or a block follows it; one just before .RE (the
+#   space after an indented block) is moved after the .RE.
 # - scdoc writes each paragraph as one input line; text lines are wrapped at
 #   a space to at most 79 bytes (never in .nf blocks, never where the break
 #   would end a sentence or split an escape), a continuation that would start
@@ -51,6 +52,12 @@ function put_text(line,   i, cut) {
 		# After a section title, or with another .P already waiting, it is empty.
 		if (!after_heading)
 			pending = 1
+		next
+	}
+	if (pending && $0 ~ /^\.RE( |$)/) {
+		# The space after an indented block: it goes after the .RE.
+		print
+		depth--
 		next
 	}
 	if (pending && !is_break($0))
