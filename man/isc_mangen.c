@@ -10,8 +10,14 @@
  *       Copy the scdoc template, replacing a line that is exactly
  *       @CONFIG_OPTIONS@ or @MODULE_ARGS@ with the generated section text.
  *   isc_mangen --list
- *       Print every configuration key and every module argument (without a
- *       trailing '='), one a line: what the manual page test looks for.
+ *       Print "key NAME" for every configuration key, "arg NAME" for every
+ *       module argument (config= with its '='), and "path PATH" for each
+ *       configured path written as a placeholder: what the manual page test
+ *       looks for in the installed pages.
+ *   isc_mangen --parse FILE
+ *       Parse FILE as pam_isc.conf with the real parser (config_load); exit 1
+ *       with its error message when it is refused: the test runs the example
+ *       file of pam_isc.conf(5) through it.
  *   isc_mangen --check [--examples FILE]
  *       Exit 1 with a message for every problem in the tables and the
  *       examples: a description whose closing "Default: X." disagrees with
@@ -320,10 +326,26 @@ static int read_examples(const char *path, struct examples *ex)
 
 /* ---- main -------------------------------------------------------------- */
 
+static int parse_file(const char *path)
+{
+	struct config cfg;
+	struct config_error err;
+	char text[1024];
+
+	if (config_load(path, &cfg, &err) < 0) {
+		config_error_format(&err, text, sizeof text);
+		fprintf(stderr, "isc_mangen: %s\n", text);
+		return 1;
+	}
+	config_free(&cfg);
+	return 0;
+}
+
 static void usage(void)
 {
 	fputs("usage: isc_mangen [--examples FILE] < TEMPLATE > OUTPUT\n"
 	      "       isc_mangen --list\n"
+	      "       isc_mangen --parse FILE\n"
 	      "       isc_mangen --check [--examples FILE]\n",
 	      stderr);
 }
@@ -340,6 +362,8 @@ int main(int argc, char **argv)
 				return 2;
 		} else if (strcmp(argv[i], "--list") == 0) {
 			list = true;
+		} else if (strcmp(argv[i], "--parse") == 0 && i + 1 < argc) {
+			return parse_file(argv[++i]);
 		} else if (strcmp(argv[i], "--check") == 0) {
 			check = true;
 		} else {
@@ -350,9 +374,11 @@ int main(int argc, char **argv)
 
 	if (list) {
 		for (const struct config_option *opt = config_options; opt->name; opt++)
-			printf("%s\n", opt->name);
+			printf("key %s\n", opt->name);
 		for (const struct module_arg_desc *d = module_arg_descs; d->name; d++)
-			printf("%.*s\n", (int)strcspn(d->name, "="), d->name);
+			printf("arg %s\n", d->name);
+		for (size_t p = 0; p < sizeof path_placeholders / sizeof path_placeholders[0]; p++)
+			printf("path %s\n", path_placeholders[p].value);
 		return 0;
 	}
 	if (check) {

@@ -101,7 +101,8 @@ const struct config_option config_options[] = {
 		.type = CONFIG_T_PATH,
 		FIELD(ca_file),
 		.description = "Absolute path of a PEM file with the CA certificates trusted for "
-			       "the ISC API. Default: the system certificate store.",
+			       "the ISC API. When it is not set, the system certificate store is "
+			       "used.",
 	},
 	{
 		.name = "timeout",
