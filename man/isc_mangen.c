@@ -180,35 +180,35 @@ static const char *type_placeholder(const struct config_option *opt)
 	}
 }
 
+/* "Type: ... " (with a blank after it), or nothing for an unknown type. */
 static void put_type(FILE *out, const struct config_option *opt)
 {
 	switch (opt->type) {
 	case CONFIG_T_STRING:
-		fputs("Type: string.", out);
+		fputs("Type: string. ", out);
 		break;
 	case CONFIG_T_URL:
-		fputs("Type: https:// URL.", out);
+		fputs("Type: https:// URL. ", out);
 		break;
 	case CONFIG_T_VERSION:
-		fputs("Type: API version name.", out);
+		fputs("Type: API version name. ", out);
 		break;
 	case CONFIG_T_UINT:
-		fprintf(out, "Type: whole number from %lu to %lu.", opt->min, opt->max);
+		fprintf(out, "Type: whole number from %lu to %lu. ", opt->min, opt->max);
 		break;
 	case CONFIG_T_FORMAT:
-		fputs("Type: name format (%u and %%).", out);
+		fputs("Type: name format (%u and %%). ", out);
 		break;
 	case CONFIG_T_PATH:
-		fputs("Type: absolute path.", out);
+		fputs("Type: absolute path. ", out);
 		break;
 	case CONFIG_T_LIST:
-		fputs("Type: comma-separated list of names.", out);
+		fputs("Type: comma-separated list of names. ", out);
 		break;
 	case CONFIG_T_SECRET:
-		fputs("Type: string (secret).", out);
+		fputs("Type: string (secret). ", out);
 		break;
-	default:
-		fputs("Type: see above.", out);
+	default: /* a type newer than this generator: the description says it */
 		break;
 	}
 }
@@ -235,15 +235,15 @@ static void put_config_options(FILE *out, const struct examples *ex)
 		fputs("\n\n\t", out);
 		put_type(out, opt);
 		if (opt->required)
-			fputs(" Required.", out);
+			fputs("Required.", out);
 		else if (opt->default_value && opt->default_value[0]) {
-			fputs(" Default: *", out);
+			fputs("Default: *", out);
 			put_text(out, opt->default_value);
 			fputs("*.", out);
 		} else if (opt->default_value)
-			fputs(" Default: empty.", out);
+			fputs("Default: empty.", out);
 		else
-			fputs(" Default: not set.", out);
+			fputs("Default: not set.", out);
 		if (e) {
 			fputs("++\nExample: *", out);
 			put_text(out, e->line);
