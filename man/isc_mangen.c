@@ -6,9 +6,10 @@
  * same tables the parsers use, so a key added to a table is in the manual
  * page of the next build.
  *
- *   isc_mangen [--examples FILE] < PAGE.scd.in > PAGE.scd
- *       Copy the scdoc template, replacing a line that is exactly
- *       @CONFIG_OPTIONS@ or @MODULE_ARGS@ with the generated section text.
+ *   isc_mangen [--examples FILE] < man/PAGE.scd > PAGE.scd.tmp
+ *       Copy the scdoc source, replacing a line that is exactly
+ *       @CONFIG_OPTIONS@ or @MODULE_ARGS@ with the generated section text;
+ *       FILE (man/pam_isc.conf.examples) has an example for each key.
  *   isc_mangen --list
  *       Print "key NAME" for every configuration key, "arg NAME" for every
  *       module argument (config= with its '='), and "path PATH" for each
@@ -25,8 +26,8 @@
  *       with neither an example nor a default to show instead.
  *
  * Paths that depend on ./configure (the default configuration file, the
- * helper) are written as {{CONFFILE}} and {{HELPER}}: the generated roff is then
- * the same for every prefix, and `make` substitutes them (see Makefile.am).
+ * helper) are written as {{CONFFILE}} and {{HELPER}}: the generated roff is
+ * then the same for every prefix, and make fills them in (see Makefile.am).
  *
  * Build-time tool only (noinst): it never sees a password or a secret. */
 #include <stdarg.h>
@@ -75,6 +76,7 @@ static const struct {
 	{ CONFIG_DEFAULT_PATH, "{{CONFFILE}}" },
 	{ PAM_ISC_HELPER, "{{HELPER}}" },
 };
+#define N_PLACEHOLDERS (sizeof path_placeholders / sizeof path_placeholders[0])
 
 /* Print n bytes of s as scdoc text: the characters scdoc gives a meaning
  * (\ * _) are escaped, the configured paths become placeholders. */
@@ -85,7 +87,7 @@ static void put_text_n(FILE *out, const char *s, size_t n)
 	while (i < n) {
 		bool replaced = false;
 
-		for (size_t p = 0; p < sizeof path_placeholders / sizeof path_placeholders[0]; p++) {
+		for (size_t p = 0; p < N_PLACEHOLDERS; p++) {
 			size_t len = strlen(path_placeholders[p].value);
 
 			if (len > 0 && len <= n - i &&
@@ -137,14 +139,13 @@ static size_t description_len(const struct config_option *opt)
 	if (opt->default_value) {
 		const char *value = def + strlen("Default: ");
 		size_t vlen = strlen(opt->default_value);
+		bool same = strncmp(value, opt->default_value, vlen) == 0;
 
-		if (strncmp(value, opt->default_value, vlen) == 0 && strcmp(value + vlen, ".") == 0 &&
-		    def > d && def[-1] == ' ')
+		if (same && strcmp(value + vlen, ".") == 0 && def > d && def[-1] == ' ')
 			return (size_t)(def - 1 - d);
 		/* "Default: X (...)." says more than the summary: kept. A last
 		 * sentence that names another default is a mistake. */
-		if (strncmp(value, opt->default_value, vlen) == 0 &&
-		    (value[vlen] == ' ' || value[vlen] == '.' || value[vlen] == ','))
+		if (same && (value[vlen] == ' ' || value[vlen] == '.' || value[vlen] == ','))
 			return len;
 		if (!strstr(value, ". "))
 			problem("key %s: the description says \"%s\", the table's default is %s",
@@ -377,7 +378,7 @@ int main(int argc, char **argv)
 			printf("key %s\n", opt->name);
 		for (const struct module_arg_desc *d = module_arg_descs; d->name; d++)
 			printf("arg %s\n", d->name);
-		for (size_t p = 0; p < sizeof path_placeholders / sizeof path_placeholders[0]; p++)
+		for (size_t p = 0; p < N_PLACEHOLDERS; p++)
 			printf("path %s\n", path_placeholders[p].value);
 		return 0;
 	}
