@@ -461,6 +461,7 @@ write_config() {
 	[ -n "${ISC_URL:-}" ] || hard_error "write_config needs start_server first"
 	mkdir -p "$T/run"
 	chmod 0700 "$T/run"
+	# state_dir (offline queue, key cache) is created by pam_isc itself.
 	(umask 077 && printf 'test-secret\n' >"$T/secret")
 	chmod 0600 "$T/secret"
 	_isc_cfg_keys=()
@@ -472,6 +473,7 @@ write_config() {
 		"source_name = Linux Hosts" \
 		"ca_file = $ISC_CA" \
 		"runtime_dir = $T/run" \
+		"state_dir = $T/state" \
 		"status_interval = 1" \
 		"min_uid = 1000" \
 		"skip_users = root" \
