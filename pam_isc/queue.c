@@ -555,20 +555,13 @@ int queue_drop_inflight(const struct config *cfg,
 
 /* ---- the public-key cache ----------------------------------------------- */
 
+/* One cached key per source_name. Not per api_url as well: a key cached
+ * from another tenant would only make queued entries that delivery drops,
+ * since delivery checks the key id against a fresh lookup. */
 static int key_file(const struct config *cfg, char *name, char *dir, char *path)
 {
-	size_t ulen = strlen(cfg->api_url), slen = strlen(cfg->source_name);
-	char *buf = malloc(ulen + slen + 1);
-	int rc;
-
-	if (!buf)
-		return -1;
-	memcpy(buf, cfg->api_url, ulen);
-	buf[ulen] = '\0';
-	memcpy(buf + ulen + 1, cfg->source_name, slen);
-	rc = sha256_hex(buf, ulen + 1 + slen, name);
-	free(buf);
-	if (rc < 0 || sub_path(cfg, "keys", NULL, dir, PATH_MAX) < 0 ||
+	if (sha256_hex(cfg->source_name, strlen(cfg->source_name), name) < 0 ||
+	    sub_path(cfg, "keys", NULL, dir, PATH_MAX) < 0 ||
 	    sub_path(cfg, "keys", name, path, PATH_MAX) < 0)
 		return -1;
 	return 0;

@@ -5,7 +5,7 @@
  * (never in clear), until `pam_isc_ctl flush` delivers it.
  *
  *   state_dir/                  0700 root
- *     keys/<sha256(api_url NUL source_name)>   the cached publicKey + publicKeyId
+ *     keys/<sha256(source_name)>   the cached publicKey + publicKeyId
  *     queue/<sha256(user)>      one entry per user: the newest change
  *     queue/<sha256(user)>.inflight   an entry being delivered
  *     queue/.lock               flock: short critical sections (put, claim, release)

@@ -556,16 +556,25 @@ _isc_pamtester() {
 	} >>"$T/pamtester.all"
 	exec {lockfd}>>"$ISC_PAM_WRAPPER_LOCK"
 	flock -w 300 "$lockfd" || hard_error "could not lock $ISC_PAM_WRAPPER_LOCK within 300 s"
+	local t0 t1
+	t0=$(date +%s%N)
 	env PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" PAM_WRAPPER_USE_SYSLOG=1 \
 		LD_PRELOAD="$PAM_WRAPPER_LIB $NSS_WRAPPER_LIB" \
 		NSS_WRAPPER_PASSWD="$NSS_WRAPPER_PASSWD" NSS_WRAPPER_GROUP="$NSS_WRAPPER_GROUP" \
 		timeout 60 "$PAMTESTER" -v "$service" "$user" chauthtok \
 		>"$T/pamtester.out" 2>&1 {lockfd}>&- || rc=$?
+	t1=$(date +%s%N)
 	exec {lockfd}>&-
+	# How long pamtester itself ran (not the wait for the lock), in ms:
+	# see pamtester_ms.
+	echo $(((t1 - t0) / 1000000)) >"$T/pamtester.ms"
 	cat "$T/pamtester.out" >>"$T/pamtester.all"
 	printf '## exit status %s\n' "$rc" >>"$T/pamtester.all"
 	return "$rc"
 }
+
+# pamtester_ms: how long the last run_pamtester's pamtester ran, in ms.
+pamtester_ms() { cat "$T/pamtester.ms"; }
 
 # ---------------------------------------------------------------------------
 # syslog
