@@ -531,6 +531,7 @@ run_pamtester() {
 }
 
 # run_pamtester_in USER SERVICE: like run_pamtester, stdin from the caller.
+# (ISC_PAM_OP, e.g. 'chauthtok(PAM_SILENT)', replaces the operation.)
 run_pamtester_in() {
 	_isc_pamtester "$1" "$2"
 }
@@ -561,7 +562,7 @@ _isc_pamtester() {
 	env PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" PAM_WRAPPER_USE_SYSLOG=1 \
 		LD_PRELOAD="$PAM_WRAPPER_LIB $NSS_WRAPPER_LIB" \
 		NSS_WRAPPER_PASSWD="$NSS_WRAPPER_PASSWD" NSS_WRAPPER_GROUP="$NSS_WRAPPER_GROUP" \
-		timeout 60 "$PAMTESTER" -v "$service" "$user" chauthtok \
+		timeout 60 "$PAMTESTER" -v "$service" "$user" "${ISC_PAM_OP:-chauthtok}" \
 		>"$T/pamtester.out" 2>&1 {lockfd}>&- || rc=$?
 	t1=$(date +%s%N)
 	exec {lockfd}>&-

@@ -145,13 +145,23 @@ _grep -q 'was not sent there' "$T/pamtester.out" || fail "no message without key
 [ -z "$(ls "$T/state/queue/" 2>/dev/null | _grep -E '^[0-9a-f]{64}$')" ] || fail "queued without a key"
 log "ok: no cached key: behaves as ignore"
 
-# --- 8. PAM_SILENT silences the messages (pamtester has no silent flag:
-# the same change with prelim_check = no shows the update phase alone).
+# --- 8. PAM_SILENT silences the messages; prelim_check = no does it all in
+# the update phase.
 conf queue "$DOWN_URL" 'prelim_check = no'
 set_local carol 'Carol-old-password-15'
-change carol 'Carol-old-password-15' 'Carol-new-password-16'
-[ "$RC" -eq 0 ] || fail "prelim_check=no: pamtester exited $RC"
+mark=$(events_mark)
+RC=0
+printf '%s\n%s\n%s\n' 'Carol-old-password-15' 'Carol-new-password-16' 'Carol-new-password-16' |
+	ISC_PAM_OP='chauthtok(PAM_SILENT)' run_pamtester_in carol isc_stack || RC=$?
+register_secret 'Carol-old-password-15'
+register_secret 'Carol-new-password-16'
+[ "$RC" -eq 0 ] || fail "PAM_SILENT, prelim_check=no: pamtester exited $RC"
 local_is 'Carol-new-password-16' || fail "prelim_check=no: local not changed"
-log "ok: prelim_check = no"
+if _grep -q 'Identity Security Cloud' "$T/pamtester.out"; then
+	fail "PAM_SILENT: pam_isc still talked to the person"
+fi
+wait_for_log 'event=local_only user=carol reason=unreachable policy=queue' 5 ||
+	fail "PAM_SILENT: the event is still logged"
+log "ok: PAM_SILENT, prelim_check = no"
 
 isc_done
