@@ -548,6 +548,10 @@ PAM_ISC_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, con
 			req.phase = PROTO_PHASE_PRELIM;
 			rc = run_prelim(pamh, &lc, &args, &cfg, &req, &verdict);
 			rc = prelim_result(pamh, flags, &lc, &cfg, user, rc, &verdict);
+			/* Refused: no update phase follows; let the helper go now
+			 * (replacing the data runs its cleanup). */
+			if (rc != PAM_SUCCESS)
+				pam_set_data(pamh, DATA_HELPER, NULL, NULL);
 		} else {
 			rc = PAM_SUCCESS;
 		}

@@ -513,6 +513,27 @@ int queue_drop(const struct config *cfg, const struct queue_entry *e, char *err,
 	return rc;
 }
 
+/* ".<64 hex>.XXXXXX", the temporary file of fsutil_write_atomic, older
+ * than ten minutes (a live writer renames it within its timeout). */
+static bool is_stale_temp(const char *qdir, const char *n)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	bool inflight;
+	char base[65];
+
+	if (n[0] != '.' || strlen(n) != 1 + 64 + 7 || n[65] != '.')
+		return false;
+	memcpy(base, n + 1, 64);
+	base[64] = '\0';
+	if (!is_entry_name(base, &inflight))
+		return false;
+	if (snprintf(path, sizeof path, "%s/%s", qdir, n) >= (int)sizeof path ||
+	    lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return false;
+	return time(NULL) - st.st_mtime > 600;
+}
+
 int queue_drop_inflight(const struct config *cfg,
 			void (*cb)(void *ctx, const struct queue_entry *e, const char *file),
 			void *ctx, char *err, size_t errsize)
@@ -533,6 +554,12 @@ int queue_drop_inflight(const struct config *cfg,
 		struct queue_entry e;
 		bool inflight;
 
+		if (is_stale_temp(qdir, d->d_name)) {
+			/* A writer died between mkstemp and rename: never an entry. */
+			if (snprintf(path, sizeof path, "%s/%s", qdir, d->d_name) < (int)sizeof path)
+				unlink(path);
+			continue;
+		}
 		if (!is_entry_name(d->d_name, &inflight) || !inflight)
 			continue;
 		if (snprintf(path, sizeof path, "%s/%s", qdir, d->d_name) >= (int)sizeof path)

@@ -132,6 +132,17 @@ ctl flush
 wait_for_log 'event=queue_bad file=' 5 || fail "no queue_bad line"
 rm -f "$f"
 
+# --- a writer killed before its rename leaves only a temporary file: never
+# an entry; an old one is cleaned up by flush.
+tmpf="$T/state/queue/.$(printf 'user4' | sha256sum | cut -d' ' -f1).Ab12Cd"
+printf 'PAM_ISC_QUEUE/1\nuser=user4\nlogin=us' >"$tmpf"
+chmod 0600 "$tmpf"
+touch -d '1 hour ago' "$tmpf"
+ctl flush
+[ "$CTL_RC" -eq 0 ] || fail "flush with a torn temporary file: exit $CTL_RC"
+[ "$(sets_for user4)" -eq 0 ] || fail "a torn temporary file was delivered"
+[ ! -e "$tmpf" ] || fail "the stale temporary file was not cleaned up"
+
 # --- an interrupted delivery (.inflight left by a crash) is not resent.
 down
 change user3 'User3-queued-password-10'
