@@ -144,4 +144,21 @@ change user4 ok
 [ "$(n_events '^set user=user4 ')" -eq 1 ] || fail "expired token: not set"
 log "ok: token expired between calls: one refetch"
 
+# --- the background follow-up obeys Retry-After: a 429 on a status poll
+# (Retry-After 5, longer than the client may wait in one go) holds the next
+# poll for 5 s, where it would otherwise come after about 2 s.
+conf 'on_error = fail'
+wait_no_follower 30 || fail "the follower of the earlier changes did not finish"
+server_control '{"fail_count": 1, "fail_status": 429, "retry_after": 5, "fail_endpoint": "status"}'
+polls_before=$(count_log 'event=http path=/v3/password-change-status/[0-9a-f]+ status=200')
+change user5 ok
+wait_for_log 'event=status_error user=user5 ' 10 || fail "follower: no status_error for the 429"
+t1=$(date +%s%N)
+wait_for_log 'event=http path=/v3/password-change-status/[0-9a-f]+ status=200' 15 $((polls_before + 1)) ||
+	fail "follower: no poll after the 429"
+gap=$((($(date +%s%N) - t1) / 1000000))
+[ "$gap" -ge 4000 ] || fail "follower polled again after $gap ms, Retry-After said 5 s"
+wait_for_log 'event=final user=user5 .*state=FINISHED' 20 || fail "follower: user5 never finished"
+log "ok: follower waited $gap ms after a 429 with Retry-After 5"
+
 isc_done
