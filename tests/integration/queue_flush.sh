@@ -158,6 +158,30 @@ ctl flush
 wait_for_log 'event=queue_dropped user=user3 reason=interrupted' 5 || fail "no interrupted line"
 log "ok: corrupt entry never processed; interrupted delivery never resent"
 
+# --- a real kill -9 of a flush after ISC got the set-password (its answer
+# held back by delay_ms): the entry is never delivered a second time.
+down
+change user5 'User5-queued-password-11'
+up 'timeout = 20'
+server_control '{"delay_ms": 4000}'
+"$PAM_ISC_CTL" --config "$T/pam_isc.conf" --helper "$PAM_ISC_HELPER" flush >"$T/ctl.out" 2>&1 &
+flush_pid=$!
+for ((i = 0; i < 150; i++)); do
+	[ "$(sets_for user5)" -ge 1 ] && break
+	sleep 0.1
+done
+[ "$(sets_for user5)" -eq 1 ] || fail "the held set-password never reached the server"
+kill -KILL "$flush_pid"
+wait "$flush_pid" 2>/dev/null || true
+server_control '{"delay_ms": 0}'
+[ -e "$(entry_of user5).inflight" ] || fail "no .inflight entry after the kill"
+ctl flush
+[ "$CTL_RC" -eq 0 ] || fail "flush after the kill: exit $CTL_RC"
+[ "$(sets_for user5)" -eq 1 ] || fail "user5 was delivered $(sets_for user5) times"
+wait_for_log 'event=queue_dropped user=user5 reason=interrupted' 5 || fail "no interrupted line for user5"
+[ -z "$(queue_files)" ] || fail "entries left: $(queue_files)"
+log "ok: kill -9 during delivery: delivered once, never again"
+
 # --- flush is non-interactive and refuses a second concurrent run (exit 4).
 exec {lk}>>"$T/state/queue/.flush"
 flock -n "$lk" || hard_error "cannot take the flush lock in the test"
