@@ -479,6 +479,12 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 				   res);
 			continue;
 		}
+		if (config_user_skipped(cfg, e->user)) {
+			flush_drop(cfg, lc, e, "skip_users",
+				   "the user is now in skip_users; the queued change is not sent",
+				   res);
+			continue;
+		}
 		if (strcmp(e->source, cfg->source_name) != 0) {
 			flush_drop(cfg, lc, e, "source_changed",
 				   "queued for another source_name; the person must change the "

@@ -107,6 +107,26 @@ static int cmd_check(const struct config *cfg, const char *user, const struct lo
 		goto out;
 	}
 	printf("token    ok\n");
+	{
+		/* What the offline queue would use if ISC were unreachable now. */
+		char *key_id = NULL, *key = NULL, qerr[256];
+		struct queue_list l;
+		int k = queue_key_load(cfg, &key_id, &key, qerr, sizeof qerr);
+		if (k == 0)
+			printf("keycache ok: key %s cached in %s\n", key_id, cfg->state_dir);
+		else if (k == 1)
+			printf("keycache none yet (the first successful lookup caches it)\n");
+		else
+			printf("keycache FAILED: %s\n", qerr);
+		free(key_id);
+		free(key);
+		if (queue_list(cfg, &l, NULL, NULL, qerr, sizeof qerr) == 0) {
+			printf("queue    %zu queued, %zu unreadable\n", l.n, l.bad);
+			queue_list_free(&l);
+		} else {
+			printf("queue    FAILED: %s\n", qerr);
+		}
+	}
 	if (!user) {
 		ret = CTL_OK;
 		goto out;

@@ -182,6 +182,23 @@ wait_for_log 'event=queue_dropped user=user5 reason=interrupted' 5 || fail "no i
 [ -z "$(queue_files)" ] || fail "entries left: $(queue_files)"
 log "ok: kill -9 during delivery: delivered once, never again"
 
+# --- a user put in skip_users since: the queued change is dropped, not sent.
+down
+change user4 'User4-queued-password-12'
+up 'skip_users = root, user4'
+ctl flush
+[ "$CTL_RC" -eq 0 ] || fail "flush with a now skipped user: exit $CTL_RC"
+[ "$(sets_for user4)" -eq 0 ] || fail "a skipped user's change was sent"
+wait_for_log 'event=queue_dropped user=user4 reason=skip_users' 5 || fail "no skip_users line"
+
+# --- check shows the key cache and the queue.
+up
+ctl check alice
+[ "$CTL_RC" -eq 0 ] || fail "check alice: exit $CTL_RC: $(cat "$T/ctl.out")"
+_grep -q '^keycache ok: key ' "$T/ctl.out" || fail "check: no key cache line: $(cat "$T/ctl.out")"
+_grep -q '^queue    0 queued, 0 unreadable' "$T/ctl.out" || fail "check: no queue line"
+log "ok: skip_users drop; check shows key cache and queue"
+
 # --- flush is non-interactive and refuses a second concurrent run (exit 4).
 exec {lk}>>"$T/state/queue/.flush"
 flock -n "$lk" || hard_error "cannot take the flush lock in the test"
