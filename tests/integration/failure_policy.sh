@@ -164,4 +164,12 @@ wait_for_log 'event=local_only user=carol reason=unreachable policy=queue' 5 ||
 	fail "PAM_SILENT: the event is still logged"
 log "ok: PAM_SILENT, prelim_check = no"
 
+# No helper outlives its change: the one kept from the preliminary phase is
+# reaped at the update phase or at pam_end (the PID namespace shows only
+# this test's processes).
+sleep 0.5
+left=$(pgrep -f '^pam_isc_helper chauthtok' || true)
+[ -z "$left" ] || fail "helpers still running after their changes: $left"
+log "ok: no helper left behind"
+
 isc_done
