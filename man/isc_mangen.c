@@ -176,6 +176,8 @@ static const char *type_placeholder(const struct config_option *opt)
 		return "NAME,...";
 	case CONFIG_T_SECRET:
 		return "SECRET";
+	case CONFIG_T_CHOICE:
+		return "WORD";
 	default: /* a type newer than this generator */
 		return "VALUE";
 	}
@@ -208,6 +210,15 @@ static void put_type(FILE *out, const struct config_option *opt)
 		break;
 	case CONFIG_T_SECRET:
 		fputs("Type: string (secret). ", out);
+		break;
+	case CONFIG_T_CHOICE:
+		fputs("Type: one of", out);
+		for (size_t i = 0; opt->choices && opt->choices[i]; i++) {
+			fputs(i ? ", *" : " *", out);
+			put_text(out, opt->choices[i]);
+			fputc('*', out);
+		}
+		fputs(". ", out);
 		break;
 	default: /* a type newer than this generator: the description says it */
 		break;

@@ -2,11 +2,15 @@
 #include "change.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "crypto.h"
 #include "isc_client.h"
+#include "queue.h"
 #include "secret.h"
 
 int change_select_account(const struct isc_password_info *info, const char *wanted_name,
@@ -67,95 +71,243 @@ static void fail(struct proto_verdict *v, enum proto_reason reason)
 	v->reason = reason;
 }
 
-int change_run(const struct config *cfg, const char *user, const unsigned char *pw,
-	       size_t pw_len, long long deadline_ms, const struct log_ctx *lc,
-	       struct proto_verdict *verdict)
+static void fail_unknown_outcome(const struct log_ctx *lc, const char *user)
 {
-	char user_name[512], account_name[512], cerr[256];
-	struct config_error conf_err;
-	struct secret client_secret = { 0 };
-	struct isc_client *client = NULL;
-	struct isc_client_error e;
-	struct isc_password_info info = { 0 };
-	struct isc_set_result set = { 0 };
-	char *encrypted = NULL;
-	size_t idx = 0, max_len = 0;
-	int rc;
+	log_event(lc, LOG_ERR, "unknown_outcome", "user", user, "step", "set", "text",
+		  "set-password was sent but no answer came: ISC may or may not have taken "
+		  "the change; it is neither repeated nor queued (a repeat could put an older "
+		  "password back)",
+		  NULL);
+}
 
+int change_begin(struct change_ctx *ctx, const struct config *cfg, const char *user,
+		 const struct log_ctx *lc, long long deadline_ms, struct proto_verdict *verdict)
+{
+	struct config_error conf_err;
+
+	memset(ctx, 0, sizeof *ctx);
 	memset(verdict, 0, sizeof *verdict);
 	fail(verdict, PROTO_REASON_INTERNAL);
-
-	if (config_expand_format(cfg->user_name_format, user, user_name, sizeof user_name) < 0 ||
-	    config_expand_format(cfg->account_name_format, user, account_name,
-				 sizeof account_name) < 0) {
+	ctx->cfg = cfg;
+	ctx->user = user;
+	ctx->lc = lc;
+	if (config_expand_format(cfg->user_name_format, user, ctx->user_name,
+				 sizeof ctx->user_name) < 0 ||
+	    config_expand_format(cfg->account_name_format, user, ctx->account_name,
+				 sizeof ctx->account_name) < 0) {
 		log_event(lc, LOG_ERR, "error", "user", user, "step", "config", "text",
 			  "user name too long for user_name_format/account_name_format", NULL);
 		fail(verdict, PROTO_REASON_CONFIG);
-		return 0;
+		return -1;
 	}
-	if (config_client_secret(cfg, &client_secret, &conf_err) < 0) {
+	if (config_client_secret(cfg, &ctx->client_secret, &conf_err) < 0) {
 		char text[512];
 		config_error_format(&conf_err, text, sizeof text);
 		log_event(lc, LOG_ERR, "error", "user", user, "step", "config", "text", text, NULL);
 		fail(verdict, PROTO_REASON_CONFIG);
-		return 0;
+		return -1;
 	}
-	if (isc_client_new(cfg, &client_secret, deadline_ms, lc, &client) < 0) {
+	if (isc_client_new(cfg, &ctx->client_secret, deadline_ms, lc, &ctx->client) < 0) {
 		log_event(lc, LOG_ERR, "error", "user", user, "step", "token", "text",
 			  "cannot create the HTTPS client", NULL);
-		goto out;
+		return -1;
 	}
+	return 0;
+}
 
+void change_end(struct change_ctx *ctx)
+{
+	isc_password_info_free(&ctx->info);
+	isc_client_free(ctx->client);
+	secret_clear(&ctx->client_secret);
+	memset(ctx, 0, sizeof *ctx);
+}
+
+int change_lookup(struct change_ctx *ctx, long long deadline_ms, struct proto_verdict *verdict)
+{
+	const struct config *cfg = ctx->cfg;
+	const struct log_ctx *lc = ctx->lc;
+	const char *user = ctx->user;
+	struct isc_client_error e;
+	char qerr[256];
+	int rc;
+
+	memset(verdict, 0, sizeof *verdict);
+	fail(verdict, PROTO_REASON_INTERNAL);
+	isc_password_info_free(&ctx->info);
+	ctx->looked_up = false;
+	isc_client_set_deadline(ctx->client, deadline_ms);
 	/* Separately from the lookup, so that a credentials problem is logged
 	 * as one (step=token) and not as a failed lookup. */
-	if (isc_client_ensure_token(client, &e) < 0) {
+	if (isc_client_ensure_token(ctx->client, &e) < 0) {
 		log_client_error(lc, user, "token", &e);
 		fail(verdict, reason_for(&e));
-		goto out;
+		return -1;
 	}
-	if (isc_client_lookup(client, user_name, &info, &e) < 0) {
+	if (isc_client_lookup(ctx->client, ctx->user_name, &ctx->info, &e) < 0) {
 		log_client_error(lc, user, "lookup", &e);
 		fail(verdict, reason_for(&e));
-		goto out;
+		return -1;
 	}
-	rc = change_select_account(&info, account_name, &idx);
+	/* The key the offline queue will need when ISC is next unreachable. */
+	if (queue_key_store(cfg, ctx->info.public_key_id, ctx->info.public_key, qerr,
+			    sizeof qerr) < 0)
+		log_event(lc, LOG_WARNING, "key_cache", "user", user, "text", qerr, NULL);
+	rc = change_select_account(&ctx->info, ctx->account_name, &ctx->idx);
 	if (rc < 0) {
 		log_event(lc, LOG_ERR, "error", "user", user, "step", "account", "source",
-			  cfg->source_name, "identity", info.identity_id, "text",
+			  cfg->source_name, "identity", ctx->info.identity_id, "text",
 			  rc == -1 ? "the identity has no account on the source"
 				   : "several accounts on the source and none named by "
 				     "account_name_format",
-			  "wanted", account_name, NULL);
+			  "wanted", ctx->account_name, NULL);
 		fail(verdict, PROTO_REASON_ACCOUNT);
-		goto out;
+		return -1;
 	}
-	log_event(lc, LOG_DEBUG, "lookup", "user", user, "identity", info.identity_id, "account",
-		  info.accounts[idx].account_id, "key_id", info.public_key_id, NULL);
+	log_event(lc, LOG_DEBUG, "lookup", "user", user, "identity", ctx->info.identity_id,
+		  "account", ctx->info.accounts[ctx->idx].account_id, "key_id",
+		  ctx->info.public_key_id, NULL);
+	ctx->looked_up = true;
+	memset(verdict, 0, sizeof *verdict);
+	verdict->accepted = true;
+	snprintf(verdict->state, sizeof verdict->state, "CHECKED");
+	return 0;
+}
 
-	rc = crypto_max_password_len(info.public_key, &max_len, cerr, sizeof cerr);
+/* Encrypt pw for key; fills *out (Base64) or the verdict. */
+static int encrypt_for(const struct log_ctx *lc, const char *user, const char *key,
+		       const unsigned char *pw, size_t pw_len, char **out,
+		       struct proto_verdict *verdict)
+{
+	char cerr[256];
+	size_t max_len = 0;
+	int rc;
+
+	*out = NULL;
+	rc = crypto_max_password_len(key, &max_len, cerr, sizeof cerr);
 	if (rc == CRYPTO_OK && pw_len > max_len) {
 		char lens[48];
 		snprintf(lens, sizeof lens, "%zu>%zu", pw_len, max_len);
 		log_event(lc, LOG_ERR, "error", "user", user, "step", "encrypt", "text",
 			  "password longer than ISC's key can carry", "bytes", lens, NULL);
 		fail(verdict, PROTO_REASON_TOO_LONG);
-		goto out;
+		return -1;
 	}
 	if (rc == CRYPTO_OK)
-		rc = crypto_encrypt_password(info.public_key, pw, pw_len, &encrypted, cerr,
-					     sizeof cerr);
+		rc = crypto_encrypt_password(key, pw, pw_len, out, cerr, sizeof cerr);
 	if (rc != CRYPTO_OK) {
 		log_event(lc, LOG_ERR, "error", "user", user, "step", "encrypt", "text", cerr,
 			  NULL);
 		fail(verdict, rc == CRYPTO_TOO_LONG ? PROTO_REASON_TOO_LONG
 			      : rc == CRYPTO_BAD_KEY ? PROTO_REASON_REJECTED
 						     : PROTO_REASON_INTERNAL);
+		return -1;
+	}
+	return 0;
+}
+
+static long long realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+int change_queue(struct change_ctx *ctx, const unsigned char *pw, size_t pw_len,
+		 long long deadline_ms, struct proto_verdict *verdict)
+{
+	const struct log_ctx *lc = ctx->lc;
+	struct queue_entry entry = { 0 };
+	char *key_id = NULL, *key = NULL, qerr[256];
+	const char *use_id, *use_key;
+	long long seq = realtime_ns();
+	int rc;
+
+	memset(verdict, 0, sizeof *verdict);
+	fail(verdict, PROTO_REASON_UNREACHABLE);
+	if (ctx->looked_up) {
+		use_id = ctx->info.public_key_id;
+		use_key = ctx->info.public_key;
+	} else {
+		rc = queue_key_load(ctx->cfg, &key_id, &key, qerr, sizeof qerr);
+		if (rc != 0) {
+			/* Nothing can be queued safely without ISC's key. */
+			log_event(lc, LOG_ERR, "not_queued", "user", ctx->user, "reason",
+				  rc == 1 ? "no_cached_key" : "key_cache", "text",
+				  rc == 1 ? "no public key of the source is cached yet (no "
+					    "successful lookup so far); the change is not "
+					    "queued and ISC will not get it"
+					  : qerr,
+				  NULL);
+			return -1;
+		}
+		use_id = key_id;
+		use_key = key;
+	}
+	if (encrypt_for(lc, ctx->user, use_key, pw, pw_len, &entry.ciphertext, verdict) < 0) {
+		/* Too long or a bad key: ISC could not take it either. */
 		goto out;
 	}
+	snprintf(entry.user, sizeof entry.user, "%s", ctx->user);
+	snprintf(entry.login, sizeof entry.login, "%s", ctx->user_name);
+	snprintf(entry.source, sizeof entry.source, "%s", ctx->cfg->source_name);
+	snprintf(entry.key_id, sizeof entry.key_id, "%s", use_id);
+	entry.time = (long long)time(NULL);
+	entry.seq = seq;
+	rc = queue_put(ctx->cfg, &entry, deadline_ms, qerr, sizeof qerr);
+	if (rc < 0) {
+		log_event(lc, LOG_ERR, "not_queued", "user", ctx->user, "reason", "queue_write",
+			  "text", qerr, NULL);
+		fail(verdict, PROTO_REASON_UNREACHABLE);
+		goto out;
+	}
+	memset(verdict, 0, sizeof *verdict);
+	fail(verdict, PROTO_REASON_UNREACHABLE);
+	verdict->queued = true;
+	log_event(lc, LOG_WARNING, "queued", "user", ctx->user, "key_id", use_id, "source",
+		  ctx->cfg->source_name, "text",
+		  rc == 1 ? "a newer queued change for this user was kept"
+			  : "ISC unreachable; the change is kept for pam_isc_ctl flush",
+		  NULL);
+out:
+	secret_free_str(entry.ciphertext);
+	entry.ciphertext = NULL;
+	free(key_id);
+	free(key);
+	return verdict->queued ? 0 : -1;
+}
 
-	if (isc_client_set_password(client, &info, &info.accounts[idx], encrypted, &set, &e) < 0) {
+int change_set(struct change_ctx *ctx, const unsigned char *pw, size_t pw_len,
+	       long long deadline_ms, struct proto_verdict *verdict)
+{
+	const struct config *cfg = ctx->cfg;
+	const struct log_ctx *lc = ctx->lc;
+	const char *user = ctx->user;
+	const struct isc_account *account = &ctx->info.accounts[ctx->idx];
+	struct isc_client_error e;
+	struct isc_set_result set = { 0 };
+	char *encrypted = NULL, qerr[256];
+	int ret = -1;
+
+	memset(verdict, 0, sizeof *verdict);
+	fail(verdict, PROTO_REASON_INTERNAL);
+	if (!ctx->looked_up)
+		return -1;
+	isc_client_set_deadline(ctx->client, deadline_ms);
+	if (encrypt_for(lc, user, ctx->info.public_key, pw, pw_len, &encrypted, verdict) < 0)
+		goto out;
+
+	if (isc_client_set_password(ctx->client, &ctx->info, account, encrypted, &set, &e) < 0) {
 		log_client_error(lc, user, "set", &e);
 		fail(verdict, reason_for(&e));
+		if (verdict->reason == PROTO_REASON_UNREACHABLE && e.sent &&
+		    !(e.kind == ISC_CLIENT_HTTP && (e.http == 429 || e.http == 503))) {
+			fail_unknown_outcome(lc, user);
+		} else if (verdict->reason == PROTO_REASON_UNREACHABLE &&
+			   cfg->on_error == CONFIG_ON_ERROR_QUEUE) {
+			change_queue(ctx, pw, pw_len, deadline_ms, verdict);
+		}
 		goto out;
 	}
 
@@ -166,11 +318,16 @@ int change_run(const struct config *cfg, const char *user, const unsigned char *
 		log_event(lc, LOG_WARNING, "bad_request_id", "user", user, "text",
 			  "ISC sent a request id pam_isc cannot follow", NULL);
 
+	/* ISC has this change now: an older queued one must never follow it. */
+	if (queue_remove(cfg, user, deadline_ms + 2000, qerr, sizeof qerr) == 0)
+		log_event(lc, LOG_NOTICE, "queue_superseded", "user", user, "text",
+			  "an older queued change was removed: this newer one reached ISC",
+			  NULL);
+
 	if (set.state == ISC_STATE_FAILED) {
 		log_event(lc, LOG_ERR, "final", "user", user, "request",
 			  verdict->request_id[0] ? verdict->request_id : "-", "state", "FAILED",
-			  "source", cfg->source_name, "account", info.accounts[idx].account_id,
-			  NULL);
+			  "source", cfg->source_name, "account", account->account_id, NULL);
 		fail(verdict, PROTO_REASON_FAILED);
 		goto out;
 	}
@@ -178,13 +335,260 @@ int change_run(const struct config *cfg, const char *user, const unsigned char *
 	verdict->reason = PROTO_REASON_NONE;
 	log_event(lc, LOG_NOTICE, set.state == ISC_STATE_FINISHED ? "final" : "accepted", "user",
 		  user, "request", verdict->request_id[0] ? verdict->request_id : "-", "state",
-		  verdict->state, "source", cfg->source_name, "account",
-		  info.accounts[idx].account_id, NULL);
+		  verdict->state, "source", cfg->source_name, "account", account->account_id,
+		  NULL);
+	ret = 0;
 out:
 	secret_free_str(encrypted);
 	isc_set_result_free(&set);
-	isc_password_info_free(&info);
-	isc_client_free(client);
-	secret_clear(&client_secret);
+	return ret;
+}
+
+int change_run(const struct config *cfg, const char *user, const unsigned char *pw,
+	       size_t pw_len, long long deadline_ms, const struct log_ctx *lc,
+	       struct proto_verdict *verdict)
+{
+	struct change_ctx ctx;
+
+	if (change_begin(&ctx, cfg, user, lc, deadline_ms, verdict) == 0) {
+		if (change_lookup(&ctx, deadline_ms, verdict) == 0)
+			change_set(&ctx, pw, pw_len, deadline_ms, verdict);
+		else if (verdict->reason == PROTO_REASON_UNREACHABLE &&
+			 cfg->on_error == CONFIG_ON_ERROR_QUEUE)
+			change_queue(&ctx, pw, pw_len, deadline_ms, verdict);
+	}
+	change_end(&ctx);
 	return 0;
+}
+
+/* ---- delivering the offline queue ----------------------------------------- */
+
+struct flush_state {
+	const struct log_ctx *lc;
+	struct change_flush_result *res;
+};
+
+static void flush_on_bad(void *vctx, const char *file, const char *why)
+{
+	struct flush_state *st = vctx;
+
+	log_event(st->lc, LOG_ERR, "queue_bad", "file", file, "text", why, NULL);
+}
+
+static void flush_on_inflight(void *vctx, const struct queue_entry *e, const char *file)
+{
+	struct flush_state *st = vctx;
+
+	st->res->dropped++;
+	log_event(st->lc, LOG_ERR, "queue_dropped", "user", e->user[0] ? e->user : NULL,
+		  "reason", "interrupted", "file", file, "text",
+		  "an earlier delivery of this change was interrupted; ISC may already have it, "
+		  "so it is not sent again: if the password did not arrive, the person must "
+		  "change the password again",
+		  NULL);
+}
+
+static void flush_drop(const struct config *cfg, const struct log_ctx *lc,
+		       const struct queue_entry *e, const char *reason, const char *text,
+		       struct change_flush_result *res)
+{
+	char qerr[256];
+	int rc = queue_drop(cfg, e, qerr, sizeof qerr);
+
+	if (rc == 1) {
+		res->remaining++; /* a newer change replaced it: that one is next */
+		return;
+	}
+	if (rc < 0) {
+		res->remaining++;
+		log_event(lc, LOG_ERR, "error", "user", e->user, "step", "queue", "text", qerr,
+			  NULL);
+		return;
+	}
+	res->dropped++;
+	log_event(lc, LOG_ERR, "queue_dropped", "user", e->user, "reason", reason, "key_id",
+		  e->key_id, "text", text, NULL);
+}
+
+int change_flush(const struct config *cfg, const struct log_ctx *lc,
+		 void (*followed)(void *ctx, const char *request_id, const char *user),
+		 void *follow_ctx, struct change_flush_result *res)
+{
+	struct flush_state st = { .lc = lc, .res = res };
+	struct queue_list list = { 0 };
+	struct config_error conf_err;
+	struct secret secret = { 0 };
+	struct isc_client *client = NULL;
+	char qerr[256];
+	bool stop = false;
+	int lock, ret = -1;
+
+	memset(res, 0, sizeof *res);
+	lock = queue_flush_lock(cfg, qerr, sizeof qerr);
+	if (lock == -2) {
+		res->busy = true;
+		log_event(lc, LOG_NOTICE, "flush_busy", "text", "another flush is running", NULL);
+		return -1;
+	}
+	if (lock < 0) {
+		log_event(lc, LOG_ERR, "error", "step", "queue", "text", qerr, NULL);
+		return -1;
+	}
+	if (queue_drop_inflight(cfg, flush_on_inflight, &st, qerr, sizeof qerr) < 0)
+		log_event(lc, LOG_ERR, "error", "step", "queue", "text", qerr, NULL);
+	if (queue_list(cfg, &list, flush_on_bad, &st, qerr, sizeof qerr) < 0) {
+		log_event(lc, LOG_ERR, "error", "step", "queue", "text", qerr, NULL);
+		goto out;
+	}
+	res->bad = (unsigned)list.bad;
+	if (list.n == 0) {
+		ret = 0;
+		goto out;
+	}
+	if (config_client_secret(cfg, &secret, &conf_err) < 0) {
+		char text[512];
+		config_error_format(&conf_err, text, sizeof text);
+		log_event(lc, LOG_ERR, "error", "step", "config", "text", text, NULL);
+		res->remaining = (unsigned)list.n;
+		goto out;
+	}
+	if (isc_client_new(cfg, &secret, isc_client_now_ms() + (long long)cfg->timeout * 1000,
+			   lc, &client) < 0) {
+		res->remaining = (unsigned)list.n;
+		goto out;
+	}
+
+	for (size_t i = 0; i < list.n; i++) {
+		const struct queue_entry *e = &list.items[i];
+		struct isc_password_info info = { 0 };
+		struct isc_set_result set = { 0 };
+		struct isc_client_error err;
+		char account_name[512], age[24];
+		size_t idx = 0;
+		long long now = (long long)time(NULL);
+
+		if (stop) {
+			res->remaining++;
+			continue;
+		}
+		snprintf(age, sizeof age, "%lld", now - e->time);
+		if (now - e->time > (long long)cfg->queue_max_age) {
+			flush_drop(cfg, lc, e, "expired",
+				   "queued longer than queue_max_age; the person must change the "
+				   "password again",
+				   res);
+			continue;
+		}
+		if (config_user_skipped(cfg, e->user)) {
+			flush_drop(cfg, lc, e, "skip_users",
+				   "the user is now in skip_users; the queued change is not sent",
+				   res);
+			continue;
+		}
+		if (strcmp(e->source, cfg->source_name) != 0) {
+			flush_drop(cfg, lc, e, "source_changed",
+				   "queued for another source_name; the person must change the "
+				   "password again",
+				   res);
+			continue;
+		}
+		isc_client_set_deadline(client,
+					isc_client_now_ms() + (long long)cfg->timeout * 1000);
+		if (isc_client_lookup(client, e->login, &info, &err) < 0) {
+			log_client_error(lc, e->user, "lookup", &err);
+			if (reason_for(&err) == PROTO_REASON_UNREACHABLE ||
+			    reason_for(&err) == PROTO_REASON_INTERNAL) {
+				res->remaining++;
+				stop = true; /* ISC is unreachable: the rest waits too */
+			} else {
+				flush_drop(cfg, lc, e, "refused",
+					   "ISC refused the lookup; the person must change the "
+					   "password again",
+					   res);
+			}
+			continue;
+		}
+		if (queue_key_store(cfg, info.public_key_id, info.public_key, qerr, sizeof qerr) < 0)
+			log_event(lc, LOG_WARNING, "key_cache", "user", e->user, "text", qerr, NULL);
+		if (config_expand_format(cfg->account_name_format, e->user, account_name,
+					 sizeof account_name) < 0 ||
+		    change_select_account(&info, account_name, &idx) < 0) {
+			flush_drop(cfg, lc, e, "account",
+				   "the identity has no single matching account on the source",
+				   res);
+			isc_password_info_free(&info);
+			continue;
+		}
+		if (strcmp(info.public_key_id, e->key_id) != 0) {
+			/* The ciphertext is for a key ISC no longer has. */
+			flush_drop(cfg, lc, e, "key_rotated",
+				   "ISC's public key changed since the change was queued, so the "
+				   "queued password cannot be delivered: the person must change the "
+				   "password again",
+				   res);
+			isc_password_info_free(&info);
+			continue;
+		}
+		if (queue_claim(cfg, e, qerr, sizeof qerr) != 0) {
+			res->remaining++; /* replaced meanwhile (or unreadable): next flush */
+			isc_password_info_free(&info);
+			continue;
+		}
+		if (isc_client_set_password(client, &info, &info.accounts[idx], e->ciphertext, &set,
+					    &err) < 0) {
+			enum proto_reason r = reason_for(&err);
+			bool certain_not_taken =
+				!err.sent || (err.kind == ISC_CLIENT_HTTP &&
+					      (err.http == 429 || err.http == 503));
+			log_client_error(lc, e->user, "set", &err);
+			if ((r == PROTO_REASON_UNREACHABLE || r == PROTO_REASON_INTERNAL) &&
+			    certain_not_taken) {
+				if (queue_release(cfg, e->user, qerr, sizeof qerr) < 0)
+					log_event(lc, LOG_ERR, "error", "user", e->user, "step",
+						  "queue", "text", qerr, NULL);
+				res->remaining++;
+				stop = true;
+			} else {
+				queue_done(cfg, e->user, qerr, sizeof qerr);
+				res->dropped++;
+				if (r == PROTO_REASON_UNREACHABLE || r == PROTO_REASON_INTERNAL)
+					fail_unknown_outcome(lc, e->user);
+				log_event(lc, LOG_ERR, "queue_dropped", "user", e->user, "reason",
+					  certain_not_taken ? "refused" : "outcome_unknown", "key_id",
+					  e->key_id, "text",
+					  certain_not_taken
+						  ? "ISC refused the queued change; the person must "
+						    "change the password again"
+						  : "no answer to set-password; not sent again",
+					  NULL);
+			}
+			isc_password_info_free(&info);
+			continue;
+		}
+		/* Accepted: the entry goes before anything else can fail. */
+		if (queue_done(cfg, e->user, qerr, sizeof qerr) < 0)
+			log_event(lc, LOG_ERR, "error", "user", e->user, "step", "queue", "text", qerr,
+				  NULL);
+		res->delivered++;
+		{
+			const char *rid = set.request_id && proto_request_id_valid(set.request_id)
+						  ? set.request_id
+						  : NULL;
+			log_event(lc, set.state == ISC_STATE_FAILED ? LOG_ERR : LOG_NOTICE,
+				  "queue_delivered", "user", e->user, "request", rid ? rid : "-",
+				  "state", isc_state_name(set.state), "age", age, "source",
+				  cfg->source_name, "account", info.accounts[idx].account_id, NULL);
+			if (followed && rid && set.state == ISC_STATE_IN_PROGRESS)
+				followed(follow_ctx, rid, e->user);
+		}
+		isc_set_result_free(&set);
+		isc_password_info_free(&info);
+	}
+	ret = 0;
+out:
+	isc_client_free(client);
+	secret_clear(&secret);
+	queue_list_free(&list);
+	close(lock);
+	return ret;
 }

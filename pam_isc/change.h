@@ -4,12 +4,15 @@
 #ifndef PAM_ISC_CHANGE_H
 #define PAM_ISC_CHANGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config.h"
+#include "isc_client.h"
 #include "isc_json.h"
 #include "log.h"
 #include "proto.h"
+#include "secret.h"
 
 /* Pick the account the password is for: the only one, else the one whose
  * accountName equals wanted_name. Returns 0 and sets *index; -1 when there
@@ -25,5 +28,47 @@ int change_select_account(const struct isc_password_info *info, const char *want
 int change_run(const struct config *cfg, const char *user, const unsigned char *pw,
 	       size_t pw_len, long long deadline_ms, const struct log_ctx *lc,
 	       struct proto_verdict *verdict);
+
+/* The same change in steps, so that the lookup of the preliminary phase
+ * serves the update phase (one change, one lookup, one TLS connection):
+ *   change_begin   formats, client secret, HTTPS client (no network)
+ *   change_lookup  token, query-password-info, account choice; caches the
+ *                  source's public key in state_dir
+ *   change_set     encrypt, set-password (needs a lookup); an unreachable
+ *                  ISC under on_error = queue queues the change
+ *   change_queue   queue the change with the cached key (no network)
+ * Each fills *verdict when it fails (and returns -1). */
+struct change_ctx {
+	const struct config *cfg;
+	const char *user;
+	const struct log_ctx *lc;
+	char user_name[512], account_name[512];
+	struct secret client_secret;
+	struct isc_client *client;
+	struct isc_password_info info;
+	size_t idx;
+	bool looked_up;
+};
+int change_begin(struct change_ctx *ctx, const struct config *cfg, const char *user,
+		 const struct log_ctx *lc, long long deadline_ms, struct proto_verdict *verdict);
+int change_lookup(struct change_ctx *ctx, long long deadline_ms, struct proto_verdict *verdict);
+int change_set(struct change_ctx *ctx, const unsigned char *pw, size_t pw_len,
+	       long long deadline_ms, struct proto_verdict *verdict);
+int change_queue(struct change_ctx *ctx, const unsigned char *pw, size_t pw_len,
+		 long long deadline_ms, struct proto_verdict *verdict);
+void change_end(struct change_ctx *ctx);
+
+/* Deliver the offline queue (pam_isc_ctl flush). Each entry gets a fresh
+ * lookup (bounded by timeout), the key id must be the one the entry was
+ * encrypted for, then its ciphertext is sent. Stops at the first sign that
+ * ISC is unreachable (the rest stays queued). followed(): called for every
+ * accepted change with a request id to follow (may be NULL). */
+struct change_flush_result {
+	unsigned delivered, remaining, dropped, bad;
+	bool busy; /* another flush runs */
+};
+int change_flush(const struct config *cfg, const struct log_ctx *lc,
+		 void (*followed)(void *ctx, const char *request_id, const char *user),
+		 void *follow_ctx, struct change_flush_result *res);
 
 #endif

@@ -21,6 +21,10 @@
 	.offset = offsetof(struct config, member),                                         \
 	.size = sizeof(((struct config *)0)->member)
 
+/* CONFIG_T_CHOICE value lists: the stored value is the index. */
+static const char *const on_error_choices[] = { "fail", "ignore", "queue", NULL };
+static const char *const yes_no_choices[] = { "no", "yes", NULL };
+
 const struct config_option config_options[] = {
 	{
 		.name = "api_url",
@@ -165,6 +169,60 @@ const struct config_option config_options[] = {
 		.description = "Absolute path of the root-only directory (mode 0700, created if "
 			       "missing) where the helper keeps the cached access token and the "
 			       "changes it is still following. Default: /run/pam_isc.",
+	},
+	/* ---- failure policy and offline queue (issue 3) ---- */
+	{
+		.name = "on_error",
+		.type = CONFIG_T_CHOICE,
+		.default_value = "queue",
+		.choices = on_error_choices,
+		FIELD(on_error),
+		.description = "What a password change does when Identity Security Cloud cannot "
+			       "be reached (network or TLS failure, timeout, HTTP 5xx, or rate "
+			       "limiting that outlasts timeout): fail refuses the change (with "
+			       "prelim_check = yes before any module of the stack changed "
+			       "anything); ignore lets the local change stand and does not tell "
+			       "ISC; queue lets the local change stand and keeps the change, "
+			       "encrypted with ISC's public key, in state_dir until pam_isc_ctl "
+			       "flush delivers it. When ISC answers but refuses (unknown identity, "
+			       "no or several accounts, HTTP 4xx), nothing is ever queued: fail "
+			       "refuses the change, ignore and queue let the local change stand "
+			       "and log an error. Default: queue.",
+	},
+	{
+		.name = "prelim_check",
+		.type = CONFIG_T_CHOICE,
+		.default_value = "yes",
+		.choices = yes_no_choices,
+		FIELD(prelim_check),
+		.description = "yes: in the preliminary phase of a password change, before any "
+			       "module of the stack changes anything, fetch a token and look the "
+			       "user up in ISC (identity, exactly one account, public key); with "
+			       "on_error = fail, an unreachable ISC or a user ISC cannot take "
+			       "makes the change fail there, so the local password stays as it "
+			       "was. The lookup is not repeated in the update phase. no: "
+			       "everything happens in the update phase. Default: yes.",
+	},
+	{
+		.name = "state_dir",
+		.type = CONFIG_T_PATH,
+		.default_value = "/var/lib/pam_isc",
+		FIELD(state_dir),
+		.description = "Absolute path of the root-only directory (mode 0700, created if "
+			       "missing) that keeps the offline queue and the public key of the "
+			       "source cached from the last successful lookup; it must survive a "
+			       "reboot. Default: /var/lib/pam_isc.",
+	},
+	{
+		.name = "queue_max_age",
+		.type = CONFIG_T_UINT,
+		.default_value = "604800",
+		.min = 60,
+		.max = 31536000,
+		FIELD(queue_max_age),
+		.description = "Seconds after which a queued change that could not be delivered "
+			       "is dropped (and logged) instead of being sent, from 60 to 31536000 "
+			       "(a year). Default: 604800 (7 days).",
 	},
 	{ .name = NULL },
 };
@@ -358,6 +416,29 @@ bad:
 	return -1;
 }
 
+/* One of opt->choices; stores its index. */
+static int set_choice(const struct config_option *opt, void *field, const char *value,
+		      char *msg, size_t msgsize)
+{
+	size_t len = 0;
+
+	if (!opt->choices || opt->size != sizeof(unsigned)) {
+		snprintf(msg, msgsize, "internal error: bad option table entry");
+		return -1;
+	}
+	for (unsigned i = 0; opt->choices[i]; i++) {
+		if (strcmp(value, opt->choices[i]) == 0) {
+			*(unsigned *)field = i;
+			return 0;
+		}
+	}
+	len = (size_t)snprintf(msg, msgsize, "must be one of");
+	for (unsigned i = 0; opt->choices[i] && len < msgsize; i++)
+		len += (size_t)snprintf(msg + len, msgsize - len, "%s %s", i ? "," : "",
+					opt->choices[i]);
+	return -1;
+}
+
 /* Only %u and %% are meaningful; anything else is most likely a typo. */
 static bool format_valid(const char *fmt)
 {
@@ -471,6 +552,8 @@ static int set_option(struct config *cfg, const struct config_option *opt, const
 			return -1;
 		}
 		return 0;
+	case CONFIG_T_CHOICE:
+		return set_choice(opt, field, value, msg, msgsize);
 	}
 	snprintf(msg, msgsize, "internal error: bad option table entry");
 	return -1;
@@ -498,6 +581,7 @@ void config_free(struct config *cfg)
 			secret_clear(field);
 			break;
 		case CONFIG_T_UINT:
+		case CONFIG_T_CHOICE:
 			break;
 		}
 	}

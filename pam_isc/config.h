@@ -41,6 +41,18 @@ struct config {
 	unsigned long min_uid;
 	char **skip_users; /* NULL-terminated */
 	char *runtime_dir;
+	/* failure policy and offline queue (issue 3) */
+	unsigned on_error;       /* enum config_on_error */
+	unsigned prelim_check;   /* 1: yes, 0: no */
+	char *state_dir;
+	unsigned long queue_max_age; /* seconds */
+};
+
+/* What a change does when ISC cannot take it (config key on_error). */
+enum config_on_error {
+	CONFIG_ON_ERROR_FAIL = 0,   /* refuse the change */
+	CONFIG_ON_ERROR_IGNORE = 1, /* the local change stands, ISC is not told */
+	CONFIG_ON_ERROR_QUEUE = 2,  /* the local change stands, queued for ISC */
 };
 
 enum config_type {
@@ -52,6 +64,7 @@ enum config_type {
 	CONFIG_T_PATH,     /* absolute path */
 	CONFIG_T_LIST,     /* comma-separated names */
 	CONFIG_T_SECRET,   /* stored in struct secret */
+	CONFIG_T_CHOICE,   /* one of .choices; the index is stored as unsigned */
 };
 
 struct config_option {
@@ -63,6 +76,7 @@ struct config_option {
 	size_t offset;             /* into struct config */
 	size_t size;               /* of that field: CONFIG_T_UINT is unsigned or unsigned long */
 	const char *description;   /* one paragraph, man-page ready */
+	const char *const *choices; /* CONFIG_T_CHOICE only: NULL-terminated */
 };
 
 extern const struct config_option config_options[]; /* ends with name NULL */

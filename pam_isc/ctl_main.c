@@ -1,6 +1,7 @@
 /* pam_isc_ctl: the administrator's view of pam_isc, on the same library as
- * the helper. Subcommands so far: check [USER], status REQUEST_ID. */
+ * the helper: check [USER], status REQUEST_ID, flush, queue. */
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
@@ -11,7 +12,9 @@
 #include "isc_client.h"
 #include "isc_json.h"
 #include "log.h"
+#include "follower.h"
 #include "proto.h"
+#include "queue.h"
 #include "secret.h"
 
 enum ctl_exit {
@@ -19,21 +22,40 @@ enum ctl_exit {
 	CTL_FAILED = 1, /* a check failed, or ISC said no */
 	CTL_USAGE = 2,
 	CTL_CONFIG = 3,
+	CTL_BUSY = 4, /* flush: another flush is running */
 };
+
+#ifndef PAM_ISC_HELPER
+#define PAM_ISC_HELPER "/usr/libexec/pam_isc/pam_isc_helper"
+#endif
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: pam_isc_ctl [--config PATH] [--debug] COMMAND\n"
+		"usage: pam_isc_ctl [--config PATH] [--helper PATH] [--debug] COMMAND\n"
 		"\n"
 		"commands:\n"
 		"  check [USER]         validate the configuration and the secret, fetch a token,\n"
 		"                       and for USER look up identity, account and key\n"
 		"  status REQUEST_ID    ask ISC for the state of one password change\n"
+		"  flush                deliver the offline queue now (for a timer: no prompts,\n"
+		"                       outcome in syslog and the exit status)\n"
+		"  queue                list the queued changes: user, age, key id (no password)\n"
 		"\n"
-		"exit status: 0 ok, 1 a check failed or ISC refused, 2 usage, 3 configuration\n"
-		"default configuration: %s\n",
-		CONFIG_DEFAULT_PATH);
+		"options:\n"
+		"  --config PATH        configuration file (default %s)\n"
+		"  --helper PATH        pam_isc_helper, which follows delivered changes\n"
+		"                       (default %s)\n"
+		"  --debug              more detail in the log\n"
+		"\n"
+		"exit status:\n"
+		"  0  success (flush: nothing left in the queue)\n"
+		"  1  a check failed, ISC refused, or (flush) changes are still queued or\n"
+		"     unreadable entries are in the queue\n"
+		"  2  usage error\n"
+		"  3  configuration or secret unusable\n"
+		"  4  flush: another flush is running\n",
+		CONFIG_DEFAULT_PATH, PAM_ISC_HELPER);
 }
 
 /* The tool speaks to a person: log lines go to stderr as well as syslog. */
@@ -85,6 +107,26 @@ static int cmd_check(const struct config *cfg, const char *user, const struct lo
 		goto out;
 	}
 	printf("token    ok\n");
+	{
+		/* What the offline queue would use if ISC were unreachable now. */
+		char *key_id = NULL, *key = NULL, qerr[256];
+		struct queue_list l;
+		int k = queue_key_load(cfg, &key_id, &key, qerr, sizeof qerr);
+		if (k == 0)
+			printf("keycache ok: key %s cached in %s\n", key_id, cfg->state_dir);
+		else if (k == 1)
+			printf("keycache none yet (the first successful lookup caches it)\n");
+		else
+			printf("keycache FAILED: %s\n", qerr);
+		free(key_id);
+		free(key);
+		if (queue_list(cfg, &l, NULL, NULL, qerr, sizeof qerr) == 0) {
+			printf("queue    %zu queued, %zu unreadable\n", l.n, l.bad);
+			queue_list_free(&l);
+		} else {
+			printf("queue    FAILED: %s\n", qerr);
+		}
+	}
 	if (!user) {
 		ret = CTL_OK;
 		goto out;
@@ -155,10 +197,92 @@ out:
 	return ret;
 }
 
+struct follow_ctx {
+	const struct config *cfg;
+	const char *helper;
+	const char *config_path;
+	bool debug;
+	const struct log_ctx *lc;
+};
+
+/* A delivered change is followed like one made through passwd. */
+static void follow_delivered(void *vctx, const char *request_id, const char *user)
+{
+	struct follow_ctx *f = vctx;
+	char err[256];
+
+	if (follower_enqueue(f->cfg, request_id, user, time(NULL), err, sizeof err) < 0 ||
+	    follower_ensure_running(f->cfg, f->helper, f->config_path, f->debug, err,
+				    sizeof err) < 0)
+		log_event(f->lc, LOG_ERR, "error", "user", user, "request", request_id, "step",
+			  "follow", "text", err, NULL);
+}
+
+static int cmd_flush(const struct config *cfg, struct follow_ctx *f, const struct log_ctx *lc)
+{
+	struct change_flush_result r;
+	char counts[4][16];
+	int rc = change_flush(cfg, lc, follow_delivered, f, &r);
+
+	if (r.busy) {
+		fprintf(stderr, "pam_isc_ctl: another flush is running\n");
+		return CTL_BUSY;
+	}
+	snprintf(counts[0], sizeof counts[0], "%u", r.delivered);
+	snprintf(counts[1], sizeof counts[1], "%u", r.dropped);
+	snprintf(counts[2], sizeof counts[2], "%u", r.remaining);
+	snprintf(counts[3], sizeof counts[3], "%u", r.bad);
+	log_event(lc, (r.remaining || r.bad || rc < 0) ? LOG_WARNING : LOG_INFO, "flush",
+		  "delivered", counts[0], "dropped", counts[1], "remaining", counts[2], "bad",
+		  counts[3], NULL);
+	printf("delivered %u, dropped %u, still queued %u, unreadable %u\n", r.delivered,
+	       r.dropped, r.remaining, r.bad);
+	return (rc < 0 || r.remaining || r.bad) ? CTL_FAILED : CTL_OK;
+}
+
+static void print_bad(void *ctx, const char *file, const char *why)
+{
+	(void)ctx;
+	printf("unreadable %s: %s\n", file, why);
+}
+
+static int cmd_queue(const struct config *cfg)
+{
+	struct queue_list l;
+	char err[256];
+	long long now = (long long)time(NULL);
+	int rc;
+
+	if (queue_list(cfg, &l, print_bad, NULL, err, sizeof err) < 0) {
+		fprintf(stderr, "pam_isc_ctl: %s\n", err);
+		return CTL_FAILED;
+	}
+	printf("%-24s %10s  %-20s %s\n", "USER", "AGE(s)", "QUEUED(UTC)", "KEY ID");
+	for (size_t i = 0; i < l.n; i++) {
+		char when[32] = "-";
+		time_t t = (time_t)l.items[i].time;
+		struct tm tm;
+		if (gmtime_r(&t, &tm))
+			strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		printf("%-24s %10lld  %-20s %s\n", l.items[i].user, now - l.items[i].time, when,
+		       l.items[i].key_id);
+	}
+	printf("%zu queued", l.n);
+	if (l.inflight)
+		printf(", %zu interrupted deliveries (dropped by the next flush)", l.inflight);
+	if (l.bad)
+		printf(", %zu unreadable", l.bad);
+	printf("\n");
+	rc = l.bad ? CTL_FAILED : CTL_OK;
+	queue_list_free(&l);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct log_ctx lc = { .sink = ctl_sink, .sink_ctx = NULL, .debug = false };
 	const char *config_path = CONFIG_DEFAULT_PATH;
+	const char *helper = PAM_ISC_HELPER;
 	struct config cfg = { 0 };
 	struct config_error conf_err;
 	char text[512];
@@ -167,6 +291,8 @@ int main(int argc, char **argv)
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
 			config_path = argv[++i];
+		} else if (strcmp(argv[i], "--helper") == 0 && i + 1 < argc) {
+			helper = argv[++i];
 		} else if (strcmp(argv[i], "--debug") == 0) {
 			lc.debug = true;
 		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -195,6 +321,12 @@ int main(int argc, char **argv)
 		rc = cmd_check(&cfg, i + 1 < argc ? argv[i + 1] : NULL, &lc);
 	else if (strcmp(argv[i], "status") == 0 && argc - i == 2)
 		rc = cmd_status(&cfg, argv[i + 1], &lc);
+	else if (strcmp(argv[i], "flush") == 0 && argc - i == 1) {
+		struct follow_ctx f = { .cfg = &cfg, .helper = helper, .config_path = config_path,
+					.debug = lc.debug, .lc = &lc };
+		rc = cmd_flush(&cfg, &f, &lc);
+	} else if (strcmp(argv[i], "queue") == 0 && argc - i == 1)
+		rc = cmd_queue(&cfg);
 	else {
 		usage(stderr);
 		rc = CTL_USAGE;

@@ -279,9 +279,20 @@ static void log_final(const struct log_ctx *lc, const struct pending *p,
 			  isc_state_name(st->state), NULL);
 }
 
-/* Poll one entry. Returns true when it is done (and removed). */
+/* A poll delay spread by up to a quarter more, so that the changes of a
+ * burst (and the followers of many hosts) do not poll in lockstep. */
+static unsigned spread(unsigned delay)
+{
+	unsigned r = (unsigned)rand();
+
+	return delay + r % (delay / 4 + 1);
+}
+
+/* Poll one entry. Returns true when it is done (and removed). A 429 that
+ * outlasted the client's own wait sets *hold_until: no poll before then. */
 static bool poll_entry(const struct config *cfg, struct isc_client *client, const char *dir,
-		       struct pending_table *t, size_t i, const struct log_ctx *lc)
+		       struct pending_table *t, size_t i, const struct log_ctx *lc,
+		       time_t *hold_until)
 {
 	struct pending *p = &t->items[i];
 	struct isc_client_error e;
@@ -308,7 +319,7 @@ static bool poll_entry(const struct config *cfg, struct isc_client *client, cons
 		}
 		isc_status_free(&st);
 		p->polls++;
-		p->due = now + (time_t)follower_poll_delay(cfg, p->polls);
+		p->due = now + (time_t)spread(follower_poll_delay(cfg, p->polls));
 		return false;
 	}
 	if (e.kind == ISC_CLIENT_HTTP && e.http == 404) {
@@ -323,9 +334,11 @@ static bool poll_entry(const struct config *cfg, struct isc_client *client, cons
 		  isc_client_err_kind_name(e.kind), "tracking", e.tracking[0] ? e.tracking : NULL,
 		  "text", e.text, NULL);
 	p->polls++;
-	delay = follower_poll_delay(cfg, p->polls);
+	delay = spread(follower_poll_delay(cfg, p->polls));
 	if (e.retry_after > (long)delay)
 		delay = (unsigned)e.retry_after;
+	if (e.kind == ISC_CLIENT_HTTP && e.http == 429 && e.retry_after > 0)
+		*hold_until = now + (time_t)e.retry_after; /* rate limit: everyone waits */
 	p->due = now + (time_t)delay;
 	return false;
 }
@@ -338,7 +351,9 @@ int follower_run(const struct config *cfg, const struct log_ctx *lc)
 	struct config_error conf_err;
 	struct isc_client *client = NULL;
 	int lock_fd, ret = -1;
+	time_t hold_until = 0;
 
+	srand((unsigned)getpid() ^ (unsigned)time(NULL));
 	if (prepare_dirs(cfg, dir, sizeof dir, err, sizeof err) < 0) {
 		log_event(lc, LOG_ERR, "follower_error", "text", err, NULL);
 		return -1;
@@ -379,9 +394,17 @@ int follower_run(const struct config *cfg, const struct log_ctx *lc)
 			continue;
 		}
 		now = time(NULL);
-		for (size_t i = table.n; i-- > 0;)
+		for (size_t i = table.n; i-- > 0;) {
+			if (now < hold_until) {
+				/* ISC asked us (429 Retry-After) to wait: the other
+				 * due polls wait too. */
+				if (table.items[i].due < hold_until)
+					table.items[i].due = hold_until;
+				continue;
+			}
 			if (table.items[i].due <= now)
-				poll_entry(cfg, client, dir, &table, i, lc);
+				poll_entry(cfg, client, dir, &table, i, lc, &hold_until);
+		}
 		/* Wake at the next due poll, and at least every second to
 		 * pick up new entries. */
 		next = now + 1;

@@ -59,13 +59,18 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-static void send_verdict(const struct proto_verdict *v)
+static void send_verdict_line(const struct proto_verdict *v)
 {
 	char line[PROTO_VERDICT_MAX + 2];
 	size_t len = proto_format_verdict(v, line, sizeof line);
 
 	if (len > 0)
 		write_all(STDOUT_FILENO, line, len);
+}
+
+static void send_verdict(const struct proto_verdict *v)
+{
+	send_verdict_line(v);
 	/* Done with the module: let nothing we start hold its socket. */
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull >= 0) {
@@ -75,16 +80,54 @@ static void send_verdict(const struct proto_verdict *v)
 	}
 }
 
+static long long phase_deadline(const struct config *cfg)
+{
+	return isc_client_now_ms() + (long long)cfg->timeout * 1000 - VERDICT_MARGIN_MS;
+}
+
+/* The update phase after a preliminary phase in this process: the lookup
+ * is in ctx (one change, one lookup), or the preliminary phase already
+ * knows why there is none. */
+static void update_after_prelim(struct change_ctx *ctx, const struct config *cfg,
+				const struct proto_verdict *prelim, const struct proto_request *req,
+				const struct log_ctx *lc, struct proto_verdict *verdict)
+{
+	long long deadline = phase_deadline(cfg);
+
+	if (ctx->looked_up) {
+		change_set(ctx, req->authtok.data, req->authtok.len, deadline, verdict);
+	} else if (prelim->reason == PROTO_REASON_UNREACHABLE ||
+		   prelim->reason == PROTO_REASON_INTERNAL) {
+		/* ISC did not answer a moment ago: do not make the person wait
+		 * a second time. */
+		memset(verdict, 0, sizeof *verdict);
+		verdict->reason = PROTO_REASON_UNREACHABLE;
+		if (cfg->on_error == CONFIG_ON_ERROR_QUEUE && ctx->client)
+			change_queue(ctx, req->authtok.data, req->authtok.len, deadline, verdict);
+		else
+			log_event(lc, LOG_DEBUG, "not_sent", "user", req->user, "text",
+				  "ISC was unreachable in the preliminary phase", NULL);
+	} else {
+		/* ISC said no (or the configuration is broken): same answer, no
+		 * second lookup. */
+		*verdict = *prelim;
+	}
+}
+
 static int run_chauthtok(struct log_ctx *lc)
 {
-	long long start = isc_client_now_ms();
-	struct proto_request req;
+	struct proto_request req, req2 = { 0 };
 	struct proto_verdict verdict = { .accepted = false, .reason = PROTO_REASON_INTERNAL };
+	struct proto_verdict prelim;
 	struct config cfg = { 0 };
 	struct config_error conf_err;
+	struct change_ctx ctx;
+	const struct proto_request *upd = &req;
 	char err[256];
+	int rc;
 
-	if (proto_read_request(STDIN_FILENO, &req, err, sizeof err) < 0) {
+	memset(&ctx, 0, sizeof ctx);
+	if (proto_read_request(STDIN_FILENO, 10000, &req, err, sizeof err) != 0) {
 		log_event(lc, LOG_ERR, "error", "step", "request", "text", err, NULL);
 		send_verdict(&verdict);
 		return 1;
@@ -100,21 +143,51 @@ static int run_chauthtok(struct log_ctx *lc)
 		return 1;
 	}
 
-	change_run(&cfg, req.user, req.authtok.data, req.authtok.len,
-		   start + (long long)cfg.timeout * 1000 - VERDICT_MARGIN_MS, lc, &verdict);
+	if (req.phase == PROTO_PHASE_PRELIM) {
+		long long deadline = phase_deadline(&cfg);
+		if (change_begin(&ctx, &cfg, req.user, lc, deadline, &prelim) == 0)
+			change_lookup(&ctx, deadline, &prelim);
+		send_verdict_line(&prelim);
+		/* Wait, with the lookup in memory, for the update phase. */
+		rc = proto_read_request(STDIN_FILENO, PROTO_PRELIM_IDLE_MS, &req2, err, sizeof err);
+		if (rc != 0) {
+			/* The change ended in between (a module refused, the
+			 * person gave up): nothing to do. */
+			if (rc < 0)
+				log_event(lc, LOG_DEBUG, "prelim_only", "user", req.user, "text", err,
+					  NULL);
+			change_end(&ctx);
+			config_free(&cfg);
+			return 0;
+		}
+		if (req2.phase != PROTO_PHASE_UPDATE || strcmp(req2.user, req.user) != 0 ||
+		    strcmp(req2.config_path, req.config_path) != 0) {
+			log_event(lc, LOG_ERR, "error", "user", req.user, "step", "request", "text",
+				  "the update request does not match the preliminary one", NULL);
+			verdict.reason = PROTO_REASON_INTERNAL;
+		} else {
+			update_after_prelim(&ctx, &cfg, &prelim, &req2, lc, &verdict);
+		}
+		upd = &req2;
+		change_end(&ctx);
+	} else {
+		change_run(&cfg, req.user, req.authtok.data, req.authtok.len, phase_deadline(&cfg),
+			   lc, &verdict);
+	}
 	secret_clear(&req.authtok);
+	secret_clear(&req2.authtok);
 	send_verdict(&verdict);
 
 	if (verdict.accepted && strcmp(verdict.state, "IN_PROGRESS") == 0 &&
 	    verdict.request_id[0]) {
-		if (follower_enqueue(&cfg, verdict.request_id, req.user, time(NULL), err,
+		if (follower_enqueue(&cfg, verdict.request_id, upd->user, time(NULL), err,
 				     sizeof err) < 0 ||
-		    follower_ensure_running(&cfg, "/proc/self/exe", req.config_path, req.debug,
+		    follower_ensure_running(&cfg, "/proc/self/exe", upd->config_path, upd->debug,
 					    err, sizeof err) < 0)
-			log_event(lc, LOG_ERR, "error", "user", req.user, "request",
+			log_event(lc, LOG_ERR, "error", "user", upd->user, "request",
 				  verdict.request_id, "step", "follow", "text", err, NULL);
 	} else if (verdict.accepted && strcmp(verdict.state, "IN_PROGRESS") == 0) {
-		log_event(lc, LOG_WARNING, "unfollowed", "user", req.user, "state", "IN_PROGRESS",
+		log_event(lc, LOG_WARNING, "unfollowed", "user", upd->user, "state", "IN_PROGRESS",
 			  "text", "ISC gave no request id; the outcome cannot be followed", NULL);
 	}
 	config_free(&cfg);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <syslog.h>
 #include <time.h>
 
@@ -319,6 +320,12 @@ static int perform(struct isc_client *c, const char *url, const char *content_ty
 	rc = curl_easy_perform(curl);
 	snprintf(err->slpt, sizeof err->slpt, "%s", resp->slpt);
 	err->retry_after = resp->retry_after;
+	{
+		/* Did any of the request go out? Then ISC may have acted on it. */
+		long sent_bytes = 0;
+		err->sent = curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &sent_bytes) != CURLE_OK ||
+			    sent_bytes > 0;
+	}
 	if (rc != CURLE_OK) {
 		if (resp->too_large)
 			set_error(err, ISC_CLIENT_PROTOCOL, "response body larger than %d bytes",
@@ -365,6 +372,105 @@ static void log_http(const struct isc_client *c, const char *url, long http, lon
 	log_event(c->lc, LOG_DEBUG, "http", "path", path, "status", status, "ms", ms, NULL);
 }
 
+/* ---- the request loop: retries within the deadline ---------------------- */
+
+/* A request takes at least this long: no retry is started with less left. */
+#define MIN_ATTEMPT_MS 300
+
+static void sleep_ms(long long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
+
+	while (ms > 0 && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Full jitter over the upper half: [d/2, d]. Spreads the retries of many
+ * hosts that failed at the same moment. */
+static long long jittered(long long d)
+{
+	unsigned int r = 0;
+
+	if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
+		r = (unsigned int)isc_client_now_ms();
+	return d / 2 + (long long)(r % (unsigned int)(d / 2 + 1));
+}
+
+static void log_retry(const struct isc_client *c, const char *url, int attempt, long http,
+		      const struct isc_client_error *err, long long wait_ms)
+{
+	char a[16], h[16], w[24];
+
+	snprintf(a, sizeof a, "%d", attempt);
+	snprintf(h, sizeof h, "%ld", http);
+	snprintf(w, sizeof w, "%lld", wait_ms);
+	log_event(c->lc, LOG_INFO, "retry", "path", url + strlen(c->cfg->api_url), "attempt", a,
+		  "http", http ? h : NULL, "kind", http ? NULL : isc_client_err_kind_name(err->kind),
+		  "wait_ms", w, "text", http ? NULL : err->text, NULL);
+}
+
+static int ensure_token_locked(struct isc_client *c, struct isc_client_error *err);
+
+/* One request, retried as isc_client.h says. Returns 0 with *http and resp
+ * (the last answer) or -1 with err. idempotent false: set-password. */
+static int request_loop(struct isc_client *c, const char *url, const char *content_type,
+			const char *body, size_t body_len, bool with_token, bool idempotent,
+			struct response *resp, long *http, struct isc_client_error *err)
+{
+	long long backoff = ISC_CLIENT_BACKOFF_MS;
+	bool refreshed = false;
+
+	for (int attempt = 1;; attempt++) {
+		long long t0 = isc_client_now_ms(), wait, left;
+		bool retry;
+
+		if (with_token && ensure_token_locked(c, err) < 0)
+			return -1;
+		if (perform(c, url, content_type, body, body_len, with_token, resp, http, err) < 0) {
+			/* A timeout used up the time; an internal error will not heal;
+			 * a set-password that went out may have been taken. */
+			if (err->kind != ISC_CLIENT_TRANSPORT || (!idempotent && err->sent))
+				return -1;
+			retry = true;
+			wait = jittered(backoff);
+		} else {
+			log_http(c, url, *http, t0);
+			if (*http == 401 && with_token && !refreshed) {
+				/* The token is no longer good (expired early, revoked):
+				 * drop it, fetch a new one, try once more. */
+				log_event(c->lc, LOG_INFO, "token_refused", "http", "401", NULL);
+				response_free(resp);
+				token_cache_clear(c->cfg);
+				secret_clear(&c->token);
+				refreshed = true;
+				attempt--;
+				continue;
+			}
+			if (*http == 429) {
+				retry = true;
+				wait = resp->retry_after >= 0 ? resp->retry_after * 1000LL
+							      : jittered(backoff);
+			} else if (*http >= 500 && (idempotent || *http == 503)) {
+				retry = true;
+				wait = jittered(backoff);
+			} else {
+				return 0;
+			}
+		}
+		left = c->deadline_ms - isc_client_now_ms();
+		if (!retry || attempt >= ISC_CLIENT_MAX_ATTEMPTS || wait + MIN_ATTEMPT_MS > left) {
+			if (*http == 429 || *http >= 500)
+				return 0;
+			return -1;
+		}
+		log_retry(c, url, attempt, *http, err, wait);
+		if (*http)
+			response_free(resp);
+		sleep_ms(wait);
+		backoff *= 2;
+	}
+}
+
 static int fetch_token(struct isc_client *c, struct isc_client_error *err)
 {
 	char url[URL_MAX], cache_err[256];
@@ -393,10 +499,10 @@ static int fetch_token(struct isc_client *c, struct isc_client_error *err)
 	}
 	snprintf(form, form_len, "grant_type=client_credentials&client_id=%s&client_secret=%s",
 		 id, secret);
-	if (perform(c, url, "application/x-www-form-urlencoded", form, strlen(form), false,
-		    &resp, &http, err) < 0)
+	(void)t0;
+	if (request_loop(c, url, "application/x-www-form-urlencoded", form, strlen(form), false,
+			 true, &resp, &http, err) < 0)
 		goto out;
-	log_http(c, url, http, t0);
 	if (http != 200) {
 		http_error(err, http, &resp);
 		response_free(&resp);
@@ -438,12 +544,11 @@ out:
 	return ret;
 }
 
-int isc_client_ensure_token(struct isc_client *c, struct isc_client_error *err)
+static int ensure_token_locked(struct isc_client *c, struct isc_client_error *err)
 {
 	char cache_err[256];
 	int rc;
 
-	clear_error(err);
 	if (c->token.len > 0)
 		return 0;
 	rc = token_cache_load(c->cfg, time(NULL), &c->token, cache_err, sizeof cache_err);
@@ -456,27 +561,19 @@ int isc_client_ensure_token(struct isc_client *c, struct isc_client_error *err)
 	return fetch_token(c, err);
 }
 
-/* An authenticated API call: a 401 means the token is no longer good
- * (expired early, revoked): drop it, fetch a new one, try once more. */
-static int api_call(struct isc_client *c, const char *url, const char *body, size_t body_len,
-		    struct response *resp, long *http, struct isc_client_error *err)
+int isc_client_ensure_token(struct isc_client *c, struct isc_client_error *err)
 {
-	for (int attempt = 0; attempt < 2; attempt++) {
-		long long t0 = isc_client_now_ms();
+	clear_error(err);
+	return ensure_token_locked(c, err);
+}
 
-		if (isc_client_ensure_token(c, err) < 0)
-			return -1;
-		if (perform(c, url, "application/json", body, body_len, true, resp, http, err) < 0)
-			return -1;
-		log_http(c, url, *http, t0);
-		if (*http != 401 || attempt > 0)
-			return 0;
-		log_event(c->lc, LOG_INFO, "token_refused", "http", "401", NULL);
-		response_free(resp);
-		token_cache_clear(c->cfg);
-		secret_clear(&c->token);
-	}
-	return 0;
+/* An authenticated API call, through the request loop. */
+static int api_call(struct isc_client *c, const char *url, const char *body, size_t body_len,
+		    bool idempotent, struct response *resp, long *http,
+		    struct isc_client_error *err)
+{
+	return request_loop(c, url, "application/json", body, body_len, true, idempotent, resp,
+			    http, err);
 }
 
 int isc_client_lookup(struct isc_client *c, const char *user_name,
@@ -499,7 +596,7 @@ int isc_client_lookup(struct isc_client *c, const char *user_name,
 		set_error(err, ISC_CLIENT_INTERNAL, "out of memory");
 		return -1;
 	}
-	if (api_call(c, url, body, strlen(body), &resp, &http, err) < 0)
+	if (api_call(c, url, body, strlen(body), true, &resp, &http, err) < 0)
 		goto out;
 	if (http != 200) {
 		http_error(err, http, &resp);
@@ -538,9 +635,14 @@ int isc_client_set_password(struct isc_client *c, const struct isc_password_info
 		set_error(err, ISC_CLIENT_INTERNAL, "out of memory");
 		return -1;
 	}
-	/* Sent once: a set-password that timed out after it was sent may have
-	 * reached ISC, and repeating it would start a second change. */
-	if (api_call(c, url, body, strlen(body), &resp, &http, err) < 0)
+	/* Not idempotent: a set-password that may have reached ISC (the request
+	 * went out, then a timeout, a reset or a 5xx other than 503) is not
+	 * repeated, because a second request would start a second change, and
+	 * if the person changes the password again meanwhile, a late repeat
+	 * could put the older password back. err->sent tells the caller that the
+	 * outcome is unknown. Retried only when ISC certainly did not act: no
+	 * connection, TLS handshake failed, 429, 503. */
+	if (api_call(c, url, body, strlen(body), false, &resp, &http, err) < 0)
 		goto out;
 	if (http != 202 && http != 200) {
 		http_error(err, http, &resp);
@@ -571,7 +673,7 @@ int isc_client_status(struct isc_client *c, const char *request_id, struct isc_s
 		set_error(err, ISC_CLIENT_INTERNAL, "URL too long");
 		return -1;
 	}
-	if (api_call(c, url, NULL, 0, &resp, &http, err) < 0)
+	if (api_call(c, url, NULL, 0, true, &resp, &http, err) < 0)
 		return -1;
 	if (http != 200) {
 		http_error(err, http, &resp);

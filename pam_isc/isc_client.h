@@ -38,7 +38,17 @@ struct isc_client_error {
 	char slpt[96];       /* SLPT-Request-ID response header */
 	char text[256];      /* first message text, or our own reason */
 	long retry_after;    /* seconds from Retry-After, -1 if none */
+	int sent;            /* 1: the request left (ISC may have acted on it) */
 };
+
+/* Retries (isc_client.c, request loop): a 401 fetches a new token once; a
+ * 429 waits Retry-After when that fits in the time left; 5xx and transport
+ * errors are retried with jittered exponential backoff, at most
+ * ISC_CLIENT_MAX_ATTEMPTS tries, while time is left; other 4xx never.
+ * set-password is not idempotent: it is retried only when it certainly did
+ * not reach ISC (no connection, TLS failed, 429, 503). */
+#define ISC_CLIENT_MAX_ATTEMPTS 4
+#define ISC_CLIENT_BACKOFF_MS 250
 
 struct isc_client;
 

@@ -117,7 +117,10 @@ static int read_verdict(int fd, long long deadline, char *line, size_t size)
 }
 
 /* Wait for the helper to exit until the deadline; kill it after that.
- * Returns true when it had to be killed. */
+ * Returns true when it had to be killed. Only a child of ours that has not
+ * been reaped is ever signalled: waitpid(WNOHANG) returning 0 proves the
+ * pid is still ours (an application that reaps every child, or a forked
+ * copy of the application calling pam_end, makes waitpid fail instead). */
 static bool reap_helper(pid_t pid, long long deadline)
 {
 	int status;
@@ -136,29 +139,56 @@ static bool reap_helper(pid_t pid, long long deadline)
 	return true;
 }
 
-/* Start the helper, give it the request, take its verdict. Returns 0 with
- * the verdict filled, or -1 (logged) when the helper could not answer. */
-static int run_helper(const struct log_ctx *lc,
-		      const struct module_args *args, const struct config *cfg,
-		      const struct proto_request *req, struct proto_verdict *verdict)
+/* A helper kept between the preliminary and the update phase (pam_set_data
+ * DATA_HELPER). fd < 0: consumed or gone. */
+struct kept_helper {
+	pid_t pid;
+	int fd;
+	struct proto_verdict prelim; /* what it answered in the preliminary phase */
+};
+
+#define DATA_HELPER "pam_isc.helper"
+
+static void kept_helper_cleanup(pam_handle_t *pamh, void *data, int status)
+{
+	struct kept_helper *k = data;
+	struct sigaction dfl = { .sa_handler = SIG_DFL }, old_chld;
+
+	(void)pamh;
+	(void)status;
+	if (!k)
+		return;
+	if (k->fd >= 0) {
+		/* EOF tells the helper the change is over; then reap it. */
+		close(k->fd);
+		sigemptyset(&dfl.sa_mask);
+		sigaction(SIGCHLD, &dfl, &old_chld);
+		reap_helper(k->pid, now_ms() + 200);
+		sigaction(SIGCHLD, &old_chld, NULL);
+	}
+	free(k);
+}
+
+/* Start the helper: *fd is our end of the socketpair. Returns 0, or -1
+ * (logged). SIGCHLD must be at its default disposition (the caller). */
+static int spawn_helper(const struct log_ctx *lc, const struct module_args *args,
+			const char *user, pid_t *pid_out, int *fd_out)
 {
 	/* Everything the child needs is prepared before fork: between fork and
 	 * exec only async-signal-safe calls are allowed. */
 	char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	char *const argv[] = { "pam_isc_helper", "chauthtok", NULL };
-	long long deadline = now_ms() + (long long)cfg->timeout * 1000 + HELPER_GRACE_MS;
-	struct sigaction dfl = { .sa_handler = SIG_DFL }, old_chld;
-	char line[PROTO_VERDICT_MAX + 2], why[128];
-	int sv[2], devnull, rc = -1;
+	char why[128];
+	int sv[2], devnull;
 	pid_t pid;
 
 	if (helper_trusted(args->helper_path, why, sizeof why) < 0) {
-		log_event(lc, LOG_ERR, "error", "user", req->user, "step", "helper", "path",
+		log_event(lc, LOG_ERR, "error", "user", user, "step", "helper", "path",
 			  args->helper_path, "text", why, NULL);
 		return -1;
 	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		log_event(lc, LOG_ERR, "error", "user", req->user, "step", "helper", "text",
+		log_event(lc, LOG_ERR, "error", "user", user, "step", "helper", "text",
 			  strerror(errno), NULL);
 		return -1;
 	}
@@ -168,20 +198,13 @@ static int run_helper(const struct log_ctx *lc,
 		close(sv[1]);
 		return -1;
 	}
-
-	/* The application may ignore or catch SIGCHLD; we need waitpid to see
-	 * our child, so the default disposition holds while we wait. */
-	sigemptyset(&dfl.sa_mask);
-	sigaction(SIGCHLD, &dfl, &old_chld);
-
 	pid = fork();
 	if (pid < 0) {
-		log_event(lc, LOG_ERR, "error", "user", req->user, "step", "helper", "text",
+		log_event(lc, LOG_ERR, "error", "user", user, "step", "helper", "text",
 			  strerror(errno), NULL);
 		close(sv[0]);
 		close(sv[1]);
 		close(devnull);
-		sigaction(SIGCHLD, &old_chld, NULL);
 		return -1;
 	}
 	if (pid == 0) {
@@ -200,28 +223,130 @@ static int run_helper(const struct log_ctx *lc,
 	}
 	close(sv[1]);
 	close(devnull);
+	*pid_out = pid;
+	*fd_out = sv[0];
+	return 0;
+}
 
-	if (proto_send_request(sv[0], req) < 0) {
+/* Send one request and read its verdict, within timeout + grace. Returns
+ * 0 with the verdict, -1 when the helper could not be reached (send
+ * failed: it is gone), -2 when it gave no valid answer (logged). */
+static int exchange(const struct log_ctx *lc, const struct config *cfg, int fd,
+		    const struct proto_request *req, bool last, struct proto_verdict *verdict)
+{
+	long long deadline = now_ms() + (long long)cfg->timeout * 1000 + HELPER_GRACE_MS;
+	char line[PROTO_VERDICT_MAX + 2];
+	int r;
+
+	if (proto_send_request(fd, req) < 0)
+		return -1;
+	if (last)
+		shutdown(fd, SHUT_WR);
+	r = read_verdict(fd, deadline, line, sizeof line);
+	if (r == -2) {
 		log_event(lc, LOG_ERR, "error", "user", req->user, "step", "helper", "text",
-			  "cannot hand the request to the helper", NULL);
-	} else {
-		shutdown(sv[0], SHUT_WR);
-		int r = read_verdict(sv[0], deadline, line, sizeof line);
-		if (r == -2)
-			log_event(lc, LOG_ERR, "error", "user", req->user, "step", "helper", "text",
-				  "no answer from the helper within timeout; killed", NULL);
-		else if (r < 0 || proto_parse_verdict(line, verdict) < 0)
-			log_event(lc, LOG_ERR, "error", "user", req->user, "step", "helper", "text",
-				  "the helper ended without a valid verdict", NULL);
-		else
-			rc = 0;
+			  "no answer from the helper within timeout; killed", NULL);
+		return -2;
 	}
-	close(sv[0]);
+	if (r < 0 || proto_parse_verdict(line, verdict) < 0) {
+		log_event(lc, LOG_ERR, "error", "user", req->user, "step", "helper", "text",
+			  "the helper ended without a valid verdict", NULL);
+		return -2;
+	}
+	return 0;
+}
+
+/* The update phase: hand the request to the helper kept from the
+ * preliminary phase, or to a new one. Returns 0 with the verdict, or -1
+ * (logged) when no helper answered. */
+static int run_update(pam_handle_t *pamh, const struct log_ctx *lc,
+		      const struct module_args *args, const struct config *cfg,
+		      const struct proto_request *req, struct proto_verdict *verdict)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL }, old_chld;
+	const void *data = NULL;
+	struct kept_helper *k = NULL;
+	pid_t pid = 0;
+	int fd = -1, rc = -1;
+
+	/* The application may ignore or catch SIGCHLD; we need waitpid to see
+	 * our child, so the default disposition holds while we wait. */
+	sigemptyset(&dfl.sa_mask);
+	sigaction(SIGCHLD, &dfl, &old_chld);
+
+	if (pam_get_data(pamh, DATA_HELPER, &data) == PAM_SUCCESS && data) {
+		k = (struct kept_helper *)data;
+		if (k->fd >= 0) {
+			pid = k->pid;
+			fd = k->fd;
+			k->fd = -1; /* ours now: the cleanup leaves it alone */
+			rc = exchange(lc, cfg, fd, req, true, verdict);
+			if (rc == -1) {
+				/* It is gone (it waited too long for the person):
+				 * start over with a new one. */
+				log_event(lc, LOG_INFO, "helper_gone", "user", req->user, NULL);
+				close(fd);
+				reap_helper(pid, now_ms() + 200);
+				fd = -1;
+			}
+		}
+	}
+	if (fd < 0) {
+		if (spawn_helper(lc, args, req->user, &pid, &fd) < 0)
+			goto out;
+		rc = exchange(lc, cfg, fd, req, true, verdict);
+		if (rc == -1)
+			log_event(lc, LOG_ERR, "error", "user", req->user, "step", "helper", "text",
+				  "cannot hand the request to the helper", NULL);
+	}
+	close(fd);
 	/* The helper only starts the follower before it exits: short grace. */
 	if (reap_helper(pid, rc == 0 ? now_ms() + 2000 : now_ms()) && rc == 0)
 		log_event(lc, LOG_WARNING, "helper_killed", "user", req->user, NULL);
+out:
 	sigaction(SIGCHLD, &old_chld, NULL);
-	return rc;
+	return rc == 0 ? 0 : -1;
+}
+
+/* The preliminary phase with prelim_check: start the helper, let it fetch
+ * a token and look the user up, and keep it (with the lookup) for the
+ * update phase. Returns 0 with the verdict (the helper is kept), or -1 when
+ * no helper answered in time (it is killed; logged). */
+static int run_prelim(pam_handle_t *pamh, const struct log_ctx *lc,
+		      const struct module_args *args, const struct config *cfg,
+		      const struct proto_request *req, struct proto_verdict *verdict)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL }, old_chld;
+	struct kept_helper *k;
+	pid_t pid;
+	int fd, rc = -1;
+
+	sigemptyset(&dfl.sa_mask);
+	sigaction(SIGCHLD, &dfl, &old_chld);
+	if (spawn_helper(lc, args, req->user, &pid, &fd) < 0)
+		goto out;
+	rc = exchange(lc, cfg, fd, req, false, verdict);
+	if (rc == 0) {
+		k = calloc(1, sizeof *k);
+		if (k) {
+			k->pid = pid;
+			k->fd = fd;
+			k->prelim = *verdict;
+			if (pam_set_data(pamh, DATA_HELPER, k, kept_helper_cleanup) == PAM_SUCCESS)
+				goto out; /* kept: the cleanup closes and reaps it */
+			free(k);
+		}
+	} else if (rc == -1) {
+		log_event(lc, LOG_ERR, "error", "user", req->user, "step", "helper", "text",
+			  "cannot hand the request to the helper", NULL);
+	}
+	close(fd);
+	reap_helper(pid, now_ms());
+	if (rc == 0) /* could not keep it: the update phase starts a new one */
+		rc = 0;
+out:
+	sigaction(SIGCHLD, &old_chld, NULL);
+	return rc == 0 ? 0 : -1;
 }
 
 /* Is this user one whose password goes to ISC? Unknown users, users below
@@ -268,6 +393,83 @@ static const char *message_for(enum proto_reason reason)
 		break;
 	}
 	return "The new password could not be sent to Identity Security Cloud.";
+}
+
+/* Failure policy (on_error). "ISC unreachable" is what the helper reports
+ * as reason unreachable (no connection, TLS failure, timeout, HTTP 5xx,
+ * 429 beyond the time left, an answer that makes no sense) and a helper
+ * that did not answer in time (internal): fail refuses, ignore and queue
+ * let the local change stand (queue has kept it when it could). "ISC said
+ * no" (rejected: 4xx, unknown identity, bad credentials; account: none or
+ * several; too_long; failed) is never queued: fail refuses, ignore and
+ * queue let the local change stand and log it as an error. A broken
+ * configuration always refuses. */
+static bool reason_unreachable(enum proto_reason r)
+{
+	return r == PROTO_REASON_UNREACHABLE || r == PROTO_REASON_INTERNAL;
+}
+
+static const char *policy_name(unsigned on_error)
+{
+	return on_error == CONFIG_ON_ERROR_FAIL     ? "fail"
+	       : on_error == CONFIG_ON_ERROR_IGNORE ? "ignore"
+						    : "queue";
+}
+
+/* The update phase's result for a verdict that is not an acceptance. */
+static int update_failed(pam_handle_t *pamh, int flags, const struct log_ctx *lc,
+			 const struct config *cfg, const char *user,
+			 const struct proto_verdict *v)
+{
+	if (v->reason == PROTO_REASON_CONFIG || cfg->on_error == CONFIG_ON_ERROR_FAIL) {
+		tell_user(pamh, flags, PAM_ERROR_MSG, message_for(v->reason));
+		return PAM_AUTHTOK_ERR;
+	}
+	if (v->queued) {
+		tell_user(pamh, flags, PAM_TEXT_INFO,
+			  "Identity Security Cloud is unreachable; your new password will be "
+			  "sent when it is back.");
+		return PAM_SUCCESS;
+	}
+	/* The local change stands; say so loudly. */
+	log_event(lc, LOG_ERR, "local_only", "user", user, "reason", proto_reason_name(v->reason),
+		  "policy", policy_name(cfg->on_error), "text",
+		  reason_unreachable(v->reason)
+			  ? "ISC unreachable: the password was changed locally only"
+			  : "ISC refused: the password was changed locally only",
+		  NULL);
+	if (reason_unreachable(v->reason))
+		tell_user(pamh, flags, PAM_ERROR_MSG,
+			  "Identity Security Cloud is unreachable; the new password was set "
+			  "here only and was not sent there.");
+	else
+		tell_user(pamh, flags, PAM_ERROR_MSG,
+			  "Identity Security Cloud did not accept the new password; it was set "
+			  "here only.");
+	return PAM_SUCCESS;
+}
+
+/* The preliminary phase's result (prelim_check = yes). */
+static int prelim_result(pam_handle_t *pamh, int flags, const struct log_ctx *lc,
+			 const struct config *cfg, const char *user, int rc,
+			 const struct proto_verdict *v)
+{
+	enum proto_reason reason = rc < 0 ? PROTO_REASON_INTERNAL : v->reason;
+
+	if (rc == 0 && v->accepted)
+		return PAM_SUCCESS;
+	if (reason == PROTO_REASON_CONFIG || cfg->on_error != CONFIG_ON_ERROR_FAIL)
+		return PAM_SUCCESS; /* the update phase decides and says why */
+	log_event(lc, LOG_NOTICE, "refused", "user", user, "phase", "prelim", "reason",
+		  proto_reason_name(reason), "policy", "fail", "text",
+		  "nothing was changed, neither here nor in ISC", NULL);
+	tell_user(pamh, flags, PAM_ERROR_MSG,
+		  reason_unreachable(reason)
+			  ? "Identity Security Cloud is unreachable; the password was not "
+			    "changed. Try again later."
+			  : "Identity Security Cloud cannot take a new password for this "
+			    "account; the password was not changed.");
+	return PAM_TRY_AGAIN;
 }
 
 static void no_cleanup(pam_handle_t *pamh, void *data, int status)
@@ -331,9 +533,30 @@ PAM_ISC_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, con
 		config_free(&cfg);
 		return PAM_IGNORE;
 	}
+	if (pam_get_item(pamh, PAM_SERVICE, (const void **)&service) != PAM_SUCCESS || !service)
+		service = "";
+	snprintf(req.config_path, sizeof req.config_path, "%s", args.config_path);
+	snprintf(req.user, sizeof req.user, "%s", user);
+	snprintf(req.service, sizeof req.service, "%s", service);
+	for (char *p = req.service; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	req.debug = args.debug;
+
 	if (flags & PAM_PRELIM_CHECK) {
+		if (cfg.prelim_check) {
+			req.phase = PROTO_PHASE_PRELIM;
+			rc = run_prelim(pamh, &lc, &args, &cfg, &req, &verdict);
+			rc = prelim_result(pamh, flags, &lc, &cfg, user, rc, &verdict);
+			/* Refused: no update phase follows; let the helper go now
+			 * (replacing the data runs its cleanup). */
+			if (rc != PAM_SUCCESS)
+				pam_set_data(pamh, DATA_HELPER, NULL, NULL);
+		} else {
+			rc = PAM_SUCCESS;
+		}
 		config_free(&cfg);
-		return PAM_SUCCESS;
+		return rc;
 	}
 
 	/* Prompts (twice) unless an earlier module set it; honours use_authtok. */
@@ -356,31 +579,26 @@ PAM_ISC_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, con
 		return PAM_AUTHTOK_ERR;
 	}
 
-	if (pam_get_item(pamh, PAM_SERVICE, (const void **)&service) != PAM_SUCCESS || !service)
-		service = "";
-	snprintf(req.config_path, sizeof req.config_path, "%s", args.config_path);
-	snprintf(req.user, sizeof req.user, "%s", user);
-	snprintf(req.service, sizeof req.service, "%s", service);
-	for (char *p = req.service; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	req.debug = args.debug;
+	req.phase = PROTO_PHASE_UPDATE;
 	if (secret_set(&req.authtok, authtok, authtok_len) < 0) {
 		config_free(&cfg);
 		return PAM_BUF_ERR;
 	}
 
-	rc = run_helper(&lc, &args, &cfg, &req, &verdict);
+	rc = run_update(pamh, &lc, &args, &cfg, &req, &verdict);
 	secret_clear(&req.authtok);
-	config_free(&cfg);
 	if (rc < 0) {
-		tell_user(pamh, flags, PAM_ERROR_MSG, message_for(PROTO_REASON_INTERNAL));
-		return PAM_AUTHTOK_ERR;
+		/* No verdict: the helper overran timeout (and was killed) or
+		 * could not run; ISC did not take the change as far as we know. */
+		memset(&verdict, 0, sizeof verdict);
+		verdict.reason = PROTO_REASON_INTERNAL;
 	}
-	if (!verdict.accepted) {
-		tell_user(pamh, flags, PAM_ERROR_MSG, message_for(verdict.reason));
-		return PAM_AUTHTOK_ERR;
+	if (!verdict.accepted || strcmp(verdict.state, "CHECKED") == 0) {
+		rc = update_failed(pamh, flags, &lc, &cfg, user, &verdict);
+		config_free(&cfg);
+		return rc;
 	}
+	config_free(&cfg);
 	tell_user(pamh, flags, PAM_TEXT_INFO, "New password sent to Identity Security Cloud.");
 	return PAM_SUCCESS;
 }

@@ -2,6 +2,7 @@
 #include "proto.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,9 +104,10 @@ int proto_send_request(int fd, const struct proto_request *req)
 		return -1;
 	}
 	n = snprintf(header, sizeof header,
-		     PROTO_MAGIC "\nconfig=%s\nuser=%s\nservice=%s\ndebug=%d\nauthtok=%zu\n",
+		     PROTO_MAGIC "\nconfig=%s\nuser=%s\nservice=%s\ndebug=%d\nphase=%s\n"
+				 "authtok=%zu\n",
 		     req->config_path, req->user, req->service, req->debug ? 1 : 0,
-		     req->authtok.len);
+		     req->phase == PROTO_PHASE_PRELIM ? "prelim" : "update", req->authtok.len);
 	if (n < 0 || (size_t)n >= sizeof header) {
 		errno = ENAMETOOLONG;
 		return -1;
@@ -186,6 +188,12 @@ int proto_parse_request(const unsigned char *buf, size_t len, struct proto_reque
 		return -1;
 	}
 	req->debug = value[0] == '1';
+	if (expect_field(buf, len, &pos, "phase", value, sizeof value) < 0 ||
+	    (strcmp(value, "prelim") != 0 && strcmp(value, "update") != 0)) {
+		snprintf(err, errsize, "bad phase field");
+		return -1;
+	}
+	req->phase = value[0] == 'p' ? PROTO_PHASE_PRELIM : PROTO_PHASE_UPDATE;
 	if (expect_field(buf, len, &pos, "authtok", value, sizeof value) < 0 || value[0] < '0' ||
 	    value[0] > '9') {
 		snprintf(err, errsize, "bad authtok field");
@@ -193,7 +201,8 @@ int proto_parse_request(const unsigned char *buf, size_t len, struct proto_reque
 	}
 	errno = 0;
 	n = strtoul(value, &end, 10);
-	if (errno != 0 || *end != '\0' || n > PROTO_AUTHTOK_MAX || n != len - pos) {
+	if (errno != 0 || *end != '\0' || n > PROTO_AUTHTOK_MAX || n != len - pos ||
+	    (req->phase == PROTO_PHASE_PRELIM && n != 0)) {
 		snprintf(err, errsize, "authtok length does not match");
 		return -1;
 	}
@@ -204,31 +213,106 @@ int proto_parse_request(const unsigned char *buf, size_t len, struct proto_reque
 	return 0;
 }
 
-int proto_read_request(int fd, struct proto_request *req, char *err, size_t errsize)
+/* Read exactly want bytes (or up to EOF) into buf, waiting at most idle_ms
+ * for each piece. Returns the bytes read, or -1 (err set). */
+static ssize_t read_bounded(int fd, int idle_ms, unsigned char *buf, size_t want, char *err,
+			    size_t errsize)
 {
+	size_t got = 0;
+
+	while (got < want) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+		int rc = poll(&pfd, 1, idle_ms);
+
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc < 0) {
+			snprintf(err, errsize, "poll: %s", strerror(errno));
+			return -1;
+		}
+		if (rc == 0) {
+			snprintf(err, errsize, "no request within %d ms", idle_ms);
+			return -1;
+		}
+		n = read(fd, buf + got, want - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errsize, "read: %s", strerror(errno));
+			return -1;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+int proto_read_request(int fd, int idle_ms, struct proto_request *req, char *err,
+		       size_t errsize)
+{
+	static const char last_key[] = "authtok=";
 	unsigned char *buf = malloc(PROTO_REQUEST_MAX + 1);
-	size_t len = 0;
+	size_t len = 0, line_start = 0;
+	unsigned long n = 0;
 	int rc = -1;
 
 	if (!buf) {
 		snprintf(err, errsize, "out of memory");
 		return -1;
 	}
+	/* The header, a byte at a time (it is small): up to the end of the
+	 * authtok line, so nothing of a following request is consumed. */
 	for (;;) {
-		ssize_t n = read(fd, buf + len, PROTO_REQUEST_MAX + 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(err, errsize, "read: %s", strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > PROTO_REQUEST_MAX) {
+		ssize_t r;
+
+		if (len >= PROTO_REQUEST_MAX) {
 			snprintf(err, errsize, "request too long");
 			goto out;
 		}
+		r = read_bounded(fd, idle_ms, buf + len, 1, err, errsize);
+		if (r < 0)
+			goto out;
+		if (r == 0) {
+			if (len == 0) {
+				rc = 1;
+				goto out;
+			}
+			snprintf(err, errsize, "request cut short");
+			goto out;
+		}
+		len++;
+		if (buf[len - 1] != '\n')
+			continue;
+		if (len - line_start > strlen(last_key) &&
+		    memcmp(buf + line_start, last_key, strlen(last_key)) == 0) {
+			char *end;
+			bool bad;
+			buf[len - 1] = '\0';
+			errno = 0;
+			n = strtoul((char *)buf + line_start + strlen(last_key), &end, 10);
+			bad = errno != 0 || *end != '\0';
+			buf[len - 1] = '\n';
+			if (bad || n > PROTO_AUTHTOK_MAX ||
+			    buf[line_start + strlen(last_key)] < '0' ||
+			    buf[line_start + strlen(last_key)] > '9') {
+				snprintf(err, errsize, "bad authtok field");
+				goto out;
+			}
+			break;
+		}
+		line_start = len;
+	}
+	if (n > 0) {
+		ssize_t r = read_bounded(fd, idle_ms, buf + len, n, err, errsize);
+		if (r < 0)
+			goto out;
+		if ((size_t)r != n) {
+			snprintf(err, errsize, "request cut short");
+			goto out;
+		}
+		len += n;
 	}
 	rc = proto_parse_request(buf, len, req, err, errsize);
 out:
@@ -246,8 +330,8 @@ size_t proto_format_verdict(const struct proto_verdict *v, char *buf, size_t siz
 		n = snprintf(buf, size, "OK state=%s request=%s\n", v->state,
 			     v->request_id[0] ? v->request_id : "-");
 	} else {
-		n = snprintf(buf, size, "FAIL reason=%s%s%s\n", proto_reason_name(v->reason),
-			     v->state[0] ? " state=" : "", v->state);
+		n = snprintf(buf, size, "FAIL reason=%s%s%s%s\n", proto_reason_name(v->reason),
+			     v->state[0] ? " state=" : "", v->state, v->queued ? " queued=1" : "");
 	}
 	if (n < 0 || (size_t)n >= size)
 		return 0;
@@ -257,7 +341,7 @@ size_t proto_format_verdict(const struct proto_verdict *v, char *buf, size_t siz
 static bool state_valid(const char *s)
 {
 	return strcmp(s, "IN_PROGRESS") == 0 || strcmp(s, "FINISHED") == 0 ||
-	       strcmp(s, "FAILED") == 0;
+	       strcmp(s, "FAILED") == 0 || strcmp(s, "CHECKED") == 0;
 }
 
 int proto_parse_verdict(const char *line, struct proto_verdict *v)
@@ -302,6 +386,10 @@ int proto_parse_verdict(const char *line, struct proto_verdict *v)
 		} else if (strcmp(tok, "reason") == 0) {
 			if (reason_from_name(eq, &v->reason) < 0)
 				return -1;
+		} else if (strcmp(tok, "queued") == 0) {
+			if (strcmp(eq, "1") != 0)
+				return -1;
+			v->queued = true;
 		} else {
 			return -1;
 		}
@@ -309,6 +397,8 @@ int proto_parse_verdict(const char *line, struct proto_verdict *v)
 	if (v->accepted && v->state[0] == '\0')
 		return -1;
 	if (!v->accepted && v->reason == PROTO_REASON_NONE)
+		return -1;
+	if (v->queued && (v->accepted || v->reason != PROTO_REASON_UNREACHABLE))
 		return -1;
 	return 0;
 }

@@ -1,18 +1,29 @@
 /* proto: what pam_isc.so and pam_isc_helper say to each other over the
  * socketpair that is the helper's stdin and stdout.
  *
- * Module -> helper (then the module shuts down its write side):
+ * Module -> helper, one request (it ends after the authtok bytes):
  *     PAM_ISC/1\n
  *     config=/etc/security/pam_isc.conf\n
  *     user=alice\n
  *     service=passwd\n
  *     debug=0\n
+ *     phase=update\n
  *     authtok=8\n
  *     <8 bytes of password>
- * Helper -> module, exactly one line:
+ * Helper -> module, exactly one line per request:
  *     OK state=IN_PROGRESS request=089899f13a8f4da7824996191587bab9\n
  *     FAIL reason=unreachable\n
- * The password travels only here: never in argv or the environment. */
+ *     FAIL reason=unreachable queued=1\n      (on_error = queue: kept for later)
+ *
+ * Phases: with prelim_check, the module starts the helper in the preliminary
+ * phase with "phase=prelim" and no password (authtok=0); the helper answers
+ * "OK state=CHECKED" (token, lookup and account done) or FAIL, and then
+ * waits, with the lookup in memory, for the "phase=update" request on the
+ * same socket, so that one change costs one lookup. A helper started in the
+ * update phase (prelim_check = no, or the first helper is gone) does
+ * everything there. After the update request the module shuts down its
+ * write side. The password travels only here: never in argv or the
+ * environment. */
 #ifndef PAM_ISC_PROTO_H
 #define PAM_ISC_PROTO_H
 
@@ -28,12 +39,21 @@
 #define PROTO_AUTHTOK_MAX 512 /* PAM_MAX_RESP_SIZE */
 #define PROTO_REQUEST_ID_MAX 64
 #define PROTO_VERDICT_MAX 160
+/* How long a helper that answered the preliminary phase waits for the
+ * update request before it gives up (the person may be slow to type). */
+#define PROTO_PRELIM_IDLE_MS (15 * 60 * 1000)
+
+enum proto_phase {
+	PROTO_PHASE_UPDATE = 0, /* the whole change (or its second half) */
+	PROTO_PHASE_PRELIM = 1, /* token + lookup + account only; no password */
+};
 
 struct proto_request {
 	char config_path[PROTO_PATH_MAX];
 	char user[PROTO_USER_MAX + 1];
 	char service[PROTO_SERVICE_MAX + 1];
 	bool debug;
+	enum proto_phase phase;
 	struct secret authtok;
 };
 
@@ -52,8 +72,9 @@ const char *proto_reason_name(enum proto_reason r);
 
 struct proto_verdict {
 	bool accepted;
+	bool queued;              /* !accepted, unreachable: kept in the offline queue */
 	enum proto_reason reason; /* when !accepted */
-	char state[16];           /* IN_PROGRESS / FINISHED / FAILED, may be "" */
+	char state[16];           /* IN_PROGRESS / FINISHED / FAILED / CHECKED, may be "" */
 	char request_id[PROTO_REQUEST_ID_MAX + 1]; /* may be "" */
 };
 
@@ -67,9 +88,13 @@ bool proto_request_id_valid(const char *s);
  * application). Returns 0 or -1 with errno. */
 int proto_send_request(int fd, const struct proto_request *req);
 
-/* Read a whole request from fd until EOF (bounded). Returns 0, or -1 with a
- * reason in err. On success req->authtok holds the password (clear it). */
-int proto_read_request(int fd, struct proto_request *req, char *err, size_t errsize);
+/* Read one request from fd: the header lines up to "authtok=N", then N
+ * bytes (bounded; EOF is not needed, so a second request can follow on the
+ * same socket). idle_ms bounds the wait for each piece (-1: no bound).
+ * Returns 0; 1 on EOF before the first byte; -1 with a reason in err. On
+ * success req->authtok holds the password (clear it). */
+int proto_read_request(int fd, int idle_ms, struct proto_request *req, char *err,
+		       size_t errsize);
 /* Parse an in-memory request (the core of proto_read_request; fuzzable). */
 int proto_parse_request(const unsigned char *buf, size_t len, struct proto_request *req,
 			char *err, size_t errsize);

@@ -52,6 +52,8 @@
 #define MAX_NAME_LEN 256	    /* userName, sourceName */
 #define MAX_TEXT_LEN 1024	    /* failed_error */
 #define MAX_DELAY_MS 600000L	    /* delay_ms */
+#define MAX_SLOW_MS 10000L	    /* slow_ms */
+#define MAX_FAIL_COUNT 1000000L	    /* fail_count */
 #define MAX_POLLS_TO_FINAL 1000000L /* polls_to_final */
 #define MAX_TOKEN_TTL 31536000L	    /* token_ttl, one year */
 #define CONNECTION_TIMEOUT_S 60U    /* idle keep-alive connections are closed after this */
@@ -84,6 +86,12 @@ struct switches {
 	char *failed_error;	       /* owned */
 	long token_ttl;
 	long delay_ms;
+	/* failure injection (issue 3) */
+	long fail_count;      /* the next N matching API requests fail */
+	long fail_status;     /* with this status (400..599) */
+	long retry_after;     /* Retry-After seconds on them, -1: none */
+	int fail_endpoint;    /* enum endpoint, EP_NONE: any API endpoint */
+	long slow_ms;         /* API response bodies: one byte every slow_ms */
 };
 
 struct token {
@@ -965,7 +973,14 @@ static int lookup_answer(struct server *s, const char *user, const char *source,
 	    remember_identity(s, identity_id, user) < 0)
 		reply_json(r, 500, NULL);
 	else
-		reply_json(r, 200, password_info_json(s, identity_id, accounts, n_accounts));
+	{
+		json_object *info;
+		/* The key may rotate (switch rotate_key): read it under the lock. */
+		pthread_mutex_lock(&s->lock);
+		info = password_info_json(s, identity_id, accounts, n_accounts);
+		pthread_mutex_unlock(&s->lock);
+		reply_json(r, 200, info);
+	}
 	return 0;
 }
 
@@ -1108,7 +1123,10 @@ static int set_check(struct server *s, const struct set_request *req, char *user
 		snprintf(why, why_size, "wrong sourceId");
 		return -1;
 	}
-	if (strcmp(req->public_key_id, s->public_key_id) != 0) {
+	pthread_mutex_lock(&s->lock);
+	known = strcmp(req->public_key_id, s->public_key_id) == 0;
+	pthread_mutex_unlock(&s->lock);
+	if (!known) {
 		snprintf(why, why_size, "stale publicKeyId");
 		return -1;
 	}
@@ -1266,7 +1284,8 @@ static void handle_status(struct server *s, const char *request_id, struct reply
 
 /* Validates one switch into next; -1 with a reason. */
 static int apply_switch(struct switches *next, const char *key, json_object *value,
-			char **failed_error, bool *expire_tokens, char *why, size_t why_size)
+			char **failed_error, bool *expire_tokens, bool *rotate_key, char *why,
+			size_t why_size)
 {
 	const bool is_string = json_object_is_type(value, json_type_string);
 	const bool is_bool = json_object_is_type(value, json_type_boolean);
@@ -1303,6 +1322,41 @@ static int apply_switch(struct switches *next, const char *key, json_object *val
 		if (!is_int || number < 0 || number > MAX_DELAY_MS)
 			goto bad_value;
 		next->delay_ms = (long)number;
+	} else if (strcmp(key, "fail_count") == 0) {
+		if (!is_int || number < 0 || number > MAX_FAIL_COUNT)
+			goto bad_value;
+		next->fail_count = (long)number;
+	} else if (strcmp(key, "fail_status") == 0) {
+		if (!is_int || number < 400 || number > 599)
+			goto bad_value;
+		next->fail_status = (long)number;
+	} else if (strcmp(key, "retry_after") == 0) {
+		if (!is_int || number < -1 || number > 86400)
+			goto bad_value;
+		next->retry_after = (long)number;
+	} else if (strcmp(key, "fail_endpoint") == 0) {
+		if (!is_string)
+			goto bad_value;
+		if (strcmp(text, "any") == 0)
+			next->fail_endpoint = EP_NONE;
+		else if (strcmp(text, "token") == 0)
+			next->fail_endpoint = EP_TOKEN;
+		else if (strcmp(text, "lookup") == 0)
+			next->fail_endpoint = EP_LOOKUP;
+		else if (strcmp(text, "set") == 0)
+			next->fail_endpoint = EP_SET;
+		else if (strcmp(text, "status") == 0)
+			next->fail_endpoint = EP_STATUS;
+		else
+			goto bad_value;
+	} else if (strcmp(key, "slow_ms") == 0) {
+		if (!is_int || number < 0 || number > MAX_SLOW_MS)
+			goto bad_value;
+		next->slow_ms = (long)number;
+	} else if (strcmp(key, "rotate_key") == 0) {
+		if (!is_bool)
+			goto bad_value;
+		*rotate_key = json_object_get_boolean(value);
 	} else if (strcmp(key, "failed_error") == 0) {
 		size_t len = is_string ? (size_t)json_object_get_string_len(value) : 0;
 		if (!is_string || strlen(text) != len || len > MAX_TEXT_LEN)
@@ -1322,6 +1376,54 @@ bad_value:
 	return -1;
 }
 
+static const char *endpoint_switch_name(int ep)
+{
+	switch (ep) {
+	case EP_TOKEN:
+		return "token";
+	case EP_LOOKUP:
+		return "lookup";
+	case EP_SET:
+		return "set";
+	case EP_STATUS:
+		return "status";
+	default:
+		return "any";
+	}
+}
+
+static int password_key_generate(struct server *s, char *err, size_t err_size);
+
+/* A new RSA key pair and key id, as when ISC rotates its key: lookups hand
+ * out the new one, set-password with the old id is "stale publicKeyId". */
+static int rotate_password_key(struct server *s, char *why, size_t why_size)
+{
+	struct server fresh;
+	gnutls_privkey_t old_key;
+	char *old_b64, *old_id;
+
+	memset(&fresh, 0, sizeof fresh);
+	if (password_key_generate(&fresh, why, why_size) < 0) {
+		if (fresh.password_key)
+			gnutls_privkey_deinit(fresh.password_key);
+		free(fresh.public_key_b64);
+		free(fresh.public_key_id);
+		return -1;
+	}
+	pthread_mutex_lock(&s->lock);
+	old_key = s->password_key;
+	old_b64 = s->public_key_b64;
+	old_id = s->public_key_id;
+	s->password_key = fresh.password_key;
+	s->public_key_b64 = fresh.public_key_b64;
+	s->public_key_id = fresh.public_key_id;
+	pthread_mutex_unlock(&s->lock);
+	gnutls_privkey_deinit(old_key);
+	free(old_b64);
+	free(old_id);
+	return 0;
+}
+
 static json_object *switches_json(const struct switches *sw)
 {
 	json_object *body = json_object_new_object();
@@ -1332,7 +1434,12 @@ static json_object *switches_json(const struct switches *sw)
 	    !obj_add_str(body, "final_state", state_name(sw->final_state)) ||
 	    !obj_add_str(body, "failed_error", sw->failed_error) ||
 	    !obj_add(body, "token_ttl", json_object_new_int64(sw->token_ttl)) ||
-	    !obj_add(body, "delay_ms", json_object_new_int64(sw->delay_ms))) {
+	    !obj_add(body, "delay_ms", json_object_new_int64(sw->delay_ms)) ||
+	    !obj_add(body, "fail_count", json_object_new_int64(sw->fail_count)) ||
+	    !obj_add(body, "fail_status", json_object_new_int64(sw->fail_status)) ||
+	    !obj_add(body, "retry_after", json_object_new_int64(sw->retry_after)) ||
+	    !obj_add_str(body, "fail_endpoint", endpoint_switch_name(sw->fail_endpoint)) ||
+	    !obj_add(body, "slow_ms", json_object_new_int64(sw->slow_ms))) {
 		json_object_put(body);
 		return NULL;
 	}
@@ -1345,7 +1452,7 @@ static void handle_control(struct server *s, const struct request_ctx *ctx, stru
 	char why[160] = "";
 	const char *parse_why = NULL;
 	char *failed_error = NULL; /* a new failed_error, owned here until applied */
-	bool expire_tokens = false;
+	bool expire_tokens = false, rotate_key = false;
 	struct json_object_iterator it, end;
 	struct switches next;
 	json_object *request, *body;
@@ -1367,7 +1474,7 @@ static void handle_control(struct server *s, const struct request_ctx *ctx, stru
 		const char *key = json_object_iter_peek_name(&it);
 		json_object *value = json_object_iter_peek_value(&it);
 
-		if (apply_switch(&next, key, value, &failed_error, &expire_tokens, why,
+		if (apply_switch(&next, key, value, &failed_error, &expire_tokens, &rotate_key, why,
 				 sizeof why) < 0)
 			break;
 		ev_str(&r->event, key,
@@ -1391,6 +1498,10 @@ static void handle_control(struct server *s, const struct request_ctx *ctx, stru
 	}
 	body = why[0] ? NULL : switches_json(&s->sw);
 	pthread_mutex_unlock(&s->lock);
+	if (!why[0] && rotate_key && rotate_password_key(s, why, sizeof why) < 0) {
+		json_object_put(body);
+		body = NULL;
+	}
 
 	free(failed_error);
 	if (why[0]) {
@@ -1484,11 +1595,116 @@ static void hold_response(struct server *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* Failure injection: the next fail_count API requests (of fail_endpoint,
+ * or any) get fail_status, with Retry-After when retry_after >= 0. */
+static bool inject_failure(struct server *s, enum endpoint ep, struct reply *r, long *retry_after)
+{
+	long status = 0;
+	bool hit = false;
+
+	if (ep == EP_NONE || ep == EP_CONTROL)
+		return false;
+	pthread_mutex_lock(&s->lock);
+	if (s->sw.fail_count > 0 &&
+	    (s->sw.fail_endpoint == EP_NONE || s->sw.fail_endpoint == (int)ep)) {
+		s->sw.fail_count--;
+		status = s->sw.fail_status;
+		*retry_after = s->sw.retry_after;
+		hit = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (!hit)
+		return false;
+	if (status == 429) {
+		json_object *body = json_object_new_object();
+		if (!obj_add_str(body, "message", " Rate Limit Exceeded ")) {
+			json_object_put(body);
+			body = NULL;
+		}
+		reply_json(r, 429, body);
+	} else {
+		reply_standard_error(r, (unsigned int)status, "500.0 Internal Fault",
+				     "injected failure (test switch fail_count)");
+	}
+	r->has_event = true;
+	ev_begin(&r->event, "injected");
+	ev_str(&r->event, "endpoint", endpoint_switch_name(ep));
+	ev_num(&r->event, "retry_after", *retry_after);
+	ev_num(&r->event, "status", status);
+	return true;
+}
+
+/* A response whose body trickles out one byte every slow_ms (switch
+ * slow_ms): headers at once, then the body byte by byte. */
+struct slow_body {
+	struct server *s;
+	char *text;
+	size_t len;
+	long slow_ms;
+};
+
+static ssize_t slow_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct slow_body *b = cls;
+	struct timespec deadline;
+	int rc = 0;
+
+	if (pos >= b->len)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (max == 0)
+		return 0;
+	pthread_mutex_lock(&b->s->lock);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += b->slow_ms / 1000;
+	deadline.tv_nsec += (b->slow_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	while (!b->s->stopping && rc == 0)
+		rc = pthread_cond_timedwait(&b->s->wake, &b->s->lock, &deadline);
+	rc = b->s->stopping;
+	pthread_mutex_unlock(&b->s->lock);
+	if (rc)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	buf[0] = b->text[pos];
+	return 1;
+}
+
+static void slow_free(void *cls)
+{
+	struct slow_body *b = cls;
+
+	free(b->text);
+	free(b);
+}
+
+static struct MHD_Response *slow_response(struct server *s, const char *text, size_t len,
+					  long slow_ms)
+{
+	struct slow_body *b = calloc(1, sizeof *b);
+	struct MHD_Response *resp;
+
+	if (!b || !(b->text = malloc(len + 1))) {
+		free(b);
+		return NULL;
+	}
+	memcpy(b->text, text, len);
+	b->s = s;
+	b->len = len;
+	b->slow_ms = slow_ms;
+	resp = MHD_create_response_from_callback(len, 1, slow_read, b, slow_free);
+	if (!resp)
+		slow_free(b);
+	return resp;
+}
+
 /* Routes, handles, logs, holds and queues one request's response. */
 static enum MHD_Result answer(struct server *s, struct MHD_Connection *conn, const char *url,
 			      const char *method, const struct request_ctx *ctx)
 {
 	struct reply r = { .status = 500 };
+	long retry_after = -1, slow_ms = 0;
 	struct event_line request_line;
 	const char *status_id = NULL, *text = NULL, *problem;
 	enum endpoint ep = route(url, &status_id);
@@ -1508,6 +1724,8 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *conn, con
 		handle_token(s, conn, ctx, &r);
 	} else if (ep == EP_CONTROL) {
 		handle_control(s, ctx, &r);
+	} else if (inject_failure(s, ep, &r, &retry_after)) {
+		/* answered with the injected status */
 	} else if ((problem = bearer_problem(s, conn))) {
 		reply_jwt_error(&r);
 		r.has_event = true;
@@ -1542,13 +1760,28 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *conn, con
 	pthread_mutex_unlock(&s->lock);
 
 	/* Switches are never held: a test must be able to lift a delay. */
-	if (ep != EP_CONTROL)
+	if (ep != EP_CONTROL) {
 		hold_response(s);
+		pthread_mutex_lock(&s->lock);
+		slow_ms = s->sw.slow_ms;
+		pthread_mutex_unlock(&s->lock);
+	}
 
-	response = MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
+	if (slow_ms > 0 && ep != EP_CONTROL)
+		response = slow_response(s, text, len, slow_ms);
+	else
+		response = MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
 	json_object_put(r.body);
 	if (!response)
 		return MHD_NO;
+	if (retry_after >= 0) {
+		char secs[24];
+		snprintf(secs, sizeof secs, "%ld", retry_after);
+		if (MHD_add_response_header(response, "Retry-After", secs) != MHD_YES) {
+			MHD_destroy_response(response);
+			return MHD_NO;
+		}
+	}
 	if (random_hex(slpt_request_id, HEX_ID_BYTES) < 0)
 		snprintf(slpt_request_id, sizeof slpt_request_id, "%s", "unavailable");
 	if (MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") !=
@@ -2013,6 +2246,35 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	return 0;
 }
 
+/* Bind a TCP socket on 127.0.0.1 (port 0), listening or not, and write its
+ * port to DIR/NAME. */
+static int extra_port(const char *dir, const char *name, bool listening, int *fd_out)
+{
+	struct sockaddr_in addr;
+	socklen_t alen = sizeof addr;
+	char number[32];
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	memset(&addr, 0, sizeof addr);
+	addr.sin_family = AF_INET;
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0 ||
+	    (listening && listen(fd, 128) < 0) ||
+	    getsockname(fd, (struct sockaddr *)&addr, &alen) < 0) {
+		close(fd);
+		return -1;
+	}
+	snprintf(number, sizeof number, "%u\n", (unsigned int)ntohs(addr.sin_port));
+	if (write_file_atomically(dir, name, number, 0644) < 0) {
+		close(fd);
+		return -1;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
 static int server_init(struct server *s, const struct options *opt)
 {
 	pthread_condattr_t attr;
@@ -2026,7 +2288,10 @@ static int server_init(struct server *s, const struct options *opt)
 				   .polls_to_final = 1,
 				   .final_state = STATE_FINISHED,
 				   .token_ttl = DEFAULT_TOKEN_TTL,
-				   .delay_ms = opt->delay_ms };
+				   .delay_ms = opt->delay_ms,
+				   .fail_status = 500,
+				   .retry_after = -1,
+				   .fail_endpoint = EP_NONE };
 	s->sw.failed_error = strdup(DEFAULT_FAILED_ERROR);
 	if (!s->sw.failed_error || derived_id("source", s->source_name, s->source_id) < 0)
 		goto fail;
@@ -2105,7 +2370,7 @@ int main(int argc, char **argv)
 	struct sigaction ignore;
 	sigset_t stop_signals;
 	char path[PATH_MAX], err[256], number[32];
-	int rc, sig = 0, status = 1;
+	int rc, sig = 0, status = 1, blackhole_fd = -1, closed_fd = -1;
 
 	rc = parse_options(argc, argv, &opt);
 	if (rc != 0)
@@ -2162,6 +2427,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "isc_test_server: cannot tell the port listened on\n");
 		goto out;
 	}
+	/* A port that accepts TCP connections and never answers (listening,
+	 * never accepted: the kernel completes the handshake, then silence),
+	 * and a port that refuses connections (bound, not listening: nobody
+	 * else can take it while we hold it). */
+	if (extra_port(opt.dir, "blackhole_port", true, &blackhole_fd) < 0 ||
+	    extra_port(opt.dir, "closed_port", false, &closed_fd) < 0) {
+		fprintf(stderr, "isc_test_server: cannot set up the black hole / closed port\n");
+		goto out;
+	}
 	/* pid first: whoever sees the port file can rely on the pid file. */
 	snprintf(number, sizeof number, "%ld\n", (long)getpid());
 	if (write_file_atomically(opt.dir, "pid", number, 0644) < 0) {
@@ -2194,5 +2468,9 @@ out:
 		MHD_stop_daemon(daemon);
 	tls_material_free(&tls);
 	server_free(&server);
+	if (blackhole_fd >= 0)
+		close(blackhole_fd);
+	if (closed_fd >= 0)
+		close(closed_fd);
 	return status;
 }

@@ -461,6 +461,7 @@ write_config() {
 	[ -n "${ISC_URL:-}" ] || hard_error "write_config needs start_server first"
 	mkdir -p "$T/run"
 	chmod 0700 "$T/run"
+	# state_dir (offline queue, key cache) is created by pam_isc itself.
 	(umask 077 && printf 'test-secret\n' >"$T/secret")
 	chmod 0600 "$T/secret"
 	_isc_cfg_keys=()
@@ -472,6 +473,7 @@ write_config() {
 		"source_name = Linux Hosts" \
 		"ca_file = $ISC_CA" \
 		"runtime_dir = $T/run" \
+		"state_dir = $T/state" \
 		"status_interval = 1" \
 		"min_uid = 1000" \
 		"skip_users = root" \
@@ -529,6 +531,7 @@ run_pamtester() {
 }
 
 # run_pamtester_in USER SERVICE: like run_pamtester, stdin from the caller.
+# (ISC_PAM_OP, e.g. 'chauthtok(PAM_SILENT)', replaces the operation.)
 run_pamtester_in() {
 	_isc_pamtester "$1" "$2"
 }
@@ -554,16 +557,25 @@ _isc_pamtester() {
 	} >>"$T/pamtester.all"
 	exec {lockfd}>>"$ISC_PAM_WRAPPER_LOCK"
 	flock -w 300 "$lockfd" || hard_error "could not lock $ISC_PAM_WRAPPER_LOCK within 300 s"
+	local t0 t1
+	t0=$(date +%s%N)
 	env PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" PAM_WRAPPER_USE_SYSLOG=1 \
 		LD_PRELOAD="$PAM_WRAPPER_LIB $NSS_WRAPPER_LIB" \
 		NSS_WRAPPER_PASSWD="$NSS_WRAPPER_PASSWD" NSS_WRAPPER_GROUP="$NSS_WRAPPER_GROUP" \
-		timeout 60 "$PAMTESTER" -v "$service" "$user" chauthtok \
+		timeout 60 "$PAMTESTER" -v "$service" "$user" "${ISC_PAM_OP:-chauthtok}" \
 		>"$T/pamtester.out" 2>&1 {lockfd}>&- || rc=$?
+	t1=$(date +%s%N)
 	exec {lockfd}>&-
+	# How long pamtester itself ran (not the wait for the lock), in ms:
+	# see pamtester_ms.
+	echo $(((t1 - t0) / 1000000)) >"$T/pamtester.ms"
 	cat "$T/pamtester.out" >>"$T/pamtester.all"
 	printf '## exit status %s\n' "$rc" >>"$T/pamtester.all"
 	return "$rc"
 }
+
+# pamtester_ms: how long the last run_pamtester's pamtester ran, in ms.
+pamtester_ms() { cat "$T/pamtester.ms"; }
 
 # ---------------------------------------------------------------------------
 # syslog

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,10 @@ static void test_defaults(void **state)
 	assert_string_equal(cfg.skip_users[0], "root");
 	assert_null(cfg.skip_users[1]);
 	assert_string_equal(cfg.runtime_dir, "/run/pam_isc");
+	assert_int_equal(cfg.on_error, CONFIG_ON_ERROR_QUEUE);
+	assert_int_equal(cfg.prelim_check, 1);
+	assert_string_equal(cfg.state_dir, "/var/lib/pam_isc");
+	assert_true(cfg.queue_max_age == 604800);
 	config_free(&cfg);
 	assert_memory_equal(&cfg, &zero_config, sizeof cfg);
 }
@@ -143,7 +148,11 @@ static void test_every_key_set(void **state)
 				   "status_interval = 3600\n"
 				   "min_uid = 4294967295\n"
 				   "skip_users = root, daemon ,backup\n"
-				   "runtime_dir = /var/lib/pam_isc\n";
+				   "runtime_dir = /var/lib/pam_isc\n"
+				   "on_error = fail\n"
+				   "prelim_check = no\n"
+				   "state_dir = /srv/pam_isc\n"
+				   "queue_max_age = 3600\n";
 	struct config cfg;
 	struct config_error err;
 
@@ -168,6 +177,10 @@ static void test_every_key_set(void **state)
 	assert_string_equal(cfg.skip_users[2], "backup");
 	assert_null(cfg.skip_users[3]);
 	assert_string_equal(cfg.runtime_dir, "/var/lib/pam_isc");
+	assert_int_equal(cfg.on_error, CONFIG_ON_ERROR_FAIL);
+	assert_int_equal(cfg.prelim_check, 0);
+	assert_string_equal(cfg.state_dir, "/srv/pam_isc");
+	assert_true(cfg.queue_max_age == 3600);
 	config_free(&cfg);
 }
 
@@ -232,6 +245,8 @@ static void expect_uint(const char *key, const char *value, unsigned long want)
 		got = cfg.status_timeout;
 	else if (strcmp(key, "status_interval") == 0)
 		got = cfg.status_interval;
+	else if (strcmp(key, "queue_max_age") == 0)
+		got = cfg.queue_max_age;
 	else
 		got = cfg.min_uid;
 	assert_true(got == want);
@@ -250,6 +265,31 @@ static void test_number_bounds_accepted(void **state)
 	expect_uint("status_interval", "3600", 3600);
 	expect_uint("min_uid", "0", 0);
 	expect_uint("min_uid", "4294967295", 4294967295UL);
+	expect_uint("queue_max_age", "60", 60);
+	expect_uint("queue_max_age", "31536000", 31536000);
+}
+
+/* on_error, prelim_check: each word, and the stored value. */
+static void expect_choice(const char *key, const char *value, unsigned want)
+{
+	char line[128];
+	struct config cfg;
+	struct config_error err;
+
+	snprintf(line, sizeof line, "%s = %s\n", key, value);
+	assert_int_equal(parse_with(line, &cfg, &err), 0);
+	assert_int_equal(strcmp(key, "on_error") == 0 ? cfg.on_error : cfg.prelim_check, want);
+	config_free(&cfg);
+}
+
+static void test_choices(void **state)
+{
+	(void)state;
+	expect_choice("on_error", "fail", CONFIG_ON_ERROR_FAIL);
+	expect_choice("on_error", "ignore", CONFIG_ON_ERROR_IGNORE);
+	expect_choice("on_error", "queue", CONFIG_ON_ERROR_QUEUE);
+	expect_choice("prelim_check", "yes", 1);
+	expect_choice("prelim_check", "no", 0);
 }
 
 /* KEY = VALUE on line 3 (after a comment and a blank line), then the rest of
@@ -320,6 +360,15 @@ static void test_bad_values(void **state)
 		{ "skip_users", ",root", "empty name" },
 		{ "skip_users", "root, ,daemon", "empty name" },
 		{ "skip_users", "root daemon", "commas" },
+		{ "on_error", "Queue", "one of fail, ignore, queue" },
+		{ "on_error", "deny", "one of fail, ignore, queue" },
+		{ "on_error", "fail ignore", "one of" },
+		{ "prelim_check", "true", "one of no, yes" },
+		{ "prelim_check", "1", "one of no, yes" },
+		{ "state_dir", "var/lib/pam_isc", "absolute" },
+		{ "queue_max_age", "59", "60 to 31536000" },
+		{ "queue_max_age", "31536001", "60 to 31536000" },
+		{ "queue_max_age", "1w", "60 to 31536000" },
 	};
 
 	(void)state;
@@ -556,6 +605,11 @@ static const char *const sample_values[][2] = {
 	{ "min_uid", "500" },
 	{ "skip_users", "root, backup" },
 	{ "runtime_dir", "/run/pam_isc" },
+	/* failure policy and offline queue (issue 3) */
+	{ "on_error", "ignore" },
+	{ "prelim_check", "no" },
+	{ "state_dir", "/var/lib/pam_isc" },
+	{ "queue_max_age", "86400" },
 };
 
 static const char *sample_value(const char *key)
@@ -604,6 +658,15 @@ static void test_option_table(void **state)
 			assert_string_not_equal(opt->name, o2->name);
 		if (opt->type == CONFIG_T_UINT)
 			assert_true(opt->min <= opt->max);
+		/* A choice has its word list, and its default is one of the words. */
+		if (opt->type == CONFIG_T_CHOICE) {
+			bool found = false;
+			assert_non_null(opt->choices);
+			for (size_t i = 0; opt->choices[i]; i++)
+				found = found || (opt->default_value &&
+						  strcmp(opt->choices[i], opt->default_value) == 0);
+			assert_true(found);
+		}
 		/* The required keys are required, the rest has a default or is optional. */
 		if (opt->required)
 			assert_null(opt->default_value);
@@ -986,6 +1049,7 @@ int main(void)
 		cmocka_unit_test(test_api_versions),
 		cmocka_unit_test(test_url_forms),
 		cmocka_unit_test(test_number_bounds_accepted),
+		cmocka_unit_test(test_choices),
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_empty_values),
 		cmocka_unit_test(test_unknown_key),

@@ -34,7 +34,7 @@ static void test_request_round_trip(void **state)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	assert_int_equal(proto_send_request(sv[0], &sent), 0);
 	close(sv[0]);
-	assert_int_equal(proto_read_request(sv[1], &got, err, sizeof err), 0);
+	assert_int_equal(proto_read_request(sv[1], 1000, &got, err, sizeof err), 0);
 	close(sv[1]);
 	assert_string_equal(got.config_path, sent.config_path);
 	assert_string_equal(got.user, "alice");
@@ -44,6 +44,42 @@ static void test_request_round_trip(void **state)
 	assert_memory_equal(got.authtok.data, pw, strlen(pw));
 	secret_clear(&sent.authtok);
 	secret_clear(&got.authtok);
+}
+
+/* The preliminary request and the update request on one socket, the socket
+ * left open: each read takes exactly one request. Then EOF gives 1, and a
+ * silent peer runs into the idle bound. */
+static void test_two_requests_one_socket(void **state)
+{
+	const char *pw = "second\nphase pw";
+	struct proto_request prelim, update, got;
+	char err[128];
+	int sv[2];
+
+	(void)state;
+	fill_request(&prelim, "");
+	secret_clear(&prelim.authtok);
+	prelim.phase = PROTO_PHASE_PRELIM;
+	fill_request(&update, pw);
+	update.phase = PROTO_PHASE_UPDATE;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(proto_send_request(sv[0], &prelim), 0);
+	assert_int_equal(proto_send_request(sv[0], &update), 0);
+	assert_int_equal(proto_read_request(sv[1], 1000, &got, err, sizeof err), 0);
+	assert_int_equal(got.phase, PROTO_PHASE_PRELIM);
+	assert_int_equal(got.authtok.len, 0);
+	secret_clear(&got.authtok);
+	assert_int_equal(proto_read_request(sv[1], 1000, &got, err, sizeof err), 0);
+	assert_int_equal(got.phase, PROTO_PHASE_UPDATE);
+	assert_int_equal(got.authtok.len, strlen(pw));
+	assert_memory_equal(got.authtok.data, pw, strlen(pw));
+	secret_clear(&got.authtok);
+	/* Nothing more, socket open: the idle bound. */
+	assert_int_equal(proto_read_request(sv[1], 50, &got, err, sizeof err), -1);
+	close(sv[0]);
+	assert_int_equal(proto_read_request(sv[1], 1000, &got, err, sizeof err), 1);
+	close(sv[1]);
+	secret_clear(&update.authtok);
 }
 
 static void expect_parse_error(const char *text, size_t len)
@@ -59,13 +95,13 @@ static void expect_parse_error(const char *text, size_t len)
 }
 
 #define EXPECT_BAD(lit) expect_parse_error((lit), sizeof(lit) - 1)
-#define HDR "PAM_ISC/1\nconfig=/c\nuser=alice\nservice=passwd\ndebug=0\n"
+#define HDR "PAM_ISC/1\nconfig=/c\nuser=alice\nservice=passwd\ndebug=0\nphase=update\n"
 
 static void test_request_errors(void **state)
 {
 	static const char trailing[] = HDR "authtok=3\nabcd";
 	static const char short_pw[] = HDR "authtok=5\nabc";
-	static const char nul_user[] = "PAM_ISC/1\nconfig=/c\nuser=al\0ice\nservice=p\ndebug=0\n"
+	static const char nul_user[] = "PAM_ISC/1\nconfig=/c\nuser=al\0ice\nservice=p\ndebug=0\nphase=update\n"
 				       "authtok=1\na";
 	(void)state;
 	expect_parse_error("", 0);
@@ -73,13 +109,17 @@ static void test_request_errors(void **state)
 	EXPECT_BAD(trailing);
 	EXPECT_BAD(short_pw);
 	EXPECT_BAD(nul_user);
-	EXPECT_BAD("PAM_ISC/1\nconfig=relative\nuser=a\nservice=p\ndebug=0\nauthtok=0\n");
-	EXPECT_BAD("PAM_ISC/1\nconfig=/c\nuser=a/b\nservice=p\ndebug=0\nauthtok=0\n");
-	EXPECT_BAD("PAM_ISC/1\nconfig=/c\nuser=..\nservice=p\ndebug=0\nauthtok=0\n");
+	EXPECT_BAD("PAM_ISC/1\nconfig=relative\nuser=a\nservice=p\ndebug=0\nphase=update\nauthtok=0\n");
+	EXPECT_BAD("PAM_ISC/1\nconfig=/c\nuser=a/b\nservice=p\ndebug=0\nphase=update\nauthtok=0\n");
+	EXPECT_BAD("PAM_ISC/1\nconfig=/c\nuser=..\nservice=p\ndebug=0\nphase=update\nauthtok=0\n");
 	EXPECT_BAD(HDR "authtok=-1\n");
+	/* A preliminary request carries no password; the phase is one of two. */
+	EXPECT_BAD("PAM_ISC/1\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=prelim\nauthtok=1\na");
+	EXPECT_BAD("PAM_ISC/1\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=both\nauthtok=0\n");
+	EXPECT_BAD("PAM_ISC/1\nconfig=/c\nuser=a\nservice=p\ndebug=0\nauthtok=0\n");
 	EXPECT_BAD(HDR "authtok=513\n");
 	EXPECT_BAD(HDR "authtok=99999999999999999999\n");
-	EXPECT_BAD("PAM_ISC/1\nconfig=/c\nuser=a\nservice=p\ndebug=2\nauthtok=0\n");
+	EXPECT_BAD("PAM_ISC/1\nconfig=/c\nuser=a\nservice=p\ndebug=2\nphase=update\nauthtok=0\n");
 	/* The well-formed one parses: the cases above fail for their reason. */
 	{
 		struct proto_request req;
@@ -149,6 +189,21 @@ static void test_verdict_round_trip(void **state)
 	assert_false(got.accepted);
 	assert_int_equal(got.reason, PROTO_REASON_UNREACHABLE);
 
+	/* Queued for later: only with reason unreachable. */
+	memset(&v, 0, sizeof v);
+	v.reason = PROTO_REASON_UNREACHABLE;
+	v.queued = true;
+	assert_true(proto_format_verdict(&v, line, sizeof line) > 0);
+	assert_string_equal(line, "FAIL reason=unreachable queued=1\n");
+	assert_int_equal(proto_parse_verdict(line, &got), 0);
+	assert_true(got.queued);
+	assert_int_equal(proto_parse_verdict("FAIL reason=rejected queued=1\n", &got), -1);
+	assert_int_equal(proto_parse_verdict("OK state=FINISHED queued=1\n", &got), -1);
+	assert_int_equal(proto_parse_verdict("FAIL reason=unreachable queued=0\n", &got), -1);
+	/* The preliminary phase's answer. */
+	assert_int_equal(proto_parse_verdict("OK state=CHECKED request=-\n", &got), 0);
+	assert_string_equal(got.state, "CHECKED");
+
 	/* No request id: "-" on the wire, "" in the struct. */
 	assert_int_equal(proto_parse_verdict("OK state=FINISHED request=-", &got), 0);
 	assert_string_equal(got.request_id, "");
@@ -174,6 +229,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_request_round_trip), cmocka_unit_test(test_request_errors),
+		cmocka_unit_test(test_two_requests_one_socket),
 		cmocka_unit_test(test_user_names),         cmocka_unit_test(test_request_ids),
 		cmocka_unit_test(test_verdict_round_trip), cmocka_unit_test(test_verdict_errors),
 	};

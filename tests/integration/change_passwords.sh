@@ -7,7 +7,9 @@
 
 isc_setup
 start_server
-write_config
+# Refusals must fail the change here (the default on_error = queue lets the
+# local change stand; tests/integration/failure_policy.sh covers that).
+write_config 'on_error = fail'
 SVC=isc_passwd
 pam_service "$SVC" "$(isc_line)"
 pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
@@ -128,11 +130,11 @@ change_ok alice "$pw_245"
 change_fails alice "$pw_246" 'step=encrypt'
 
 # --- other API versions ------------------------------------------------------
-write_config 'api_version = v1'
+write_config 'on_error = fail' 'api_version = v1'
 change_ok bob 'V1-family-password-1' v1
-write_config 'api_version = beta'
+write_config 'on_error = fail' 'api_version = beta'
 change_ok carol 'Beta-family-password-2' /beta/
-write_config
+write_config 'on_error = fail'
 
 # --- account selection ---------------------------------------------------------
 # multi1 has multi1 and multi1-admin: the one named like the user is chosen.

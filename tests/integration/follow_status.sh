@@ -6,7 +6,9 @@
 
 isc_setup
 start_server
-write_config
+# A FAILED answer must fail the change (on_error = fail; the default lets
+# the local change stand).
+write_config 'on_error = fail'
 SVC=isc_follow
 pam_service "$SVC" "$(isc_line)"
 pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"

@@ -1,0 +1,175 @@
+#!/bin/bash
+# Failure policy (on_error) and the preliminary check, with a local password
+# module in the stack: pam_matrix (pam_wrapper's password database module)
+# first, then pam_isc use_authtok, like pam_unix + pam_isc on a real host.
+#   - on_error = fail: ISC down or the identity unknown -> the preliminary
+#     phase refuses (PAM_TRY_AGAIN), pam_matrix never changes its password.
+#   - on_error = queue / ignore: the local change stands.
+#   - one change costs one lookup (prelim lookup carried to the update phase).
+. "$(dirname "$0")/../lib.sh"
+
+isc_setup
+start_server
+CLOSED_PORT=$(tr -d '[:space:]' <"$T/server/closed_port")
+DOWN_URL=https://127.0.0.1:$CLOSED_PORT
+
+# conf ON_ERROR [URL] [extra lines...]
+conf() {
+	local on_error=$1 url=${2:-$ISC_URL}
+	shift 2 || shift $#
+	write_config "on_error = $on_error" "api_url = $url" 'timeout = 3' "$@"
+}
+
+pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
+pam_service isc_stack \
+	"password required $PAM_MATRIX passdb=$T/passdb" \
+	"$(isc_line required use_authtok)"
+
+# set_local USER PW: pam_matrix's database holds PW for USER.
+set_local() {
+	(umask 077 && printf '%s:%s:isc_stack\n' "$1" "$2" >"$T/passdb")
+}
+# local_is PW: the database holds PW (compared without putting PW in argv).
+local_is() {
+	_grep -qF -f <(printf ':%s:\n' "$1") "$T/passdb"
+}
+
+# change USER OLD NEW: through the stack; RC, MS (elapsed ms), EV (events).
+change() {
+	local user=$1 old=$2 new=$3 mark
+	register_secret "$old"
+	register_secret "$new"
+	mark=$(events_mark)
+	RC=0
+	printf '%s\n%s\n%s\n' "$old" "$new" "$new" | run_pamtester_in "$user" isc_stack || RC=$?
+	MS=$(pamtester_ms)
+	EV=$(events_since "$mark")
+}
+
+n_events() { printf '%s\n' "$EV" | _grep -cE "$1" || true; }
+
+# --- 1. ISC up: one change is one lookup and one set, and the key is cached.
+conf fail
+set_local alice 'Alice-old-password-1'
+change alice 'Alice-old-password-1' 'Alice-new-password-2'
+[ "$RC" -eq 0 ] || fail "normal change: pamtester exited $RC"
+local_is 'Alice-new-password-2' || fail "normal change: local password not changed"
+[ "$(n_events '^lookup user=alice ')" -eq 1 ] ||
+	fail "a normal change must cost exactly one lookup, got $(n_events '^lookup ')"
+[ "$(n_events '^set user=alice ')" -eq 1 ] || fail "expected one set, got $(n_events '^set ')"
+[ "$(n_events '^request .*path=/oauth/token')" -le 1 ] || fail "more than one token request"
+# The preliminary lookup and the update phase's set share one TLS connection.
+conns=$(printf '%s\n' "$EV" | _grep -E '^request .*(query-password-info|set-password)' | field conn | sort -u)
+[ "$(printf '%s\n' "$conns" | _grep -c .)" -eq 1 ] || fail "lookup and set on several connections"
+ls "$T/state/keys/" | _grep -qE '^[0-9a-f]{64}$' || fail "the source's public key was not cached"
+log "ok: one change, one lookup, one set, one connection; key cached"
+
+# --- 2. on_error = fail, ISC down: refused in the preliminary phase, the
+# local password is unchanged, within timeout + 1 s.
+conf fail "$DOWN_URL"
+set_local alice 'Alice-old-password-3'
+change alice 'Alice-old-password-3' 'Alice-never-password-4'
+[ "$RC" -ne 0 ] || fail "on_error=fail, ISC down: pamtester succeeded"
+local_is 'Alice-old-password-3' || fail "on_error=fail, ISC down: the local password changed"
+[ "$MS" -le 4000 ] || fail "on_error=fail, ISC down: took $MS ms (timeout 3 s)"
+_grep -q 'unreachable; the password was not changed' "$T/pamtester.out" ||
+	fail "no message for the person: $(cat "$T/pamtester.out" | _isc_redact)"
+wait_for_log 'event=refused user=alice phase=prelim reason=unreachable policy=fail' 5 ||
+	fail "no refused line"
+assert_log 'event=error user=alice step=token kind=transport'
+[ -z "$(ls "$T/state/queue/" 2>/dev/null | _grep -E '^[0-9a-f]{64}$')" ] || fail "on_error=fail queued something"
+log "ok: on_error=fail, ISC down: local unchanged, $MS ms"
+
+# --- 3. on_error = fail, unknown identity: refused before the local change.
+conf fail
+set_local unknown1 'Unknown-old-password-5'
+change unknown1 'Unknown-old-password-5' 'Unknown-new-password-6'
+[ "$RC" -ne 0 ] || fail "on_error=fail, unknown identity: pamtester succeeded"
+local_is 'Unknown-old-password-5' || fail "on_error=fail, unknown identity: local password changed"
+[ "$(n_events '^set ')" -eq 0 ] || fail "unknown identity: something was set"
+wait_for_log 'event=refused user=unknown1 phase=prelim reason=rejected' 5 || fail "no refused line"
+log "ok: on_error=fail, unknown identity: local unchanged"
+
+# --- 4. on_error = queue, ISC down, key cached: local change stands, queued.
+conf queue "$DOWN_URL"
+set_local alice 'Alice-old-password-7'
+change alice 'Alice-old-password-7' 'Alice-queued-password-8'
+[ "$RC" -eq 0 ] || fail "on_error=queue, ISC down: pamtester exited $RC"
+local_is 'Alice-queued-password-8' || fail "on_error=queue: the local password did not change"
+[ "$MS" -le 4000 ] || fail "on_error=queue, ISC down: took $MS ms"
+_grep -q 'your new password will be sent when it is back' "$T/pamtester.out" ||
+	fail "no queued message: $(cat "$T/pamtester.out" | _isc_redact)"
+wait_for_log 'event=queued user=alice ' 5 || fail "no queued line"
+q=$(ls "$T/state/queue/" | _grep -E '^[0-9a-f]{64}$' || true)
+[ "$(printf '%s\n' "$q" | _grep -c .)" -eq 1 ] || fail "expected one queue entry, got: $q"
+qf=$T/state/queue/$q
+[ "$(stat -c %a "$qf")" = 600 ] || fail "queue entry mode $(stat -c %a "$qf")"
+[ "$(stat -c %a "$T/state/queue")" = 700 ] || fail "queue dir mode $(stat -c %a "$T/state/queue")"
+[ "$(stat -c %a "$T/state")" = 700 ] || fail "state_dir mode $(stat -c %a "$T/state")"
+_grep -q '^user=alice$' "$qf" || fail "entry does not name alice"
+file_has_secret "$qf" && fail "the queue entry holds a password in clear"
+log "ok: on_error=queue, ISC down: local changed, queued (encrypted), $MS ms"
+
+# --- 5. on_error = ignore, ISC down: local change stands, nothing queued.
+conf ignore "$DOWN_URL"
+set_local bob 'Bob-old-password-9'
+change bob 'Bob-old-password-9' 'Bob-ignored-password-10'
+[ "$RC" -eq 0 ] || fail "on_error=ignore: pamtester exited $RC"
+local_is 'Bob-ignored-password-10' || fail "on_error=ignore: local password not changed"
+wait_for_log 'event=local_only user=bob reason=unreachable policy=ignore' 5 || fail "no local_only line"
+_grep -q 'was not sent there' "$T/pamtester.out" || fail "no message for ignore"
+[ "$(ls "$T/state/queue/" | _grep -cE '^[0-9a-f]{64}$')" -eq 1 ] || fail "on_error=ignore queued bob"
+log "ok: on_error=ignore: local changed, not queued"
+
+# --- 6. on_error = queue, ISC refuses (unknown identity): never queued, the
+# local change stands, logged as an error.
+conf queue
+set_local unknown1 'Unknown-old-password-11'
+change unknown1 'Unknown-old-password-11' 'Unknown-new-password-12'
+[ "$RC" -eq 0 ] || fail "on_error=queue, unknown identity: pamtester exited $RC"
+local_is 'Unknown-new-password-12' || fail "on_error=queue, unknown: local not changed"
+[ "$(n_events '^lookup ')" -eq 1 ] || fail "unknown identity: looked up $(n_events '^lookup ') times"
+wait_for_log 'event=local_only user=unknown1 reason=rejected policy=queue' 5 || fail "no local_only line"
+[ "$(ls "$T/state/queue/" | _grep -cE '^[0-9a-f]{64}$')" -eq 1 ] || fail "a refused change was queued"
+log "ok: on_error=queue, ISC said no: not queued, logged"
+
+# --- 7. on_error = queue without any cached key: nothing can be queued safely.
+rm -rf "$T/state"
+conf queue "$DOWN_URL"
+set_local carol 'Carol-old-password-13'
+change carol 'Carol-old-password-13' 'Carol-new-password-14'
+[ "$RC" -eq 0 ] || fail "queue without key: pamtester exited $RC"
+local_is 'Carol-new-password-14' || fail "queue without key: local not changed"
+wait_for_log 'event=not_queued user=carol reason=no_cached_key' 5 || fail "no not_queued line"
+_grep -q 'was not sent there' "$T/pamtester.out" || fail "no message without key"
+[ -z "$(ls "$T/state/queue/" 2>/dev/null | _grep -E '^[0-9a-f]{64}$')" ] || fail "queued without a key"
+log "ok: no cached key: behaves as ignore"
+
+# --- 8. PAM_SILENT silences the messages; prelim_check = no does it all in
+# the update phase.
+conf queue "$DOWN_URL" 'prelim_check = no'
+set_local carol 'Carol-old-password-15'
+mark=$(events_mark)
+RC=0
+printf '%s\n%s\n%s\n' 'Carol-old-password-15' 'Carol-new-password-16' 'Carol-new-password-16' |
+	ISC_PAM_OP='chauthtok(PAM_SILENT)' run_pamtester_in carol isc_stack || RC=$?
+register_secret 'Carol-old-password-15'
+register_secret 'Carol-new-password-16'
+[ "$RC" -eq 0 ] || fail "PAM_SILENT, prelim_check=no: pamtester exited $RC"
+local_is 'Carol-new-password-16' || fail "prelim_check=no: local not changed"
+if _grep -q 'Identity Security Cloud' "$T/pamtester.out"; then
+	fail "PAM_SILENT: pam_isc still talked to the person"
+fi
+wait_for_log 'event=local_only user=carol reason=unreachable policy=queue' 5 ||
+	fail "PAM_SILENT: the event is still logged"
+log "ok: PAM_SILENT, prelim_check = no"
+
+# No helper outlives its change: the one kept from the preliminary phase is
+# reaped at the update phase or at pam_end (the PID namespace shows only
+# this test's processes).
+sleep 0.5
+left=$(pgrep -f '^pam_isc_helper chauthtok' || true)
+[ -z "$left" ] || fail "helpers still running after their changes: $left"
+log "ok: no helper left behind"
+
+isc_done

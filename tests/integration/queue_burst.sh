@@ -1,0 +1,108 @@
+#!/bin/bash
+# A burst: 50 password changes at once, for 50 different users, while ISC is
+# down (on_error = queue), twice (a second round of 50 with new passwords),
+# then one flush with ISC back: every user's newest password arrives exactly
+# once and no older one ever does.
+#
+# The 50 pamtesters really run concurrently. pam_wrapper copies its files to
+# /tmp/pam.X, which concurrent runs would share (see _isc_pamtester in
+# lib.sh), so each runs in its own mount namespace with a private tmpfs on
+# /tmp, and this test's directory bind-mounted back in.
+. "$(dirname "$0")/../lib.sh"
+
+isc_setup
+start_server
+DOWN_URL=https://127.0.0.1:$(tr -d '[:space:]' <"$T/server/closed_port")
+PAM_ISC_CTL=$top_builddir/pam_isc_ctl
+SVC=isc_burst
+N_USERS=50
+pam_service "$SVC" "$(isc_line)"
+pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
+
+USERS=()
+for ((i = 1; i <= N_USERS; i++)); do
+	u=$(printf 'burst%02d' "$i")
+	USERS+=("$u")
+	printf '%s:x:%d:%d:%s:%s:/bin/sh\n' "$u" $((5000 + i)) $((5000 + i)) "$u" "$T/home/$u" >>"$T/passwd"
+	printf '%s:x:%d:\n' "$u" $((5000 + i)) >>"$T/group"
+done
+
+pw_of() { printf 'Burst-round-%s-password-%s' "$1" "$2"; }
+
+# burst_one USER PASSWORD: one pamtester, private /tmp, no shared lock.
+burst_one() {
+	printf '%s\n%s\n' "$2" "$2" | unshare --mount --propagation private -- "$BASH" -c '
+		exec 9<"$T"
+		mount -t tmpfs -o mode=1777,size=64m tmpfs /tmp || exit 98
+		mkdir -p "$T" || exit 98
+		mount --no-canonicalize --bind /proc/self/fd/9 "$T" || exit 98
+		exec 9<&-
+		exec env PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" PAM_WRAPPER_USE_SYSLOG=1 \
+			LD_PRELOAD="$PAM_WRAPPER_LIB $NSS_WRAPPER_LIB" \
+			NSS_WRAPPER_PASSWD="$NSS_WRAPPER_PASSWD" NSS_WRAPPER_GROUP="$NSS_WRAPPER_GROUP" \
+			timeout 60 "$PAMTESTER" -v "$1" "$2" chauthtok' _ "$SVC" "$1" \
+		>"$T/burst/$1.out" 2>&1
+}
+export NSS_WRAPPER_PASSWD NSS_WRAPPER_GROUP SVC
+
+# round R: all users at once; every change must succeed and be queued.
+round() {
+	local r=$1 u pids=() rc failed=0 i=0
+	mkdir -p "$T/burst"
+	for u in "${USERS[@]}"; do
+		register_secret "$(pw_of "$r" "$u")"
+		burst_one "$u" "$(pw_of "$r" "$u")" &
+		pids+=($!)
+	done
+	for u in "${USERS[@]}"; do
+		rc=0
+		wait "${pids[$i]}" || rc=$?
+		i=$((i + 1))
+		cat "$T/burst/$u.out" >>"$T/pamtester.all"
+		if [ "$rc" -ne 0 ]; then
+			log "round $r: $u: pamtester exited $rc"
+			failed=1
+		elif ! _grep -q 'will be sent when it is back' "$T/burst/$u.out"; then
+			log "round $r: $u: not queued: $(_isc_redact <"$T/burst/$u.out" | tail -n 2)"
+			failed=1
+		fi
+	done
+	[ "$failed" -eq 0 ] || fail "round $r: not every change was queued"
+}
+
+# Cache the source's key with one change while ISC is up.
+write_config 'on_error = queue' 'timeout = 2'
+register_secret 'Burst-key-cache-password'
+run_pamtester burst01 "$SVC" 'Burst-key-cache-password' || fail "key caching change failed"
+
+write_config 'on_error = queue' 'timeout = 2' "api_url = $DOWN_URL"
+t0=$(date +%s)
+round 1
+round 2
+log "ok: 2 x $N_USERS concurrent changes queued in $(($(date +%s) - t0)) s"
+
+n=$(ls "$T/state/queue/" | _grep -cE '^[0-9a-f]{64}$' || true)
+[ "$n" -eq "$N_USERS" ] || fail "expected $N_USERS queue entries, got $n"
+[ "$(count_log 'event=queued user=burst')" -eq $((2 * N_USERS)) ] ||
+	fail "expected $((2 * N_USERS)) queued lines, got $(count_log 'event=queued user=burst')"
+
+# ISC back: one flush delivers everything.
+write_config 'on_error = queue' 'timeout = 2'
+mark=$(events_mark)
+rc=0
+"$PAM_ISC_CTL" --config "$T/pam_isc.conf" --helper "$PAM_ISC_HELPER" flush >"$T/ctl.out" 2>&1 || rc=$?
+cat "$T/ctl.out" >>"$T/pamtester.all"
+[ "$rc" -eq 0 ] || fail "flush exited $rc: $(cat "$T/ctl.out")"
+ev=$(events_since "$mark")
+for u in "${USERS[@]}"; do
+	new=$(printf '%s\n' "$ev" | _grep -cE "^set user=$u .*decrypted_sha256=$(sha256_of "$(pw_of 2 "$u")") " || true)
+	old=$(printf '%s\n' "$ev" | _grep -cE "^set user=$u .*decrypted_sha256=$(sha256_of "$(pw_of 1 "$u")") " || true)
+	all=$(printf '%s\n' "$ev" | _grep -cE "^set user=$u " || true)
+	[ "$new" -eq 1 ] && [ "$old" -eq 0 ] && [ "$all" -eq 1 ] ||
+		fail "$u: newest arrived $new time(s), older $old, sets $all"
+done
+[ -z "$(ls "$T/state/queue/" | _grep -E '^[0-9a-f]{64}')" ] || fail "entries left after the flush"
+_grep -q "delivered $N_USERS, dropped 0, still queued 0" "$T/ctl.out" || fail "flush summary: $(cat "$T/ctl.out")"
+log "ok: flush: each user's newest password arrived exactly once"
+
+isc_done

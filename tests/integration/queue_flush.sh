@@ -1,0 +1,213 @@
+#!/bin/bash
+# The offline queue end to end: changes queued while ISC is down (the newer
+# replaces the older), `pam_isc_ctl queue` and `pam_isc_ctl flush` (exit
+# codes, syslog), delivery exactly once, a key rotated between queueing and
+# delivery, an expired entry, a corrupt entry, an interrupted delivery.
+. "$(dirname "$0")/../lib.sh"
+
+isc_setup
+start_server
+DOWN_URL=https://127.0.0.1:$(tr -d '[:space:]' <"$T/server/closed_port")
+PAM_ISC_CTL=$top_builddir/pam_isc_ctl
+[ -x "$PAM_ISC_CTL" ] || hard_error "$PAM_ISC_CTL is not built"
+SVC=isc_queue
+pam_service "$SVC" "$(isc_line)"
+pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
+
+up() { write_config 'on_error = queue' 'timeout = 3' "$@"; }
+down() { write_config 'on_error = queue' 'timeout = 3' "api_url = $DOWN_URL" "$@"; }
+
+# ctl ARGS...: pam_isc_ctl with our config; CTL_RC, output in $T/ctl.out.
+ctl() {
+	CTL_RC=0
+	"$PAM_ISC_CTL" --config "$T/pam_isc.conf" --helper "$PAM_ISC_HELPER" "$@" \
+		>"$T/ctl.out" 2>&1 || CTL_RC=$?
+	cat "$T/ctl.out" >>"$T/pamtester.all"
+}
+
+change() {
+	local user=$1 pw=$2 rc=0
+	register_secret "$pw"
+	run_pamtester "$user" "$SVC" "$pw" || rc=$?
+	[ "$rc" -eq 0 ] || fail "$user: pamtester exited $rc"
+}
+queue_files() { ls "$T/state/queue/" 2>/dev/null | _grep -E '^[0-9a-f]{64}(\.inflight)?$' || true; }
+entry_of() { printf '%s/state/queue/%s' "$T" "$(printf '%s' "$1" | sha256sum | cut -d' ' -f1)"; }
+sets_for() { count_events "^set user=$1 "; }
+sets_with() { count_events "^set user=$1 .*decrypted_sha256=$(sha256_of "$2") "; }
+
+# --- the key is cached by a change while ISC is up.
+up
+change alice 'Alice-direct-password-1'
+
+# --- ISC down: alice twice (the newer must win), bob once.
+down
+change alice 'Alice-queued-old-2'
+change alice 'Alice-queued-new-3'
+change bob 'Bob-queued-password-4'
+[ "$(queue_files | wc -l)" -eq 2 ] || fail "expected 2 entries, got: $(queue_files)"
+for f in "$T"/state/queue/*; do
+	file_has_secret "$f" && fail "a queue file holds a password in clear: $f"
+done
+
+ctl queue
+[ "$CTL_RC" -eq 0 ] || fail "pam_isc_ctl queue exited $CTL_RC"
+_grep -qE '^alice +[0-9]+ ' "$T/ctl.out" || fail "queue does not list alice: $(cat "$T/ctl.out")"
+_grep -qE '^bob +[0-9]+ ' "$T/ctl.out" || fail "queue does not list bob"
+_grep -q '2 queued' "$T/ctl.out" || fail "queue does not count 2"
+_grep -qi 'ciphertext' "$T/ctl.out" && fail "queue shows the ciphertext"
+log "ok: queued while down; pam_isc_ctl queue lists them"
+
+# --- flush while ISC is still down: non-zero, everything stays.
+ctl flush
+[ "$CTL_RC" -eq 1 ] || fail "flush while down: exit $CTL_RC, expected 1"
+[ "$(queue_files | wc -l)" -eq 2 ] || fail "flush while down lost entries: $(queue_files)"
+wait_for_log 'pam_isc_ctl\[[0-9]+\]: event=flush delivered=0 dropped=0 remaining=2' 5 ||
+	fail "no flush summary line"
+log "ok: flush while down: exit 1, entries kept"
+
+# --- ISC back: delivered, newest only, exactly once.
+up
+mark=$(events_mark)
+ctl flush
+[ "$CTL_RC" -eq 0 ] || fail "flush: exit $CTL_RC: $(cat "$T/ctl.out")"
+[ -z "$(queue_files)" ] || fail "flush left entries: $(queue_files)"
+[ "$(sets_with alice 'Alice-queued-new-3')" -eq 1 ] || fail "alice's newest password did not arrive once"
+[ "$(sets_with alice 'Alice-queued-old-2')" -eq 0 ] || fail "alice's older password reached ISC"
+[ "$(sets_with bob 'Bob-queued-password-4')" -eq 1 ] || fail "bob's password did not arrive once"
+wait_for_log 'pam_isc_ctl\[[0-9]+\]: event=queue_delivered user=alice request=[0-9a-f]+ state=IN_PROGRESS' 5 ||
+	fail "no queue_delivered line for alice"
+# The delivered changes are followed to their final state.
+wait_for_log 'event=final user=bob request=.* state=FINISHED' 20 || fail "bob's delivered change not followed"
+mark=$(events_mark)
+ctl flush
+[ "$CTL_RC" -eq 0 ] || fail "second flush: exit $CTL_RC"
+[ "$(events_since "$mark" | _grep -c '^set ' || true)" -eq 0 ] || fail "a second flush sent something again"
+log "ok: flush: newest password of each user exactly once"
+
+# --- a direct success removes an older queued entry.
+down
+change carol 'Carol-queued-password-5'
+[ -f "$(entry_of carol)" ] || fail "carol not queued"
+up
+change carol 'Carol-direct-password-6'
+[ -f "$(entry_of carol)" ] && fail "carol's older queued change survived a direct success"
+wait_for_log 'event=queue_superseded user=carol' 5 || fail "no queue_superseded line"
+log "ok: a direct success supersedes the queued entry"
+
+# --- key rotated between queueing and delivery: dropped, logged, not sent.
+down
+change dave 'Dave-queued-password-7'
+server_control '{"rotate_key": true}'
+up
+mark=$(events_mark)
+ctl flush
+[ "$CTL_RC" -eq 0 ] || fail "flush after rotation: exit $CTL_RC"
+[ "$(sets_for dave)" -eq 0 ] || fail "dave's stale ciphertext was sent"
+[ -z "$(queue_files)" ] || fail "rotated entry left: $(queue_files)"
+wait_for_log 'event=queue_dropped user=dave reason=key_rotated .*must change the password again' 5 ||
+	fail "no key_rotated line"
+log "ok: key rotated: dropped and logged"
+
+# --- expired: an entry older than queue_max_age is dropped, not sent.
+down
+change user1 'User1-queued-password-8'
+sed -i 's/^time=.*/time=1000/' "$(entry_of user1)"
+up
+ctl flush
+[ "$CTL_RC" -eq 0 ] || fail "flush with an expired entry: exit $CTL_RC"
+[ "$(sets_for user1)" -eq 0 ] || fail "the expired entry was sent"
+wait_for_log 'event=queue_dropped user=user1 reason=expired' 5 || fail "no expired line"
+log "ok: expired entry dropped"
+
+# --- a torn / corrupt entry is never processed; flush says so (exit 1).
+down
+change user2 'User2-queued-password-9'
+f=$(entry_of user2)
+head -c 100 "$f" >"$f.cut" && cat "$f.cut" >"$f" && rm -f "$f.cut"
+up
+ctl flush
+[ "$CTL_RC" -eq 1 ] || fail "flush with a corrupt entry: exit $CTL_RC, expected 1"
+[ "$(sets_for user2)" -eq 0 ] || fail "a corrupt entry was sent"
+wait_for_log 'event=queue_bad file=' 5 || fail "no queue_bad line"
+rm -f "$f"
+
+# --- a writer killed before its rename leaves only a temporary file: never
+# an entry; an old one is cleaned up by flush.
+tmpf="$T/state/queue/.$(printf 'user4' | sha256sum | cut -d' ' -f1).Ab12Cd"
+printf 'PAM_ISC_QUEUE/1\nuser=user4\nlogin=us' >"$tmpf"
+chmod 0600 "$tmpf"
+touch -d '1 hour ago' "$tmpf"
+ctl flush
+[ "$CTL_RC" -eq 0 ] || fail "flush with a torn temporary file: exit $CTL_RC"
+[ "$(sets_for user4)" -eq 0 ] || fail "a torn temporary file was delivered"
+[ ! -e "$tmpf" ] || fail "the stale temporary file was not cleaned up"
+
+# --- an interrupted delivery (.inflight left by a crash) is not resent.
+down
+change user3 'User3-queued-password-10'
+f=$(entry_of user3)
+mv "$f" "$f.inflight"
+up
+ctl queue
+_grep -q 'interrupted' "$T/ctl.out" || fail "queue does not show the interrupted delivery"
+ctl flush
+[ "$CTL_RC" -eq 0 ] || fail "flush with an interrupted delivery: exit $CTL_RC"
+[ "$(sets_for user3)" -eq 0 ] || fail "an interrupted delivery was sent again"
+[ ! -e "$f.inflight" ] || fail ".inflight file left"
+wait_for_log 'event=queue_dropped user=user3 reason=interrupted' 5 || fail "no interrupted line"
+log "ok: corrupt entry never processed; interrupted delivery never resent"
+
+# --- a real kill -9 of a flush after ISC got the set-password (its answer
+# held back by delay_ms): the entry is never delivered a second time.
+down
+change user5 'User5-queued-password-11'
+up 'timeout = 20'
+server_control '{"delay_ms": 4000}'
+"$PAM_ISC_CTL" --config "$T/pam_isc.conf" --helper "$PAM_ISC_HELPER" flush >"$T/ctl.out" 2>&1 &
+flush_pid=$!
+for ((i = 0; i < 150; i++)); do
+	[ "$(sets_for user5)" -ge 1 ] && break
+	sleep 0.1
+done
+[ "$(sets_for user5)" -eq 1 ] || fail "the held set-password never reached the server"
+kill -KILL "$flush_pid"
+wait "$flush_pid" 2>/dev/null || true
+server_control '{"delay_ms": 0}'
+[ -e "$(entry_of user5).inflight" ] || fail "no .inflight entry after the kill"
+ctl flush
+[ "$CTL_RC" -eq 0 ] || fail "flush after the kill: exit $CTL_RC"
+[ "$(sets_for user5)" -eq 1 ] || fail "user5 was delivered $(sets_for user5) times"
+wait_for_log 'event=queue_dropped user=user5 reason=interrupted' 5 || fail "no interrupted line for user5"
+[ -z "$(queue_files)" ] || fail "entries left: $(queue_files)"
+log "ok: kill -9 during delivery: delivered once, never again"
+
+# --- a user put in skip_users since: the queued change is dropped, not sent.
+down
+change user4 'User4-queued-password-12'
+up 'skip_users = root, user4'
+ctl flush
+[ "$CTL_RC" -eq 0 ] || fail "flush with a now skipped user: exit $CTL_RC"
+[ "$(sets_for user4)" -eq 0 ] || fail "a skipped user's change was sent"
+wait_for_log 'event=queue_dropped user=user4 reason=skip_users' 5 || fail "no skip_users line"
+
+# --- check shows the key cache and the queue.
+up
+ctl check alice
+[ "$CTL_RC" -eq 0 ] || fail "check alice: exit $CTL_RC: $(cat "$T/ctl.out")"
+_grep -q '^keycache ok: key ' "$T/ctl.out" || fail "check: no key cache line: $(cat "$T/ctl.out")"
+_grep -q '^queue    0 queued, 0 unreadable' "$T/ctl.out" || fail "check: no queue line"
+log "ok: skip_users drop; check shows key cache and queue"
+
+# --- flush is non-interactive and refuses a second concurrent run (exit 4).
+exec {lk}>>"$T/state/queue/.flush"
+flock -n "$lk" || hard_error "cannot take the flush lock in the test"
+ctl flush
+exec {lk}>&-
+[ "$CTL_RC" -eq 4 ] || fail "flush while another runs: exit $CTL_RC, expected 4"
+ctl bogus
+[ "$CTL_RC" -eq 2 ] || fail "unknown command: exit $CTL_RC, expected 2"
+_grep -q 'usage: pam_isc_ctl' "$T/ctl.out" || fail "no usage text"
+log "ok: exit codes 4 (busy) and 2 (usage)"
+
+isc_done
