@@ -458,13 +458,19 @@ static int prelim_result(pam_handle_t *pamh, int flags, const struct log_ctx *lc
 
 	if (rc == 0 && v->accepted)
 		return PAM_SUCCESS;
-	if (reason == PROTO_REASON_CONFIG || cfg->on_error != CONFIG_ON_ERROR_FAIL)
+	if (cfg->on_error != CONFIG_ON_ERROR_FAIL)
 		return PAM_SUCCESS; /* the update phase decides and says why */
+	/* on_error = fail promises that the local password and ISC stay the same:
+	 * a secret file the helper cannot use vetoes the change here as well,
+	 * since the update phase would refuse it after pam_unix has run. */
 	log_event(lc, LOG_NOTICE, "refused", "user", user, "phase", "prelim", "reason",
 		  proto_reason_name(reason), "policy", "fail", "text",
 		  "nothing was changed, neither here nor in ISC", NULL);
 	tell_user(pamh, flags, PAM_ERROR_MSG,
-		  reason_unreachable(reason)
+		  reason == PROTO_REASON_CONFIG
+			  ? "Password sync with Identity Security Cloud is misconfigured; the "
+			    "password was not changed. Contact your administrator."
+		  : reason_unreachable(reason)
 			  ? "Identity Security Cloud is unreachable; the password was not "
 			    "changed. Try again later."
 			  : "Identity Security Cloud cannot take a new password for this "

@@ -164,6 +164,43 @@ wait_for_log 'event=local_only user=carol reason=unreachable policy=queue' 5 ||
 	fail "PAM_SILENT: the event is still logged"
 log "ok: PAM_SILENT, prelim_check = no"
 
+# --- 9. on_error = fail, a secret file the helper cannot use: refused in the
+# preliminary phase too (the update phase would refuse after the local change).
+conf fail "$ISC_URL" "client_secret_file = $T/no-such-secret"
+set_local dave 'Dave-old-password-17'
+change dave 'Dave-old-password-17' 'Dave-new-password-18'
+[ "$RC" -ne 0 ] || fail "on_error=fail, unusable secret: pamtester succeeded"
+local_is 'Dave-old-password-17' || fail "on_error=fail, unusable secret: the local password changed"
+_grep -q 'misconfigured; the password was not changed' "$T/pamtester.out" ||
+	fail "unusable secret: no message for the person: $(_isc_redact <"$T/pamtester.out")"
+wait_for_log 'event=refused user=dave phase=prelim reason=config policy=fail' 5 ||
+	fail "unusable secret: no refused line"
+log "ok: on_error=fail, unusable secret: local unchanged"
+
+# --- 10. A helper that never answers is killed and reaped by the module
+# within timeout + 1 s, and on_error applies (fail: local unchanged).
+hung=$T/hung_helper
+printf '#!/bin/sh\nexec sleep 600\n' >"$hung"
+chmod 0755 "$hung"
+pam_service isc_hung \
+	"password required $PAM_MATRIX passdb=$T/passdb" \
+	"password required $PAM_ISC_SO config=$T/pam_isc.conf helper=$hung use_authtok debug"
+conf fail
+set_local user1 'User1-old-password-19'
+register_secret 'User1-old-password-19'
+register_secret 'User1-new-password-20'
+RC=0
+printf '%s\n%s\n%s\n' 'User1-old-password-19' 'User1-new-password-20' 'User1-new-password-20' |
+	run_pamtester_in user1 isc_hung || RC=$?
+MS=$(pamtester_ms)
+[ "$RC" -ne 0 ] || fail "hung helper, on_error=fail: pamtester succeeded"
+local_is 'User1-old-password-19' || fail "hung helper, on_error=fail: the local password changed"
+[ "$MS" -le 4000 ] || fail "hung helper: pamtester took $MS ms (timeout 3 s)"
+wait_for_log 'event=error user=user1 step=helper .*killed' 5 || fail "hung helper: no line saying it was killed"
+sleep 0.2
+[ -z "$(pgrep -f "^sleep 600" || true)" ] || fail "the hung helper was not killed"
+log "ok: hung helper killed and reaped in $MS ms"
+
 # No helper outlives its change: the one kept from the preliminary phase is
 # reaped at the update phase or at pam_end (the PID namespace shows only
 # this test's processes).
