@@ -7,8 +7,9 @@
  *
  * Defaults are the configuration defaults (2 and 7200). It models the
  * follower's loop: the first poll is due status_interval after the change,
- * poll n+1 follower_poll_delay(n) after poll n, an entry older than
- * status_timeout when it is due is given up (state UNKNOWN, no request).
+ * poll n+1 follower_poll_delay(n) after poll n, but no poll later than the
+ * status_timeout deadline: the last one is at the deadline, and a change
+ * still IN_PROGRESS then is given up (state UNKNOWN).
  * The real follower polls up to about a second late (it wakes once a
  * second), which can only shift polls later, never add one. For each T one
  * line: T=.. polls=.. last_poll_s=.. outcome=FINISHED|UNKNOWN */
@@ -43,16 +44,20 @@ int main(int argc, char **argv)
 		const char *outcome = "UNKNOWN";
 
 		due = follower_poll_delay(&cfg, 0);
+		if (due > cfg.status_timeout)
+			due = cfg.status_timeout;
 		for (;;) {
-			if (due > cfg.status_timeout)
-				break; /* given up before this poll */
 			polls++;
 			last = due;
 			if (due >= t_final) {
 				outcome = "FINISHED";
 				break;
 			}
+			if (due >= cfg.status_timeout)
+				break; /* the poll at the deadline said IN_PROGRESS */
 			due += follower_poll_delay(&cfg, polls);
+			if (due > cfg.status_timeout)
+				due = cfg.status_timeout; /* the last poll at the deadline */
 		}
 		printf("T=%lu polls=%u last_poll_s=%lu outcome=%s\n", t_final, polls, last, outcome);
 	}
