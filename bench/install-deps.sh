@@ -1,17 +1,19 @@
 #!/bin/bash
-# bench/install-deps.sh PKGDIR: what `make bench` needs beyond the test
-# dependencies (scripts/install-deps.sh), as root on Debian 12.
+# bench/install-deps.sh PKGDIR [--profile]: what `make bench` needs beyond
+# the test dependencies (scripts/install-deps.sh), as root on Debian 12.
 #  - curl, jq, openssl: the baseline script's tools; time (GNU /usr/bin/time)
-#    for the helper's peak RSS; valgrind for `make bench-profile`.
+#    for the helper's peak RSS; with --profile (make bench-profile) also
+#    valgrind and linux-perf.
 #  - pam_script.so from libpam-script, NOT installed: installing a PAM module
 #    package runs pam-auth-update, which can rewrite the machine's
 #    /etc/pam.d/common-*. The package is downloaded and unpacked into PKGDIR;
 #    the benchmark names PKGDIR/lib/x86_64-linux-gnu/security/pam_script.so
 #    by its absolute path in a pam_wrapper service file.
 set -euo pipefail
-pkgdir=${1:?usage: bench/install-deps.sh PKGDIR}
+pkgdir=${1:?usage: bench/install-deps.sh PKGDIR [--profile]}
 
-packages=(curl jq openssl time valgrind)
+packages=(curl jq openssl time)
+[ "${2:-}" = --profile ] && packages+=(valgrind linux-perf)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

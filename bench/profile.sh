@@ -45,6 +45,12 @@ echo
 callgrind_annotate --inclusive=yes "$T/callgrind.out" 2>/dev/null |
 	sed -n '/^Ir/,$p' | head -n 34 | sed -E 's#/[^ ]*/(lib[^/ ]*\.so[^ :]*)#\1#g; s#'"$top_srcdir"'/##g' || true
 echo
+echo "## callgrind: selected steps (inclusive)"
+echo
+callgrind_annotate --inclusive=yes --threshold=100 "$T/callgrind.out" 2>/dev/null |
+	grep -E '(:|\?\?\?:)(_dl_start|_dl_init|main|isc_client_global_init|config_load|token_cache_load|isc_client_new|isc_client_ensure_token|isc_client_lookup|crypto_encrypt_password|isc_client_set_password|isc_client_free|isc_client_global_cleanup|gnutls_handshake|curl_global_init|gnutls_global_init|gnutls_x509_trust_list_add_trust_file|_gnutls_x509_cert_verify_peers|gnutls_pubkey_encrypt_data|json_tokener_parse_ex)( |$)' |
+	grep -v '=>' | awk '{ k = $3; sub(/.*:/, "", k) } !seen[k]++' | sed -E 's#/[^ ]*/(lib[^/ ]*\.so[^ :]*)#\1#g; s#'"$top_srcdir"'/##g' || true
+echo
 echo "## callgrind: same change, top 25 by self cost"
 echo
 callgrind_annotate "$T/callgrind.out" 2>/dev/null | sed -n '/^Ir/,$p' | head -n 28 |
@@ -69,4 +75,5 @@ if command -v perf >/dev/null && perf record -q -o "$T/perf.data" -- true 2>/dev
 	perf report -i "$T/perf.data" --no-children --sort comm,dso,sym --stdio 2>/dev/null |
 		grep -E '^ +[0-9]' | head -n 30 || true
 fi
+cp "$T/callgrind.out" "$top_builddir/bench/tmp/last-callgrind.out" 2>/dev/null || true
 isc_done

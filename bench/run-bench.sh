@@ -385,6 +385,8 @@ if [ -n "${FU_MEASURED[60s_0ms]:-}" ]; then
 fi
 out "- follow-up, two-hour change: ${FU_COMPUTED[7200]} requests computed (target <= 20): $(verdict "${FU_COMPUTED[7200]} <= 20")"
 
+out ""
+out "Run time: $((SECONDS / 60)) min $((SECONDS % 60)) s."
 cp "$R" "$top_builddir/bench/last-run.md"
 log "results also in bench/last-run.md"
 
