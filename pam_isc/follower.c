@@ -239,6 +239,8 @@ static long scan_pending(const struct config *cfg, const char *dir, struct pendi
 		memcpy(fresh.id, de->d_name, id_len);
 		fresh.id[id_len] = '\0';
 		fresh.due = fresh.since + (time_t)follower_poll_delay(cfg, 0);
+		if (fresh.due > fresh.since + (time_t)cfg->status_timeout)
+			fresh.due = fresh.since + (time_t)cfg->status_timeout;
 		fresh.seen = true;
 		t->items[t->n++] = fresh;
 	}
@@ -288,6 +290,37 @@ static unsigned spread(unsigned delay)
 	return delay + r % (delay / 4 + 1);
 }
 
+/* How late a poll may run (the loop wakes once a second) and still count
+ * as the one due at the status_timeout deadline. */
+#define FOLLOWER_LATE_S 2
+
+/* The next poll after poll number p->polls: delay seconds from now, but
+ * never past the status_timeout deadline, so that the last poll happens at
+ * the deadline rather than up to FOLLOWER_MAX_INTERVAL before it (a change
+ * ISC finishes just before the deadline is then still seen). false when
+ * the deadline has passed: nothing is left to poll. */
+static bool schedule_next(const struct config *cfg, struct pending *p, time_t now,
+			  unsigned delay)
+{
+	time_t deadline = p->since + (time_t)cfg->status_timeout;
+
+	if (now >= deadline)
+		return false;
+	p->due = now + (time_t)delay;
+	if (p->due > deadline)
+		p->due = deadline;
+	return true;
+}
+
+static void log_timed_out(const struct log_ctx *lc, const struct pending *p, time_t now)
+{
+	char waited[24];
+
+	snprintf(waited, sizeof waited, "%lld", (long long)(now - p->since));
+	log_event(lc, LOG_WARNING, "final", "user", p->user, "request", p->id, "state", "UNKNOWN",
+		  "text", "still in progress when status_timeout ran out", "waited", waited, NULL);
+}
+
 /* Poll one entry. Returns true when it is done (and removed). A 429 that
  * outlasted the client's own wait sets *hold_until: no poll before then. */
 static bool poll_entry(const struct config *cfg, struct isc_client *client, const char *dir,
@@ -300,12 +333,8 @@ static bool poll_entry(const struct config *cfg, struct isc_client *client, cons
 	time_t now = time(NULL);
 	unsigned delay;
 
-	if (now - p->since > (time_t)cfg->status_timeout) {
-		char waited[24];
-		snprintf(waited, sizeof waited, "%lld", (long long)(now - p->since));
-		log_event(lc, LOG_WARNING, "final", "user", p->user, "request", p->id, "state",
-			  "UNKNOWN", "text", "still in progress when status_timeout ran out",
-			  "waited", waited, NULL);
+	if (now - p->since > (time_t)cfg->status_timeout + FOLLOWER_LATE_S) {
+		log_timed_out(lc, p, now);
 		drop_entry(dir, t, i);
 		return true;
 	}
@@ -319,7 +348,11 @@ static bool poll_entry(const struct config *cfg, struct isc_client *client, cons
 		}
 		isc_status_free(&st);
 		p->polls++;
-		p->due = now + (time_t)spread(follower_poll_delay(cfg, p->polls));
+		if (!schedule_next(cfg, p, now, spread(follower_poll_delay(cfg, p->polls)))) {
+			log_timed_out(lc, p, now);
+			drop_entry(dir, t, i);
+			return true;
+		}
 		return false;
 	}
 	if (e.kind == ISC_CLIENT_HTTP && e.http == 404) {
@@ -339,7 +372,11 @@ static bool poll_entry(const struct config *cfg, struct isc_client *client, cons
 		delay = (unsigned)e.retry_after;
 	if (e.kind == ISC_CLIENT_HTTP && e.http == 429 && e.retry_after > 0)
 		*hold_until = now + (time_t)e.retry_after; /* rate limit: everyone waits */
-	p->due = now + (time_t)delay;
+	if (!schedule_next(cfg, p, now, delay)) {
+		log_timed_out(lc, p, now);
+		drop_entry(dir, t, i);
+		return true;
+	}
 	return false;
 }
 

@@ -289,8 +289,11 @@ static int perform(struct isc_client *c, const char *url, const char *content_ty
 	    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK ||
+	    /* ca_file replaces the system store: without CAPATH NULL libcurl
+	     * would also trust, and parse on every change, /etc/ssl/certs. */
 	    (c->cfg->ca_file &&
-	     curl_easy_setopt(curl, CURLOPT_CAINFO, c->cfg->ca_file) != CURLE_OK) ||
+	     (curl_easy_setopt(curl, CURLOPT_CAINFO, c->cfg->ca_file) != CURLE_OK ||
+	      curl_easy_setopt(curl, CURLOPT_CAPATH, NULL) != CURLE_OK)) ||
 	    /* "" disables every proxy, including ones named by environment. */
 	    curl_easy_setopt(curl, CURLOPT_PROXY, "") != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||

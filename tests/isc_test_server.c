@@ -54,6 +54,7 @@
 #define MAX_DELAY_MS 600000L	    /* delay_ms */
 #define MAX_SLOW_MS 10000L	    /* slow_ms */
 #define MAX_FAIL_COUNT 1000000L	    /* fail_count */
+#define MAX_FINISH_AFTER_MS 86400000L /* finish_after_ms, one day */
 #define MAX_POLLS_TO_FINAL 1000000L /* polls_to_final */
 #define MAX_TOKEN_TTL 31536000L	    /* token_ttl, one year */
 #define CONNECTION_TIMEOUT_S 60U    /* idle keep-alive connections are closed after this */
@@ -92,6 +93,7 @@ struct switches {
 	long retry_after;     /* Retry-After seconds on them, -1: none */
 	int fail_endpoint;    /* enum endpoint, EP_NONE: any API endpoint */
 	long slow_ms;         /* API response bodies: one byte every slow_ms */
+	long finish_after_ms; /* > 0: final this long after set-password, polls aside */
 };
 
 struct token {
@@ -111,6 +113,7 @@ struct identity {
 struct change {
 	char request_id[HEX_ID_LEN + 1];
 	unsigned long polls;
+	long long registered_ms; /* monotonic clock, at set-password */
 	bool settled;		 /* state (and error) are final */
 	enum change_state state; /* meaningful once settled */
 	char *error;		 /* owned; the FAILED text once settled */
@@ -1074,6 +1077,7 @@ static int register_change_locked(struct server *s, const char *request_id,
 	c = &s->changes[s->n_changes++];
 	memset(c, 0, sizeof *c);
 	memcpy(c->request_id, request_id, HEX_ID_LEN + 1);
+	c->registered_ms = now_ms();
 	/* Answered FINISHED or FAILED already: polls keep saying so. */
 	c->settled = state != STATE_IN_PROGRESS;
 	c->state = state;
@@ -1245,11 +1249,17 @@ static void handle_status(struct server *s, const char *request_id, struct reply
 			c = &s->changes[i];
 	}
 	if (c) {
+		/* finish_after_ms > 0 replaces polls_to_final: IN_PROGRESS
+		 * until that long after set-password, however often polled. */
+		bool due = s->sw.finish_after_ms > 0
+				   ? now_ms() - c->registered_ms >= s->sw.finish_after_ms
+				   : c->polls + 1 > (unsigned long)s->sw.polls_to_final;
+
 		poll = ++c->polls;
 		/* Switches are read now, not at set-password time: a test can
 		 * hold a change IN_PROGRESS and release it later. Once final,
 		 * the answer no longer changes. */
-		if (!c->settled && poll > (unsigned long)s->sw.polls_to_final) {
+		if (!c->settled && due) {
 			char *error = NULL;
 			if (s->sw.final_state != STATE_FAILED ||
 			    (error = strdup(s->sw.failed_error))) {
@@ -1258,7 +1268,7 @@ static void handle_status(struct server *s, const char *request_id, struct reply
 				c->error = error;
 			}
 		}
-		if (c->settled || poll <= (unsigned long)s->sw.polls_to_final) {
+		if (c->settled || !due) {
 			state = c->settled ? c->state : STATE_IN_PROGRESS;
 			body = status_json(s, request_id, state, c->error);
 		}
@@ -1357,6 +1367,10 @@ static int apply_switch(struct switches *next, const char *key, json_object *val
 		if (!is_bool)
 			goto bad_value;
 		*rotate_key = json_object_get_boolean(value);
+	} else if (strcmp(key, "finish_after_ms") == 0) {
+		if (!is_int || number < 0 || number > MAX_FINISH_AFTER_MS)
+			goto bad_value;
+		next->finish_after_ms = (long)number;
 	} else if (strcmp(key, "failed_error") == 0) {
 		size_t len = is_string ? (size_t)json_object_get_string_len(value) : 0;
 		if (!is_string || strlen(text) != len || len > MAX_TEXT_LEN)
@@ -1439,7 +1453,9 @@ static json_object *switches_json(const struct switches *sw)
 	    !obj_add(body, "fail_status", json_object_new_int64(sw->fail_status)) ||
 	    !obj_add(body, "retry_after", json_object_new_int64(sw->retry_after)) ||
 	    !obj_add_str(body, "fail_endpoint", endpoint_switch_name(sw->fail_endpoint)) ||
-	    !obj_add(body, "slow_ms", json_object_new_int64(sw->slow_ms))) {
+	    !obj_add(body, "slow_ms", json_object_new_int64(sw->slow_ms)) ||
+
+	    !obj_add(body, "finish_after_ms", json_object_new_int64(sw->finish_after_ms))) {
 		json_object_put(body);
 		return NULL;
 	}
