@@ -8,6 +8,8 @@ packages=(
 	libpam0g-dev libcurl4-gnutls-dev libgnutls28-dev libjson-c-dev
 	libcmocka-dev libmicrohttpd-dev pamtester libpam-wrapper libnss-wrapper
 	curl util-linux procps binutils ca-certificates
+	# the real passwd test (tests/integration/real_passwd.sh) drives passwd and su on a pty
+	expect
 )
 
 missing=()
