@@ -6,6 +6,9 @@
 # pam-auth-update profile conf/pam-configs/isc was enabled by the real
 # pam-auth-update, so pam_isc sits in common-password exactly where the
 # Debian package puts it (the Additional block, after pam_unix, use_authtok).
+# Last, common-password is replaced by conf/pam.d-common-password-veto-snippet
+# and passwd is run twice more: ISC refusing must leave the local password
+# as it was, ISC accepting must change both.
 #
 # Isolation: lib.sh already runs us in a private mount (and PID) namespace
 # with a private /dev. On top of that, copies of /etc, /var/lib/pam,
@@ -258,14 +261,70 @@ wait_for_log "pam_unix\(su-l:chauthtok\): password changed for $USER_NAME" 5 ||
 	fail "no pam_unix line for the su change"
 log "ok: the expired password changed at su login reached ISC (request $LAST_REQUEST)"
 
+# --- 4. the veto stack: conf/pam.d-common-password-veto-snippet ---------------------
+# pam_isc first, requisite; pam_unix sets the same password only if ISC took
+# it. The snippet's lines, with the test's paths, replace common-password.
+# (With the failure-policy keys of the module, the snippet asks for
+# on_error = fail and prelim_check = yes: set when this build knows them.)
+VETO=$top_srcdir/conf/pam.d-common-password-veto-snippet
+[ -f "$VETO" ] || hard_error "$VETO is missing"
+if _grep -q '"on_error"' "$top_srcdir/pam_isc/config.c" && _grep -q '"prelim_check"' "$top_srcdir/pam_isc/config.c"; then
+	write_config 'on_error = fail' 'prelim_check = yes'
+fi
+_grep -E '^password' "$VETO" |
+	sed "s#pam_isc\.so#$INST/pam_isc.so config=$ISC_CONF helper=$INST/pam_isc_helper#" >"$CP.veto"
+[ "$(_grep -c pam_isc "$CP.veto")" -eq 1 ] && [ "$(_grep -c pam_unix "$CP.veto")" -eq 1 ] ||
+	hard_error "the veto snippet does not have one pam_isc and one pam_unix line"
+mv "$CP.veto" "$CP"
+chage -d "$(($(date +%s) / 86400))" "$USER_NAME" # not expired, changed today
+pw4='Vetoed-by-ISC-2Fp8*k'
+pw5='Veto-stack-ok-9Rb3@w'
+register_secret "$pw4"
+register_secret "$pw5"
+
+# ISC refuses (set-password answers FAILED): the local password stays.
+server_control '{"set_state": "FAILED"}'
+unix_re="pam_unix\\(passwd:chauthtok\\): password changed for $USER_NAME"
+n_unix=$(count_log "$unix_re")
+hash_before=$(shadow_hash "$USER_NAME")
+mark=$(events_mark)
+rc=0
+printf '%s\n' 'Current password:' "S:$pw3" 'New password:' "S:$pw4" 'Retype new password:' "S:$pw4" |
+	run_dialog "$T/veto-refused.pty" "${as_user[@]}" "$PASSWD" || rc=$?
+TRANSCRIPTS+=("$T/veto-refused.pty")
+[ "$rc" -ne 0 ] || fail "veto stack: passwd succeeded although ISC refused: $(transcript "$T/veto-refused.pty")"
+_grep -q 'Identity Security Cloud refused the new password' "$T/veto-refused.pty" ||
+	fail "veto stack: passwd did not say ISC refused: $(transcript "$T/veto-refused.pty")"
+[ "$(shadow_hash "$USER_NAME")" = "$hash_before" ] || fail "veto stack: the local hash changed although ISC refused"
+hash_is "$USER_NAME" "$pw3" || fail "veto stack: the local password is no longer the previous one"
+events_since "$mark" | _grep -qE "^set user=$USER_NAME .*state=FAILED" ||
+	fail "veto stack: the server saw no refused set-password"
+wait_for_log "pam_isc\[[0-9]+\]: event=final user=$USER_NAME .*state=FAILED" 10 ||
+	fail "veto stack: no FAILED line"
+[ "$(count_log "$unix_re")" -eq "$n_unix" ] || fail "veto stack: pam_unix logged a change although ISC refused"
+log "ok: veto stack: ISC refused, passwd failed, the local password is unchanged"
+
+# ISC accepts: both change, to the same password.
+server_control '{"set_state": "IN_PROGRESS"}'
+mark=$(events_mark)
+rc=0
+printf '%s\n' 'Current password:' "S:$pw3" 'New password:' "S:$pw5" 'Retype new password:' "S:$pw5" |
+	run_dialog "$T/veto-ok.pty" "${as_user[@]}" "$PASSWD" || rc=$?
+TRANSCRIPTS+=("$T/veto-ok.pty")
+[ "$rc" -eq 0 ] || fail "veto stack: passwd exited $rc: $(transcript "$T/veto-ok.pty")"
+hash_is "$USER_NAME" "$pw5" || fail "veto stack: the local hash is not the new password's"
+synced_to_isc "$mark" "$pw5" veto-passwd
+wait_for_log "$unix_re" 5 $((n_unix + 1)) || fail "veto stack: no pam_unix line for the change"
+log "ok: veto stack: ISC accepted first, then pam_unix set the same password (request $LAST_REQUEST)"
+
 # --- the follower reports each change's final state -----------------------------------
 for req in "${!FINAL_WANTED[@]}"; do
 	wait_for_log "pam_isc\[[0-9]+\]: event=final user=$USER_NAME request=$req state=FINISHED" 30 ||
 		fail "no final line for the ${FINAL_WANTED[$req]} change (request $req)"
 done
 assert_authpriv 'pam_isc\[[0-9]+\]: event='
-# Nothing but the three changes reached ISC.
-[ "$(count_events '^set ')" -eq 3 ] || fail "$(count_events '^set ') set events, not 3"
+# Nothing but the five changes (one refused) reached ISC.
+[ "$(count_events '^set ')" -eq 5 ] || fail "$(count_events '^set ') set events, not 5"
 
 for f in "${TRANSCRIPTS[@]}" "$T/pam-auth-update.out"; do
 	if file_has_secret "$f"; then
