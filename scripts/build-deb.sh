@@ -29,6 +29,16 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Build-Depends of debian/control that are not installed yet.
+unmet=$({ dpkg-checkbuilddeps debian/control 2>&1 || true; } | sed -n 's/.*Unmet build dependencies: //p' |
+	sed -E 's/\([^)]*\)//g; s/ *\| *[^ ]*//g')
+if [ -n "$unmet" ]; then
+	[ "$(id -u)" -eq 0 ] || { echo "build-deb: missing build dependencies: $unmet" >&2; exit 1; }
+	echo "build-deb: installing build dependencies $unmet"
+	# shellcheck disable=SC2086
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $unmet >/dev/null
+fi
+
 version=$(dpkg-parsechangelog -l debian/changelog -S Version)
 work=$(mktemp -d "${TMPDIR:-/tmp}/pam_isc-deb.XXXXXX")
 trap 'rm -rf --one-file-system -- "$work"' EXIT
