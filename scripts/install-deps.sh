@@ -11,6 +11,8 @@ packages=(
 	# manual pages: scdoc builds them from man/*.scd; mandoc, groff-base and
 	# man-db lint and render them in make check
 	scdoc mandoc groff-base man-db
+	# the real passwd test (tests/integration/real_passwd.sh) drives passwd and su on a pty
+	expect
 )
 
 missing=()

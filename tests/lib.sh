@@ -185,7 +185,7 @@ _isc_private_dev() {
 	local d="$T/dev.ns" n
 	mkdir "$d" || return 1
 	mount -t tmpfs -o mode=0755,size=1m,nosuid,noexec tmpfs "$d" || return 1
-	for n in null zero full random urandom tty ptmx; do
+	for n in null zero full random urandom tty; do
 		if [ -e "/dev/$n" ]; then
 			: >"$d/$n" || return 1
 			mount --bind "/dev/$n" "$d/$n" || return 1
@@ -197,6 +197,12 @@ _isc_private_dev() {
 			mount --rbind "/dev/$n" "$d/$n" || return 1
 		fi
 	done
+	# ptmx as a link into devpts: a bind mount of the host's /dev/ptmx cannot
+	# find its devpts instance from here (the kernel looks for "pts" next to
+	# the node it opened) and every pty allocation fails with ENOENT.
+	if [ -e /dev/pts/ptmx ]; then
+		ln -s pts/ptmx "$d/ptmx" || return 1
+	fi
 	ln -s /proc/self/fd "$d/fd" || return 1
 	ln -s /proc/self/fd/0 "$d/stdin" || return 1
 	ln -s /proc/self/fd/1 "$d/stdout" || return 1
