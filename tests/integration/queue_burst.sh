@@ -32,11 +32,23 @@ pw_of() { printf 'Burst-round-%s-password-%s' "$1" "$2"; }
 # burst_one USER PASSWORD: one pamtester, private /tmp, no shared lock.
 burst_one() {
 	printf '%s\n%s\n' "$2" "$2" | unshare --mount --propagation private -- "$BASH" -c '
-		exec 9<"$T"
+		# Whatever of ours lives under /tmp (this test directory, and a build
+		# or source tree there, as in make distcheck or a clone in /tmp) is
+		# bound back over the private tmpfs, outermost first.
+		keep=() fds=()
+		for d in $(printf "%s\n" "$T" "$top_srcdir" "$top_builddir" | sort -u); do
+			case $d in /tmp/*) keep+=("$d") ;; esac
+		done
+		for d in "${keep[@]}"; do
+			exec {fd}<"$d" || exit 98
+			fds+=("$fd")
+		done
 		mount -t tmpfs -o mode=1777,size=64m tmpfs /tmp || exit 98
-		mkdir -p "$T" || exit 98
-		mount --no-canonicalize --bind /proc/self/fd/9 "$T" || exit 98
-		exec 9<&-
+		for i in "${!keep[@]}"; do
+			mkdir -p "${keep[$i]}" || exit 98
+			mount --no-canonicalize --bind "/proc/self/fd/${fds[$i]}" "${keep[$i]}" || exit 98
+			eval "exec ${fds[$i]}<&-"
+		done
 		exec env PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" PAM_WRAPPER_USE_SYSLOG=1 \
 			LD_PRELOAD="$PAM_WRAPPER_LIB $NSS_WRAPPER_LIB" \
 			NSS_WRAPPER_PASSWD="$NSS_WRAPPER_PASSWD" NSS_WRAPPER_GROUP="$NSS_WRAPPER_GROUP" \

@@ -69,9 +69,26 @@ bind_copy() { # DIR: a copy of DIR, bound over DIR
 	_rp_mounts+=("$dir")
 }
 empty_tmpfs() { # DIR: an empty tmpfs over DIR
+	local d keep=() fds=() fd i
+	# A build or source tree (or $T) under DIR (a clone in /home, say) is
+	# bound back over the tmpfs, outermost first.
+	for d in $(printf '%s\n' "$T" "$top_srcdir" "$top_builddir" | sort -u); do
+		case $d in "$1"/*) keep+=("$d") ;; esac
+	done
+	for d in "${keep[@]}"; do
+		exec {fd}<"$d" || hard_error "cannot open $d"
+		fds+=("$fd")
+	done
 	mount -t tmpfs -o mode=0755,size=16m,nosuid,nodev tmpfs "$1" ||
 		hard_error "cannot mount a tmpfs over $1"
 	_rp_mounts+=("$1")
+	for i in "${!keep[@]}"; do
+		mkdir -p "${keep[$i]}" &&
+			mount --no-canonicalize --bind "/proc/self/fd/${fds[$i]}" "${keep[$i]}" ||
+			hard_error "cannot bind ${keep[$i]} back over the tmpfs on $1"
+		eval "exec ${fds[$i]}<&-"
+		_rp_mounts+=("${keep[$i]}")
+	done
 }
 for d in "${HOST_DIRS[@]}"; do
 	bind_copy "$d"
