@@ -464,6 +464,7 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 		struct isc_set_result set = { 0 };
 		struct isc_client_error err;
 		char account_name[512], age[24];
+		const char *why = NULL;
 		size_t idx = 0;
 		long long now = (long long)time(NULL);
 
@@ -479,9 +480,21 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 				   res);
 			continue;
 		}
-		if (config_user_skipped(cfg, e->user)) {
-			flush_drop(cfg, lc, e, "skip_users",
-				   "the user is now in skip_users; the queued change is not sent",
+		if (!config_user_in_scope(cfg, e->user, &why) &&
+		    strcmp(why, "unknown_user") == 0) {
+			/* The name service may be down (LDAP, sssd) as well as the
+			 * user gone: never drop a password for that, keep it. */
+			log_event(lc, LOG_WARNING, "queue_kept", "user", e->user, "reason", why,
+				  "text", "the name service does not know the user now; kept for "
+					  "a later flush",
+				  NULL);
+			res->remaining++;
+			continue;
+		}
+		if (why) {
+			flush_drop(cfg, lc, e, why,
+				   "the user is now out of scope (below min_uid or in "
+				   "skip_users); the queued change is not sent",
 				   res);
 			continue;
 		}

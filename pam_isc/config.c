@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -879,6 +880,26 @@ bool config_user_skipped(const struct config *cfg, const char *user)
 		if (strcmp(*name, user) == 0)
 			return true;
 	return false;
+}
+
+bool config_user_in_scope(const struct config *cfg, const char *user, const char **why)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (getpwnam_r(user, &pw, buf, sizeof buf, &res) != 0 || !res) {
+		*why = "unknown_user";
+		return false;
+	}
+	if ((unsigned long)pw.pw_uid < cfg->min_uid) {
+		*why = "min_uid";
+		return false;
+	}
+	if (config_user_skipped(cfg, user)) {
+		*why = "skip_users";
+		return false;
+	}
+	return true;
 }
 
 int config_expand_format(const char *fmt, const char *user, char *out, size_t size)

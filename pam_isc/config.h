@@ -111,6 +111,11 @@ int config_client_secret(const struct config *cfg, struct secret *out,
 
 /* true when user is listed in skip_users. */
 bool config_user_skipped(const struct config *cfg, const char *user);
+/* Is this user one whose password goes to ISC? false, with *why set to
+ * "unknown_user", "min_uid" or "skip_users", for users the name service does
+ * not know, users below min_uid and users in skip_users. The module asks
+ * before a change, the queue's delivery again before it sends one. */
+bool config_user_in_scope(const struct config *cfg, const char *user, const char **why);
 
 /* Expand a %u/%% format for user into out. Returns 0, or -1 when out is too
  * small or the format is invalid. */

@@ -380,8 +380,28 @@ static bool poll_entry(const struct config *cfg, struct isc_client *client, cons
 	return false;
 }
 
-int follower_run(const struct config *cfg, const struct log_ctx *lc)
+/* What identifies one version of the configuration file. */
+static bool config_stat(const char *path, struct stat *st)
 {
+	return stat(path, st) == 0;
+}
+
+static bool config_changed(const char *path, const struct stat *then)
+{
+	struct stat now;
+
+	if (!config_stat(path, &now))
+		return true;
+	return now.st_ino != then->st_ino || now.st_dev != then->st_dev ||
+	       now.st_size != then->st_size || now.st_mtim.tv_sec != then->st_mtim.tv_sec ||
+	       now.st_mtim.tv_nsec != then->st_mtim.tv_nsec ||
+	       now.st_ctim.tv_sec != then->st_ctim.tv_sec ||
+	       now.st_ctim.tv_nsec != then->st_ctim.tv_nsec;
+}
+
+int follower_run(const struct config *cfg, const char *config_path, const struct log_ctx *lc)
+{
+	struct stat config_st;
 	char dir[PATH_MAX], err[256];
 	struct pending_table table = { 0 };
 	struct secret client_secret = { 0 };
@@ -404,6 +424,13 @@ int follower_run(const struct config *cfg, const struct log_ctx *lc)
 		close(lock_fd);
 		return 0; /* another follower has it */
 	}
+	/* The caller read cfg from this file just before; a change after that is
+	 * seen on the first turn of the loop. */
+	if (!config_stat(config_path, &config_st)) {
+		log_event(lc, LOG_ERR, "follower_error", "file", config_path, "text",
+			  strerror(errno), NULL);
+		goto out;
+	}
 	if (config_client_secret(cfg, &client_secret, &conf_err) < 0) {
 		char text[512];
 		config_error_format(&conf_err, text, sizeof text);
@@ -418,8 +445,14 @@ int follower_run(const struct config *cfg, const struct log_ctx *lc)
 
 	for (;;) {
 		time_t now, next;
-		long n = scan_pending(cfg, dir, &table, lc);
+		long n;
 
+		if (config_changed(config_path, &config_st)) {
+			log_event(lc, LOG_INFO, "follower_reload", "file", config_path, NULL);
+			ret = FOLLOWER_RELOAD;
+			goto done;
+		}
+		n = scan_pending(cfg, dir, &table, lc);
 		if (n < 0)
 			goto out;
 		if (n == 0) {
@@ -452,7 +485,10 @@ int follower_run(const struct config *cfg, const struct log_ctx *lc)
 			sleep(1);
 	}
 	ret = 0;
+	goto done;
 out:
+	ret = -1;
+done:
 	isc_client_free(client);
 	secret_clear(&client_secret);
 	free(table.items);

@@ -33,8 +33,12 @@ int follower_ensure_running(const struct config *cfg, const char *self_exe,
 			    const char *config_path, bool debug, char *err, size_t errsize);
 
 /* The follower's loop; returns when nothing is pending (0) or on a fatal
- * error (-1, logged). Returns 0 at once when another follower runs. */
-int follower_run(const struct config *cfg, const struct log_ctx *lc);
+ * error (-1, logged). Returns 0 at once when another follower runs.
+ * Returns FOLLOWER_RELOAD when the file at config_path changed since cfg was
+ * read from it (an administrator edited it): the caller reads it again and
+ * runs the loop anew; the pending entries are files, nothing is lost. */
+#define FOLLOWER_RELOAD 1
+int follower_run(const struct config *cfg, const char *config_path, const struct log_ctx *lc);
 
 /* Seconds between poll n and poll n+1 (n = 0: before the first poll). */
 unsigned follower_poll_delay(const struct config *cfg, unsigned n);

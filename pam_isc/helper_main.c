@@ -211,14 +211,18 @@ static int run_follow(int argc, char **argv, struct log_ctx *lc)
 	}
 	if (!config_path)
 		return 2;
-	if (config_load(config_path, &cfg, &conf_err) < 0) {
-		char text[512];
-		config_error_format(&conf_err, text, sizeof text);
-		log_event(lc, LOG_ERR, "config_error", "text", text, NULL);
-		return 1;
-	}
-	rc = follower_run(&cfg, lc);
-	config_free(&cfg);
+	do {
+		/* Read anew whenever the follower saw the file change: a
+		 * follower can run for status_timeout (hours). */
+		if (config_load(config_path, &cfg, &conf_err) < 0) {
+			char text[512];
+			config_error_format(&conf_err, text, sizeof text);
+			log_event(lc, LOG_ERR, "config_error", "text", text, NULL);
+			return 1;
+		}
+		rc = follower_run(&cfg, config_path, lc);
+		config_free(&cfg);
+	} while (rc == FOLLOWER_RELOAD);
 	return rc == 0 ? 0 : 1;
 }
 

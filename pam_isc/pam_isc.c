@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -378,28 +377,6 @@ out:
 	return rc == 0 ? 0 : -1;
 }
 
-/* Is this user one whose password goes to ISC? Unknown users, users below
- * min_uid and users in skip_users are left alone. */
-static bool user_in_scope(const struct config *cfg, const char *user, const char **why)
-{
-	struct passwd pw, *res = NULL;
-	char buf[4096];
-
-	if (getpwnam_r(user, &pw, buf, sizeof buf, &res) != 0 || !res) {
-		*why = "unknown_user";
-		return false;
-	}
-	if ((unsigned long)pw.pw_uid < cfg->min_uid) {
-		*why = "min_uid";
-		return false;
-	}
-	if (config_user_skipped(cfg, user)) {
-		*why = "skip_users";
-		return false;
-	}
-	return true;
-}
-
 static const char *message_for(enum proto_reason reason)
 {
 	switch (reason) {
@@ -563,7 +540,7 @@ PAM_ISC_EXPORT int pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, con
 		return PAM_AUTHTOK_ERR;
 	}
 
-	if (!user_in_scope(&cfg, user, &why)) {
+	if (!config_user_in_scope(&cfg, user, &why)) {
 		log_event(&lc, LOG_DEBUG, "skip", "user", user, "reason", why, NULL);
 		config_free(&cfg);
 		return PAM_IGNORE;

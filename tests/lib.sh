@@ -583,6 +583,13 @@ _isc_pamtester() {
 # pamtester_ms: how long the last run_pamtester's pamtester ran, in ms.
 pamtester_ms() { cat "$T/pamtester.ms"; }
 
+# with_nss CMD...: run CMD with the test's users (nss_wrapper), as the
+# host's own name service would give them to pam_isc_ctl.
+with_nss() {
+	env LD_PRELOAD="$NSS_WRAPPER_LIB" NSS_WRAPPER_PASSWD="$NSS_WRAPPER_PASSWD" \
+		NSS_WRAPPER_GROUP="$NSS_WRAPPER_GROUP" "$@"
+}
+
 # ---------------------------------------------------------------------------
 # syslog
 

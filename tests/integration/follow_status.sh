@@ -99,6 +99,20 @@ if [ -d "$T/run/pending" ] && [ -n "$(ls -A "$T/run/pending")" ]; then
 fi
 log "ok: 5 changes followed by one follower at a time ($seen samples with one running)"
 
+# --- the configuration edited while a change is followed: the follower
+# reads it anew (a follower can run for hours) and goes on with the change.
+server_control '{"polls_to_final": 3, "final_state": "FINISHED"}'
+change dave 'Reload-password-1'
+[ "$RC" -eq 0 ] || fail "dave: pamtester exited $RC"
+wait_for_log "event=http path=/v3/password-change-status/$REQ status=200" 10 ||
+	fail "dave: the follower never polled"
+write_config 'on_error = fail' 'status_interval = 2'
+wait_for_log 'pam_isc\[[0-9]+\]: event=follower_reload file=' 10 ||
+	fail "the follower did not notice the edited configuration"
+wait_for_log "pam_isc\[[0-9]+\]: event=final user=dave request=$REQ state=FINISHED" 30 ||
+	fail "dave: no final line after the reload"
+log "ok: an edited configuration is read anew by the running follower"
+
 assert_no_log 'event=(error|follower_error|status_error)'
 assert_authpriv 'pam_isc\[[0-9]+\]: event=final'
 

@@ -102,7 +102,7 @@ n=$(ls "$T/state/queue/" | _grep -cE '^[0-9a-f]{64}$' || true)
 write_config 'on_error = queue' 'timeout = 2'
 mark=$(events_mark)
 rc=0
-"$PAM_ISC_CTL" --config "$T/pam_isc.conf" --helper "$PAM_ISC_HELPER" flush >"$T/ctl.out" 2>&1 || rc=$?
+with_nss "$PAM_ISC_CTL" --config "$T/pam_isc.conf" --helper "$PAM_ISC_HELPER" flush >"$T/ctl.out" 2>&1 || rc=$?
 cat "$T/ctl.out" >>"$T/pamtester.all"
 [ "$rc" -eq 0 ] || fail "flush exited $rc: $(cat "$T/ctl.out")"
 ev=$(events_since "$mark")

@@ -20,7 +20,7 @@ down() { write_config 'on_error = queue' 'timeout = 3' "api_url = $DOWN_URL" "$@
 # ctl ARGS...: pam_isc_ctl with our config; CTL_RC, output in $T/ctl.out.
 ctl() {
 	CTL_RC=0
-	"$PAM_ISC_CTL" --config "$T/pam_isc.conf" --helper "$PAM_ISC_HELPER" "$@" \
+	with_nss "$PAM_ISC_CTL" --config "$T/pam_isc.conf" --helper "$PAM_ISC_HELPER" "$@" \
 		>"$T/ctl.out" 2>&1 || CTL_RC=$?
 	cat "$T/ctl.out" >>"$T/pamtester.all"
 }
@@ -164,7 +164,10 @@ down
 change user5 'User5-queued-password-11'
 up 'timeout = 20'
 server_control '{"delay_ms": 4000}'
-"$PAM_ISC_CTL" --config "$T/pam_isc.conf" --helper "$PAM_ISC_HELPER" flush >"$T/ctl.out" 2>&1 &
+# (env, not the with_nss function: $! must be pam_isc_ctl itself.)
+env LD_PRELOAD="$NSS_WRAPPER_LIB" NSS_WRAPPER_PASSWD="$NSS_WRAPPER_PASSWD" \
+	NSS_WRAPPER_GROUP="$NSS_WRAPPER_GROUP" \
+	"$PAM_ISC_CTL" --config "$T/pam_isc.conf" --helper "$PAM_ISC_HELPER" flush >"$T/ctl.out" 2>&1 &
 flush_pid=$!
 for ((i = 0; i < 150; i++)); do
 	[ "$(sets_for user5)" -ge 1 ] && break
@@ -190,6 +193,32 @@ ctl flush
 [ "$CTL_RC" -eq 0 ] || fail "flush with a now skipped user: exit $CTL_RC"
 [ "$(sets_for user4)" -eq 0 ] || fail "a skipped user's change was sent"
 wait_for_log 'event=queue_dropped user=user4 reason=skip_users' 5 || fail "no skip_users line"
+# ... likewise a user now below min_uid (multi1 has uid 1005).
+down
+change multi1 'Multi1-queued-password-13'
+[ -e "$(entry_of multi1)" ] || fail "multi1's change was not queued"
+up 'min_uid = 1006'
+ctl flush
+[ "$CTL_RC" -eq 0 ] || fail "flush with a user now below min_uid: exit $CTL_RC"
+[ "$(sets_for multi1)" -eq 0 ] || fail "the change of a user below min_uid was sent"
+wait_for_log 'event=queue_dropped user=multi1 reason=min_uid' 5 || fail "no min_uid line"
+# ... but a user the name service does not know right now (LDAP down, say)
+# is kept, not dropped: pam_isc_ctl without the test's users, then with them.
+down
+change ambig1 'Ambig1-queued-password-14'
+up
+CTL_RC=0
+"$PAM_ISC_CTL" --config "$T/pam_isc.conf" --helper "$PAM_ISC_HELPER" flush >"$T/ctl.out" 2>&1 ||
+	CTL_RC=$?
+cat "$T/ctl.out" >>"$T/pamtester.all"
+[ "$CTL_RC" -eq 1 ] || fail "flush without the name service's users: exit $CTL_RC, expected 1"
+[ -e "$(entry_of ambig1)" ] || fail "an entry was dropped because the name service did not know the user"
+wait_for_log 'event=queue_kept user=ambig1 reason=unknown_user' 5 || fail "no queue_kept line"
+# With the name service back, the entry is processed (ISC has two accounts
+# for ambig1, none named like the user: dropped as a refusal, not resent).
+ctl flush
+[ ! -e "$(entry_of ambig1)" ] || fail "ambig1's entry is still queued with the name service back"
+wait_for_log 'event=queue_dropped user=ambig1 ' 5 || fail "ambig1's entry was not processed"
 
 # --- check shows the key cache and the queue.
 up
