@@ -9,6 +9,11 @@ packages=(
 	libcmocka-dev libmicrohttpd-dev pamtester libpam-wrapper libnss-wrapper
 	curl util-linux procps binutils ca-certificates
 )
+# --extra: what scripts/ci-extra.sh and --enable-fuzzing need on top
+# (clang with libFuzzer, valgrind; gcc's ASan/UBSan come with build-essential).
+if [ "${1:-}" = --extra ]; then
+	packages+=(clang libclang-rt-14-dev valgrind)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
