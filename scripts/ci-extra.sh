@@ -127,7 +127,8 @@ stage_asan() {
 # tests that wait for a follower's result are left out here; followers are
 # covered by the ASan stage.
 VALGRIND_TESTS="tests/integration/config_errors.sh tests/integration/out_of_scope.sh
-tests/integration/token_cache.sh tests/integration/use_authtok.sh"
+tests/integration/token_cache.sh tests/integration/use_authtok.sh
+tests/integration/env_hostile.sh"
 stage_valgrind() {
 	local dir=$work/build-valgrind vg rc=0
 	say "valgrind memcheck: integration tests ($(echo $VALGRIND_TESTS | wc -w))"

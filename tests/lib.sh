@@ -621,6 +621,10 @@ run_pamtester_in() {
 # can keep it.
 ISC_PAM_WRAPPER_LOCK=${TMPDIR:-/tmp}/pam_isc-tests.pam_wrapper.lock
 
+# PAMTESTER_ENV: extra NAME=VALUE words a test puts into pamtester's
+# environment (the calling process of the PAM stack), e.g. hostile variables.
+PAMTESTER_ENV=()
+
 _isc_pamtester() {
 	local user=$1 service=$2 rc=0 lockfd
 	{
@@ -636,7 +640,7 @@ _isc_pamtester() {
 	env PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" PAM_WRAPPER_USE_SYSLOG=1 \
 		LD_PRELOAD="${ISC_TEST_PAMTESTER_PRELOAD:+$ISC_TEST_PAMTESTER_PRELOAD }$PAM_WRAPPER_LIB $NSS_WRAPPER_LIB" \
 		NSS_WRAPPER_PASSWD="$NSS_WRAPPER_PASSWD" NSS_WRAPPER_GROUP="$NSS_WRAPPER_GROUP" \
-		"${extra_env[@]}" \
+		"${extra_env[@]}" "${PAMTESTER_ENV[@]}" \
 		timeout 60 "${wrapper[@]}" "$PAMTESTER" -v "$service" "$user" chauthtok \
 		>"$T/pamtester.out" 2>&1 {lockfd}>&- || rc=$?
 	exec {lockfd}>&-
@@ -711,4 +715,28 @@ wait_no_follower() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# ---------------------------------------------------------------------------
+# observing a running helper
+
+# wait_for_pid PATTERN [TIMEOUT_S (10)]: print the pid of the newest process
+# of this test whose command line matches the pgrep -f PATTERN; 1 on timeout.
+wait_for_pid() {
+	local pattern=$1 timeout_s=${2:-10} i pid
+	for ((i = 0; i <= timeout_s * 20; i++)); do
+		pid=$(pgrep -n -f -- "$pattern" 2>/dev/null || true)
+		if [ -n "$pid" ]; then
+			printf '%s\n' "$pid"
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# helper_pid [TIMEOUT_S]: the pid of the running `pam_isc_helper chauthtok`
+# (the real helper process, also when it runs under a wrapper).
+helper_pid() {
+	wait_for_pid "pam_isc_helper chauthtok" "${1:-10}"
 }
