@@ -128,7 +128,7 @@ stage_asan() {
 # covered by the ASan stage.
 VALGRIND_TESTS="tests/integration/config_errors.sh tests/integration/out_of_scope.sh
 tests/integration/token_cache.sh tests/integration/use_authtok.sh
-tests/integration/env_hostile.sh"
+tests/integration/env_hostile.sh tests/integration/user_names.sh"
 stage_valgrind() {
 	local dir=$work/build-valgrind vg rc=0
 	say "valgrind memcheck: integration tests ($(echo $VALGRIND_TESTS | wc -w))"
