@@ -741,6 +741,8 @@ static void write_file(const char *path, const void *data, size_t len)
 	assert_non_null(f);
 	assert_int_equal(fwrite(data, 1, len, f), len);
 	assert_int_equal(fclose(f), 0);
+	/* Files that may hold a secret must not be readable by others. */
+	assert_int_equal(chmod(path, 0600), 0);
 }
 
 static void expect_load_error(const char *path, const char *message_part)
@@ -936,6 +938,80 @@ static void test_client_secret_errors(void **state)
 
 /* ---- the shipped example -------------------------------------------------- */
 
+/* Owner and mode of the config file and the secret file (issue 4): each
+ * refusal names the file and says why. */
+static void test_file_owner_mode(void **state)
+{
+	const struct tmp *t = *state;
+	static const char file_text[] = "api_url = https://acme.api.identitynow.com\n"
+					"client_id = pam-isc\n"
+					"client_secret_file = /nonexistent\n"
+					"source_name = Linux Hosts\n";
+	char path[PATH_MAX], secret[PATH_MAX];
+	struct config cfg;
+	struct config_error err;
+
+	/* A config with client_secret_file may be world-readable. */
+	tmp_path(t, "pub.conf", path, sizeof path);
+	write_file(path, file_text, strlen(file_text));
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(config_load(path, &cfg, &err), 0);
+	config_free(&cfg);
+	/* ...but never writable by group or others. */
+	assert_int_equal(chmod(path, 0664), 0);
+	expect_load_error(path, "writable by group or others (mode 0664)");
+	assert_int_equal(chmod(path, 0646), 0);
+	expect_load_error(path, "writable by group or others (mode 0646)");
+
+	/* An inline client_secret makes the config a secret file. */
+	tmp_path(t, "inline.conf", path, sizeof path);
+	write_file(path, BASE_TEXT, strlen(BASE_TEXT));
+	assert_int_equal(config_load(path, &cfg, &err), 0);
+	config_free(&cfg);
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(config_load(path, &cfg, &err), -1);
+	assert_string_equal(err.file, path);
+	assert_string_equal(err.key, "client_secret");
+	assert_non_null(strstr(err.message, "readable by group or others (mode 0640)"));
+	assert_memory_equal(&cfg, &zero_config, sizeof cfg);
+	assert_int_equal(chmod(path, 0604), 0);
+	assert_int_equal(config_load(path, &cfg, &err), -1);
+	assert_string_equal(err.key, "client_secret");
+
+	/* The secret file: no group or other access at all. */
+	tmp_path(t, "secret", secret, sizeof secret);
+	write_file(secret, "abc\n", 4);
+	assert_int_equal(chmod(secret, 0640), 0);
+	expect_secret_error(secret, "readable by group or others (mode 0640)");
+	assert_int_equal(chmod(secret, 0604), 0);
+	expect_secret_error(secret, "readable by group or others (mode 0604)");
+	assert_int_equal(chmod(secret, 0620), 0);
+	expect_secret_error(secret, "writable by group or others");
+	assert_int_equal(chmod(secret, 0400), 0);
+	{
+		struct config c2;
+		struct secret out = { 0 };
+		parse_with_secret_file(secret, &c2);
+		assert_int_equal(config_client_secret(&c2, &out, &err), 0);
+		assert_memory_equal(out.data, "abc", 3);
+		secret_clear(&out);
+		config_free(&c2);
+	}
+
+	/* Owned by someone else: refused (only root can hand files away). */
+	if (geteuid() == 0) {
+		assert_int_equal(chmod(secret, 0600), 0);
+		assert_int_equal(chown(secret, 1001, 1001), 0);
+		expect_secret_error(secret, "owned by uid 1001; it must be owned by root");
+		tmp_path(t, "pub.conf", path, sizeof path);
+		assert_int_equal(chmod(path, 0644), 0);
+		assert_int_equal(chown(path, 1001, 0), 0);
+		expect_load_error(path, "owned by uid 1001; it must be owned by root");
+	} else {
+		print_message("not root: the owner checks are not exercised\n");
+	}
+}
+
 static void test_example_config(void **state)
 {
 	const char *top = getenv("top_srcdir");
@@ -1006,6 +1082,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_load_size_limit, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_client_secret, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_client_secret_errors, tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_file_owner_mode, tmp_setup, tmp_teardown),
 		cmocka_unit_test(test_example_config),
 	};
 
