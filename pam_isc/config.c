@@ -165,6 +165,28 @@ const struct config_option config_options[] = {
 			       "missing) where the helper keeps the cached access token and the "
 			       "changes it is still following. Default: /run/pam_isc.",
 	},
+	/* --- issue 4: proxy and TLS pinning --- */
+	{
+		.name = "proxy",
+		.type = CONFIG_T_PROXY,
+		FIELD(proxy),
+		.description = "The proxy to reach the ISC API through, as a URL: http://HOST:PORT, "
+			       "https://HOST:PORT, socks5://HOST:PORT or socks5h://HOST:PORT. "
+			       "This is the only way a proxy is ever used: proxy variables in "
+			       "the environment (https_proxy, ALL_PROXY, NO_PROXY...) are "
+			       "ignored. Default: none, the API is reached directly.",
+	},
+	{
+		.name = "pinned_public_key",
+		.type = CONFIG_T_PIN,
+		FIELD(pinned_public_key),
+		.description = "Pin the public key of the ISC API server, on top of the usual "
+			       "certificate and host name checks (which are always on): "
+			       "sha256// followed by the Base64 SHA-256 of the server "
+			       "certificate's DER SubjectPublicKeyInfo; several pins are "
+			       "separated by ';' (e.g. the current and the next key). A server "
+			       "whose key matches none is refused. Default: no pin.",
+	},
 	{ .name = NULL },
 };
 
@@ -429,6 +451,77 @@ fail:
 	return -1;
 }
 
+/* proxy: scheme://host[:port][/], no blanks, no user:password. */
+static int set_proxy(char **field, const char *value, char *msg, size_t msgsize)
+{
+	static const char *const schemes[] = { "http://", "https://", "socks5://", "socks5h://",
+					       NULL };
+	const char *host = NULL;
+
+	for (const char *const *sch = schemes; *sch; sch++)
+		if (strncmp(value, *sch, strlen(*sch)) == 0)
+			host = value + strlen(*sch);
+	if (!host) {
+		snprintf(msg, msgsize,
+			 "must start with http://, https://, socks5:// or socks5h://");
+		return -1;
+	}
+	if (host[0] == '\0' || host[0] == ':' || host[0] == '/') {
+		snprintf(msg, msgsize, "no host name after the scheme");
+		return -1;
+	}
+	for (const char *c = value; *c; c++) {
+		if (*c == ' ' || *c == '\t') {
+			snprintf(msg, msgsize, "blank in the proxy URL");
+			return -1;
+		}
+	}
+	if (strchr(host, '@')) {
+		snprintf(msg, msgsize, "credentials in the proxy URL are not supported");
+		return -1;
+	}
+	return store_string(field, value, strlen(value), msg, msgsize);
+}
+
+static bool is_b64_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '+' || c == '/';
+}
+
+/* pinned_public_key: one or more "sha256//" + 44 Base64 characters (32
+ * bytes: 43 characters and one '='), separated by ';'. */
+static int set_pin(char **field, const char *value, char *msg, size_t msgsize)
+{
+	static const char prefix[] = "sha256//";
+	const size_t plen = sizeof prefix - 1;
+	const char *p = value;
+
+	for (;;) {
+		if (strncmp(p, prefix, plen) != 0) {
+			snprintf(msg, msgsize, "each pin must be sha256// and the Base64 SHA-256 "
+					       "of the server's public key");
+			return -1;
+		}
+		p += plen;
+		for (size_t i = 0; i < 43; i++) {
+			if (!is_b64_char(p[i])) {
+				snprintf(msg, msgsize, "a pin is not 32 bytes of standard Base64");
+				return -1;
+			}
+		}
+		if (p[43] != '=' || (p[44] != '\0' && p[44] != ';')) {
+			snprintf(msg, msgsize, "a pin is not 32 bytes of standard Base64");
+			return -1;
+		}
+		p += 44;
+		if (*p == '\0')
+			break;
+		p++; /* ';' */
+	}
+	return store_string(field, value, strlen(value), msg, msgsize);
+}
+
 /* Check value against opt's type and store it in cfg. */
 static int set_option(struct config *cfg, const struct config_option *opt, const char *value,
 		      char *msg, size_t msgsize)
@@ -470,6 +563,10 @@ static int set_option(struct config *cfg, const struct config_option *opt, const
 			return -1;
 		}
 		return 0;
+	case CONFIG_T_PROXY:
+		return set_proxy(field, value, msg, msgsize);
+	case CONFIG_T_PIN:
+		return set_pin(field, value, msg, msgsize);
 	}
 	snprintf(msg, msgsize, "internal error: bad option table entry");
 	return -1;
@@ -488,6 +585,8 @@ void config_free(struct config *cfg)
 		case CONFIG_T_VERSION:
 		case CONFIG_T_FORMAT:
 		case CONFIG_T_PATH:
+		case CONFIG_T_PROXY:
+		case CONFIG_T_PIN:
 			free(*(char **)field);
 			break;
 		case CONFIG_T_LIST:

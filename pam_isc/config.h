@@ -41,6 +41,9 @@ struct config {
 	unsigned long min_uid;
 	char **skip_users; /* NULL-terminated */
 	char *runtime_dir;
+	/* issue 4: TLS and proxy */
+	char *proxy;             /* NULL: no proxy at all */
+	char *pinned_public_key; /* NULL: no pin; else "sha256//B64[;sha256//B64...]" */
 };
 
 enum config_type {
@@ -52,6 +55,8 @@ enum config_type {
 	CONFIG_T_PATH,     /* absolute path */
 	CONFIG_T_LIST,     /* comma-separated names */
 	CONFIG_T_SECRET,   /* stored in struct secret */
+	CONFIG_T_PROXY,    /* http://, https://, socks5://, socks5h:// URL (issue 4) */
+	CONFIG_T_PIN,      /* sha256//BASE64 list (issue 4) */
 };
 
 struct config_option {

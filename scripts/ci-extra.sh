@@ -131,7 +131,8 @@ stage_asan() {
 # test checks.
 VALGRIND_TESTS="tests/integration/config_errors.sh tests/integration/out_of_scope.sh
 tests/integration/token_cache.sh tests/integration/use_authtok.sh
-tests/integration/user_names.sh tests/integration/file_checks.sh"
+tests/integration/user_names.sh tests/integration/file_checks.sh
+tests/integration/tls_checks.sh"
 stage_valgrind() {
 	local dir=$work/build-valgrind vg rc=0
 	say "valgrind memcheck: integration tests ($(echo $VALGRIND_TESTS | wc -w))"

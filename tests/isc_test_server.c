@@ -1677,6 +1677,13 @@ struct tls_material {
 	char *ca_pem;
 	char *chain_pem; /* server certificate, then the CA */
 	char *key_pem;
+	char *pin; /* sha256//BASE64 of the server key's SubjectPublicKeyInfo */
+};
+
+/* How the server certificate is made (tests of TLS refusals). */
+struct cert_options {
+	bool expired;          /* --cert-expired: valid from 2 days ago to 1 day ago */
+	const char *dns_name;  /* --cert-name: only this DNS name (no IP address) */
 };
 
 static void tls_material_free(struct tls_material *m)
@@ -1687,12 +1694,14 @@ static void tls_material_free(struct tls_material *m)
 	}
 	free(m->ca_pem);
 	free(m->chain_pem);
+	free(m->pin);
 	memset(m, 0, sizeof *m);
 }
 
 /* A certificate with the fields CA and server share: v3, random serial,
  * valid from an hour ago (clock skew) for a day, subject dn, subject key id. */
-static int cert_new(gnutls_x509_crt_t *out, gnutls_x509_privkey_t key, const char *dn)
+static int cert_new(gnutls_x509_crt_t *out, gnutls_x509_privkey_t key, const char *dn,
+		    bool expired)
 {
 	unsigned char serial[16], key_id[64];
 	size_t key_id_size = sizeof key_id;
@@ -1706,8 +1715,10 @@ static int cert_new(gnutls_x509_crt_t *out, gnutls_x509_privkey_t key, const cha
 		serial[0] = (unsigned char)((serial[0] & 0x7f) | 0x40); /* positive, minimal DER */
 		if ((rc = gnutls_x509_crt_set_version(crt, 3)) >= 0 &&
 		    (rc = gnutls_x509_crt_set_serial(crt, serial, sizeof serial)) >= 0 &&
-		    (rc = gnutls_x509_crt_set_activation_time(crt, now - 3600)) >= 0 &&
-		    (rc = gnutls_x509_crt_set_expiration_time(crt, now + 86400)) >= 0 &&
+		    (rc = gnutls_x509_crt_set_activation_time(crt, expired ? now - 2 * 86400
+									   : now - 3600)) >= 0 &&
+		    (rc = gnutls_x509_crt_set_expiration_time(crt, expired ? now - 86400
+									   : now + 86400)) >= 0 &&
 		    (rc = gnutls_x509_crt_set_dn(crt, dn, NULL)) >= 0 &&
 		    (rc = gnutls_x509_crt_set_key(crt, key)) >= 0 &&
 		    (rc = gnutls_x509_privkey_get_key_id(key, 0, key_id, &key_id_size)) >= 0)
@@ -1751,7 +1762,8 @@ static char *pem_join(const gnutls_datum_t *a, const gnutls_datum_t *b)
 
 /* A self-signed CA (ECDSA P-256: fast to make) and a server certificate for
  * 127.0.0.1 and localhost signed by it. */
-static int tls_material_generate(struct tls_material *out, char *err, size_t err_size)
+static int tls_material_generate(struct tls_material *out, const struct cert_options *co,
+				 char *err, size_t err_size)
 {
 	static const unsigned char loopback[4] = { 127, 0, 0, 1 };
 	gnutls_x509_privkey_t ca_key = NULL, server_key = NULL;
@@ -1770,34 +1782,67 @@ static int tls_material_generate(struct tls_material *out, char *err, size_t err
 			goto done;       \
 	} while (0)
 	TRY(ecdsa_key_new(&ca_key));
-	TRY(cert_new(&ca_crt, ca_key, "CN=pam_isc test CA,O=pam_isc tests"));
+	TRY(cert_new(&ca_crt, ca_key, "CN=pam_isc test CA,O=pam_isc tests", false));
 	TRY(gnutls_x509_crt_set_basic_constraints(ca_crt, 1, 0));
 	TRY(gnutls_x509_crt_set_key_usage(ca_crt, GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN));
 	TRY(gnutls_x509_crt_sign2(ca_crt, ca_crt, ca_key, GNUTLS_DIG_SHA256, 0));
 	TRY(gnutls_x509_privkey_get_key_id(ca_key, 0, ca_key_id, &ca_key_id_size));
 
 	TRY(ecdsa_key_new(&server_key));
-	TRY(cert_new(&server_crt, server_key, "CN=localhost,O=pam_isc tests"));
+	TRY(cert_new(&server_crt, server_key,
+		     co->dns_name ? "CN=wrong name,O=pam_isc tests" : "CN=localhost,O=pam_isc tests",
+		     co->expired));
 	TRY(gnutls_x509_crt_set_basic_constraints(server_crt, 0, -1));
 	TRY(gnutls_x509_crt_set_key_usage(server_crt, GNUTLS_KEY_DIGITAL_SIGNATURE));
 	TRY(gnutls_x509_crt_set_key_purpose_oid(server_crt, GNUTLS_KP_TLS_WWW_SERVER, 0));
-	TRY(gnutls_x509_crt_set_subject_alt_name(server_crt, GNUTLS_SAN_DNSNAME, "localhost", 9,
-						 GNUTLS_FSAN_APPEND));
-	TRY(gnutls_x509_crt_set_subject_alt_name(server_crt, GNUTLS_SAN_IPADDRESS, loopback,
-						 sizeof loopback, GNUTLS_FSAN_APPEND));
+	if (co->dns_name) {
+		TRY(gnutls_x509_crt_set_subject_alt_name(server_crt, GNUTLS_SAN_DNSNAME,
+							 co->dns_name,
+							 (unsigned)strlen(co->dns_name),
+							 GNUTLS_FSAN_APPEND));
+	} else {
+		TRY(gnutls_x509_crt_set_subject_alt_name(server_crt, GNUTLS_SAN_DNSNAME,
+							 "localhost", 9, GNUTLS_FSAN_APPEND));
+		TRY(gnutls_x509_crt_set_subject_alt_name(server_crt, GNUTLS_SAN_IPADDRESS,
+							 loopback, sizeof loopback,
+							 GNUTLS_FSAN_APPEND));
+	}
 	TRY(gnutls_x509_crt_set_authority_key_id(server_crt, ca_key_id, ca_key_id_size));
 	TRY(gnutls_x509_crt_sign2(server_crt, ca_crt, ca_key, GNUTLS_DIG_SHA256, 0));
 
 	TRY(gnutls_x509_crt_export2(ca_crt, GNUTLS_X509_FMT_PEM, &ca_pem));
 	TRY(gnutls_x509_crt_export2(server_crt, GNUTLS_X509_FMT_PEM, &server_pem));
 	TRY(gnutls_x509_privkey_export2(server_key, GNUTLS_X509_FMT_PEM, &key_pem));
+	/* The pin libcurl's CURLOPT_PINNEDPUBLICKEY takes: SHA-256 of the DER
+	 * SubjectPublicKeyInfo, Base64. */
+	{
+		unsigned char spki[1024], digest[32];
+		size_t spki_size = sizeof spki;
+		gnutls_datum_t raw = { digest, sizeof digest }, b64 = { NULL, 0 };
+
+		gnutls_pubkey_t server_pub = NULL;
+
+		TRY(gnutls_pubkey_init(&server_pub));
+		rc = gnutls_pubkey_import_x509(server_pub, server_crt, 0);
+		if (rc >= 0)
+			rc = gnutls_pubkey_export(server_pub, GNUTLS_X509_FMT_DER, spki, &spki_size);
+		gnutls_pubkey_deinit(server_pub);
+		TRY(rc);
+		TRY(gnutls_hash_fast(GNUTLS_DIG_SHA256, spki, spki_size, digest));
+		TRY(gnutls_base64_encode2(&raw, &b64));
+		out->pin = malloc(b64.size + 9);
+		if (out->pin)
+			snprintf(out->pin, b64.size + 9, "sha256//%.*s", (int)b64.size,
+				 (char *)b64.data);
+		gnutls_free(b64.data);
+	}
 #undef TRY
 	step = "out of memory";
 	rc = GNUTLS_E_MEMORY_ERROR;
 	out->ca_pem = datum_to_string(&ca_pem);
 	out->chain_pem = pem_join(&server_pem, &ca_pem);
 	out->key_pem = datum_to_string(&key_pem);
-	if (out->ca_pem && out->chain_pem && out->key_pem)
+	if (out->ca_pem && out->chain_pem && out->key_pem && out->pin)
 		rc = 0;
 done:
 	if (rc < 0) {
@@ -1922,12 +1967,14 @@ struct options {
 	const char *client_secret;
 	const char *source_name;
 	long delay_ms;
+	struct cert_options cert;
 };
 
 static void usage(FILE *to)
 {
 	fprintf(to, "usage: isc_test_server --dir DIR [--port N] [--client-id ID]\n"
 		    "                       [--client-secret S] [--source-name NAME] [--delay-ms N]\n"
+		    "                       [--cert-expired] [--cert-name DNSNAME]\n"
 		    "An HTTPS stand-in for SailPoint ISC's password API on 127.0.0.1;\n"
 		    "see tests/isc_test_server.md.\n");
 }
@@ -1955,6 +2002,8 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "client-secret", required_argument, NULL, 's' },
 		{ "source-name", required_argument, NULL, 'n' },
 		{ "delay-ms", required_argument, NULL, 'D' },
+		{ "cert-expired", no_argument, NULL, 'E' },
+		{ "cert-name", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1990,6 +2039,16 @@ static int parse_options(int argc, char **argv, struct options *opt)
 				fprintf(stderr, "isc_test_server: bad --delay-ms %s\n", optarg);
 				return 2;
 			}
+			break;
+		case 'E':
+			opt->cert.expired = true;
+			break;
+		case 'N':
+			if (!*optarg || strlen(optarg) > 200) {
+				fprintf(stderr, "isc_test_server: bad --cert-name\n");
+				return 2;
+			}
+			opt->cert.dns_name = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -2099,7 +2158,7 @@ int main(int argc, char **argv)
 {
 	struct options opt;
 	struct server server;
-	struct tls_material tls = { NULL, NULL, NULL };
+	struct tls_material tls = { NULL, NULL, NULL, NULL };
 	struct MHD_Daemon *daemon = NULL;
 	const union MHD_DaemonInfo *info;
 	struct sigaction ignore;
@@ -2141,7 +2200,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "isc_test_server: cannot open %s/events.log\n", opt.dir);
 		goto out;
 	}
-	if (tls_material_generate(&tls, err, sizeof err) < 0 ||
+	if (tls_material_generate(&tls, &opt.cert, err, sizeof err) < 0 ||
 	    password_key_generate(&server, err, sizeof err) < 0) {
 		fprintf(stderr, "isc_test_server: key generation failed: %s\n", err);
 		goto out;
@@ -2150,6 +2209,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "isc_test_server: cannot write %s/ca.pem: %s\n", opt.dir,
 			strerror(errno));
 		goto out;
+	}
+	{
+		char pin_line[128];
+		snprintf(pin_line, sizeof pin_line, "%s\n", tls.pin);
+		if (write_file_atomically(opt.dir, "pin", pin_line, 0644) < 0) {
+			fprintf(stderr, "isc_test_server: cannot write %s/pin: %s\n", opt.dir,
+				strerror(errno));
+			goto out;
+		}
 	}
 
 	daemon = daemon_start(&server, opt.port, &tls);

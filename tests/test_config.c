@@ -320,11 +320,57 @@ static void test_bad_values(void **state)
 		{ "skip_users", ",root", "empty name" },
 		{ "skip_users", "root, ,daemon", "empty name" },
 		{ "skip_users", "root daemon", "commas" },
+		/* issue 4 */
+		{ "proxy", "proxy.example.com:3128", "must start with" },
+		{ "proxy", "ftp://proxy", "must start with" },
+		{ "proxy", "http://", "no host" },
+		{ "proxy", "http://:3128", "no host" },
+		{ "proxy", "http://pr oxy:3128", "blank" },
+		{ "proxy", "http://user:pw@proxy:3128", "credentials" },
+		{ "pinned_public_key", "YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=", "sha256//" },
+		{ "pinned_public_key", "sha1//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=", "sha256//" },
+		{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMw", "Base64" },
+		{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=x", "Base64" },
+		{ "pinned_public_key", "sha256//YhKJ*SzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=", "Base64" },
+		{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=;", "sha256//" },
+		{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=,sha256//x", "Base64" },
 	};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		expect_bad_value(cases[i][0], cases[i][1], cases[i][2]);
+}
+
+/* issue 4: proxy and pins that are accepted, and the defaults (none). */
+static void test_proxy_and_pin(void **state)
+{
+	char text[4096] = "";
+	struct config cfg;
+	struct config_error err;
+	static const char *const proxies[] = { "http://proxy:3128", "https://proxy.example.com",
+					       "socks5://127.0.0.1:1080", "socks5h://[::1]:1080",
+					       "http://proxy:3128/" };
+
+	(void)state;
+	append_base_without(text, sizeof text, NULL, NULL);
+	assert_int_equal(parse(text, &cfg, &err), 0);
+	assert_null(cfg.proxy);
+	assert_null(cfg.pinned_public_key);
+	config_free(&cfg);
+	for (size_t i = 0; i < sizeof proxies / sizeof proxies[0]; i++) {
+		snprintf(text, sizeof text, "proxy = %s\n", proxies[i]);
+		append_base_without(text, sizeof text, NULL, NULL);
+		assert_int_equal(parse(text, &cfg, &err), 0);
+		assert_string_equal(cfg.proxy, proxies[i]);
+		config_free(&cfg);
+	}
+	snprintf(text, sizeof text,
+		 "pinned_public_key = sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=;"
+		 "sha256//4+LmWZT4BG2dIvEk3xsi9XVcMjZxWmBOJxUKcEOLAT8=\n");
+	append_base_without(text, sizeof text, NULL, NULL);
+	assert_int_equal(parse(text, &cfg, &err), 0);
+	assert_non_null(strstr(cfg.pinned_public_key, ";sha256//4+Lm"));
+	config_free(&cfg);
 }
 
 static void test_empty_values(void **state)
@@ -556,6 +602,9 @@ static const char *const sample_values[][2] = {
 	{ "min_uid", "500" },
 	{ "skip_users", "root, backup" },
 	{ "runtime_dir", "/run/pam_isc" },
+	/* issue 4 */
+	{ "proxy", "http://proxy.example.com:3128" },
+	{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=" },
 };
 
 static const char *sample_value(const char *key)
@@ -1083,6 +1132,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_client_secret, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_client_secret_errors, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_file_owner_mode, tmp_setup, tmp_teardown),
+		cmocka_unit_test(test_proxy_and_pin),
 		cmocka_unit_test(test_example_config),
 	};
 

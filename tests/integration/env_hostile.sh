@@ -101,6 +101,10 @@ assert_log 'hostile_preload: loaded into (pamtester|timeout)' \
 assert_no_log 'hostile_preload: loaded into pam_isc_helper' "the hostile LD_PRELOAD reached the helper"
 assert_log 'event=accepted user=alice '
 log "ok: hostile environment ignored; the change went straight to the configured server"
+# Let the follower of that change finish, so that its polls are not taken
+# for requests of the next change.
+wait_for_log 'event=final user=alice ' 20 || fail "no final line for the first change"
+wait_no_follower 10 || fail "the follower did not exit"
 
 # --- 2. trust comes from the configuration only ------------------------------------
 # Without ca_file the system store is used; the environment names the test
