@@ -132,7 +132,7 @@ stage_asan() {
 VALGRIND_TESTS="tests/integration/config_errors.sh tests/integration/out_of_scope.sh
 tests/integration/token_cache.sh tests/integration/use_authtok.sh
 tests/integration/user_names.sh tests/integration/file_checks.sh
-tests/integration/tls_checks.sh"
+tests/integration/tls_checks.sh tests/integration/hostile_bodies.sh"
 stage_valgrind() {
 	local dir=$work/build-valgrind vg rc=0
 	say "valgrind memcheck: integration tests ($(echo $VALGRIND_TESTS | wc -w))"

@@ -84,6 +84,9 @@ struct switches {
 	char *failed_error;	       /* owned */
 	long token_ttl;
 	long delay_ms;
+	/* issue 4: hostile response bodies */
+	int bad_body;        /* enum bad_body */
+	int bad_body_on;     /* enum endpoint it applies to */
 };
 
 struct token {
@@ -157,6 +160,36 @@ struct reply {
 };
 
 enum endpoint { EP_NONE, EP_TOKEN, EP_CONTROL, EP_LOOKUP, EP_SET, EP_STATUS };
+
+/* Hostile bodies (switch bad_body, issue 4), answered instead of the real
+ * body by the endpoint named by bad_body_on. */
+enum bad_body {
+	BAD_NONE,
+	BAD_HTML,           /* 503, an HTML maintenance page */
+	BAD_HTML_200,       /* 200, the same page */
+	BAD_WRONG_TYPES,    /* top-level strings become numbers, numbers strings */
+	BAD_MISSING_FIELDS, /* {} */
+	BAD_DUPLICATE_KEYS, /* the first key once more, in front, with another value */
+	BAD_HUGE_NUMBER,    /* top-level numbers become a 400-digit number */
+	BAD_DEEP,           /* an extra field nested 1000 deep */
+	BAD_NUL,            /* a NUL byte inside the first key */
+	BAD_NON_UTF8,       /* bytes 0xff 0xfe inside the first key */
+	BAD_HUGE,           /* 200 with a 64 MiB body */
+	BAD_ENDLESS,        /* 200, chunked, a byte every 100 ms, never ending */
+};
+static const char *const bad_body_names[] = {
+	"none",	   "html",	"html_200", "wrong_types", "missing_fields", "duplicate_keys",
+	"huge_number", "deep", "nul",	    "non_utf8",	   "huge",	     "endless",
+};
+static const char *const bad_body_on_names[] = { "", "token", "", "lookup", "set", "status" };
+
+static int name_index(const char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (names[i][0] && strcmp(names[i], name) == 0)
+			return (int)i;
+	return -1;
+}
 
 enum identity_kind { IDENTITY_PLAIN, IDENTITY_UNKNOWN, IDENTITY_MULTI, IDENTITY_AMBIGUOUS,
 		     IDENTITY_NO_ACCOUNT };
@@ -1303,6 +1336,20 @@ static int apply_switch(struct switches *next, const char *key, json_object *val
 		if (!is_int || number < 0 || number > MAX_DELAY_MS)
 			goto bad_value;
 		next->delay_ms = (long)number;
+	} else if (strcmp(key, "bad_body") == 0) {
+		int i = is_string ? name_index(bad_body_names, sizeof bad_body_names /
+							       sizeof bad_body_names[0], text)
+				  : -1;
+		if (i < 0)
+			goto bad_value;
+		next->bad_body = i;
+	} else if (strcmp(key, "bad_body_on") == 0) {
+		int i = is_string ? name_index(bad_body_on_names, sizeof bad_body_on_names /
+								  sizeof bad_body_on_names[0], text)
+				  : -1;
+		if (i < 0)
+			goto bad_value;
+		next->bad_body_on = i;
 	} else if (strcmp(key, "failed_error") == 0) {
 		size_t len = is_string ? (size_t)json_object_get_string_len(value) : 0;
 		if (!is_string || strlen(text) != len || len > MAX_TEXT_LEN)
@@ -1332,7 +1379,9 @@ static json_object *switches_json(const struct switches *sw)
 	    !obj_add_str(body, "final_state", state_name(sw->final_state)) ||
 	    !obj_add_str(body, "failed_error", sw->failed_error) ||
 	    !obj_add(body, "token_ttl", json_object_new_int64(sw->token_ttl)) ||
-	    !obj_add(body, "delay_ms", json_object_new_int64(sw->delay_ms))) {
+	    !obj_add(body, "delay_ms", json_object_new_int64(sw->delay_ms)) ||
+	    !obj_add_str(body, "bad_body", bad_body_names[sw->bad_body]) ||
+	    !obj_add_str(body, "bad_body_on", bad_body_on_names[sw->bad_body_on])) {
 		json_object_put(body);
 		return NULL;
 	}
@@ -1484,6 +1533,149 @@ static void hold_response(struct server *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* ---- hostile bodies (issue 4) ---- */
+
+static const char maintenance_page[] =
+	"<!DOCTYPE html>\n<html><head><title>Scheduled maintenance</title></head>\n"
+	"<body><h1>We'll be back soon</h1><p>Identity Security Cloud is down for "
+	"maintenance.</p></body></html>\n";
+
+#define HUGE_BODY_SIZE (64UL * 1024 * 1024)
+
+static ssize_t huge_body_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)cls;
+	if (pos >= HUGE_BODY_SIZE)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (max > HUGE_BODY_SIZE - pos)
+		max = (size_t)(HUGE_BODY_SIZE - pos);
+	if (pos == 0 && max > 0) {
+		buf[0] = '{';
+		memset(buf + 1, ' ', max - 1);
+	} else {
+		memset(buf, ' ', max);
+	}
+	return (ssize_t)max;
+}
+
+/* A byte every 100 ms until the server stops (or the client goes). */
+static ssize_t endless_body_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct server *s = cls;
+	struct timespec pause = { 0, 100 * 1000000L };
+	bool stopping;
+
+	if (max == 0)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	stopping = s->stopping;
+	pthread_mutex_unlock(&s->lock);
+	if (stopping)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	if (pos > 0)
+		nanosleep(&pause, NULL);
+	buf[0] = pos == 0 ? '{' : ' ';
+	return 1;
+}
+
+/* Text (malloc'd, *len bytes, may hold NULs) of a JSON-level bad body made
+ * from the real one, or NULL. */
+static char *bad_json_text(int kind, json_object *real, size_t *len)
+{
+	json_object *copy = NULL;
+	const char *t;
+	char *out = NULL;
+	size_t tlen = 0;
+
+	if (kind == BAD_MISSING_FIELDS) {
+		out = strdup("{}");
+		*len = 2;
+		return out;
+	}
+	if (!real || !json_object_is_type(real, json_type_object))
+		return NULL;
+	if (kind == BAD_WRONG_TYPES || kind == BAD_HUGE_NUMBER) {
+		if (json_object_deep_copy(real, &copy, NULL) < 0)
+			return NULL;
+		json_object_object_foreach(copy, key, value)
+		{
+			if (kind == BAD_WRONG_TYPES && json_object_is_type(value, json_type_string))
+				json_object_object_add(copy, key, json_object_new_int(42));
+			else if (kind == BAD_WRONG_TYPES &&
+				 (json_object_is_type(value, json_type_int) ||
+				  json_object_is_type(value, json_type_array)))
+				json_object_object_add(copy, key, json_object_new_string("42"));
+			else if (kind == BAD_HUGE_NUMBER &&
+				 json_object_is_type(value, json_type_int)) {
+				char digits[401];
+				memset(digits, '9', 400);
+				digits[400] = '\0';
+				json_object_object_add(copy, key,
+						       json_object_new_double_s(1e300, digits));
+			}
+		}
+		t = json_object_to_json_string_length(copy, JSON_C_TO_STRING_PLAIN, &tlen);
+		out = t ? strndup(t, tlen) : NULL;
+		*len = tlen;
+		json_object_put(copy);
+		return out;
+	}
+	t = json_object_to_json_string_length(real, JSON_C_TO_STRING_PLAIN, &tlen);
+	if (!t || tlen < 2 || t[0] != '{')
+		return NULL;
+	if (kind == BAD_DUPLICATE_KEYS || kind == BAD_DEEP) {
+		/* {"k":..., -> {"k":"duplicate","k":...  or {"deep":[[[...]]],"k":... */
+		const char *q = strchr(t + 1, '"'), *q2 = q ? strchr(q + 1, '"') : NULL;
+		size_t klen = q && q2 ? (size_t)(q2 - q + 1) : 0, extra;
+		if (!klen)
+			return NULL;
+		extra = kind == BAD_DEEP ? 8 + 2000 + 1 : klen + 13;
+		out = malloc(tlen + extra + 1);
+		if (!out)
+			return NULL;
+		out[0] = '{';
+		if (kind == BAD_DEEP) {
+			memcpy(out + 1, "\"deep\":", 7);
+			memset(out + 8, '[', 1000);
+			memset(out + 1008, ']', 1000);
+			out[2008] = ',';
+			memcpy(out + 2009, t + 1, tlen - 1);
+			*len = 2009 + tlen - 1;
+		} else {
+			memcpy(out + 1, q, klen);
+			memcpy(out + 1 + klen, ":\"duplicate\",", 13);
+			memcpy(out + 1 + klen + 13, t + 1, tlen - 1);
+			*len = 1 + klen + 13 + tlen - 1;
+		}
+		out[*len] = '\0';
+		return out;
+	}
+	if (kind == BAD_NUL || kind == BAD_NON_UTF8) {
+		/* Two bytes put right after the first quote. */
+		const char *q = strchr(t, '"');
+		size_t at;
+		if (!q)
+			return NULL;
+		at = (size_t)(q - t) + 1;
+		out = malloc(tlen + 3);
+		if (!out)
+			return NULL;
+		memcpy(out, t, at);
+		if (kind == BAD_NUL) {
+			out[at] = 'x';
+			out[at + 1] = '\0';
+		} else {
+			out[at] = (char)0xff;
+			out[at + 1] = (char)0xfe;
+		}
+		memcpy(out + at + 2, t + at, tlen - at);
+		*len = tlen + 2;
+		out[*len] = '\0';
+		return out;
+	}
+	return NULL;
+}
+
 /* Routes, handles, logs, holds and queues one request's response. */
 static enum MHD_Result answer(struct server *s, struct MHD_Connection *conn, const char *url,
 			      const char *method, const struct request_ctx *ctx)
@@ -1496,6 +1688,8 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *conn, con
 	char slpt_request_id[HEX_ID_LEN + 1];
 	enum MHD_Result queued;
 	size_t len = 0;
+	int bad;
+	const char *content_type = "application/json";
 
 	if (ctx->too_large) {
 		reply_standard_error(&r, 413, "413 Payload Too Large", "the body exceeds 1 MiB");
@@ -1545,13 +1739,49 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *conn, con
 	if (ep != EP_CONTROL)
 		hold_response(s);
 
-	response = MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
+	pthread_mutex_lock(&s->lock);
+	bad = (ep != EP_CONTROL && (int)ep == s->sw.bad_body_on) ? s->sw.bad_body : BAD_NONE;
+	pthread_mutex_unlock(&s->lock);
+	switch (bad) {
+	case BAD_NONE:
+		response = MHD_create_response_from_buffer(len, (void *)text,
+							   MHD_RESPMEM_MUST_COPY);
+		break;
+	case BAD_HTML:
+	case BAD_HTML_200:
+		if (bad == BAD_HTML)
+			r.status = 503;
+		content_type = "text/html; charset=utf-8";
+		response = MHD_create_response_from_buffer(sizeof maintenance_page - 1,
+							   (void *)maintenance_page,
+							   MHD_RESPMEM_PERSISTENT);
+		break;
+	case BAD_HUGE:
+		response = MHD_create_response_from_callback(HUGE_BODY_SIZE, 64 * 1024,
+							     huge_body_reader, NULL, NULL);
+		break;
+	case BAD_ENDLESS:
+		response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64,
+							     endless_body_reader, s, NULL);
+		break;
+	default: {
+		size_t bad_len = 0;
+		char *bad_text = bad_json_text(bad, r.body, &bad_len);
+		response = bad_text ? MHD_create_response_from_buffer(bad_len, bad_text,
+								      MHD_RESPMEM_MUST_FREE)
+				    : NULL;
+		if (!bad_text)
+			response = MHD_create_response_from_buffer(len, (void *)text,
+								   MHD_RESPMEM_MUST_COPY);
+		break;
+	}
+	}
 	json_object_put(r.body);
 	if (!response)
 		return MHD_NO;
 	if (random_hex(slpt_request_id, HEX_ID_BYTES) < 0)
 		snprintf(slpt_request_id, sizeof slpt_request_id, "%s", "unavailable");
-	if (MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") !=
+	if (MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) !=
 		    MHD_YES ||
 	    MHD_add_response_header(response, "SLPT-Request-ID", slpt_request_id) != MHD_YES ||
 	    (r.allow && MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, r.allow) != MHD_YES) ||
