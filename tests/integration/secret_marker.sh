@@ -5,6 +5,7 @@
 # looked at. The marker must be in no captured log line, no file under the
 # test directory (token cache, queue, server files, outputs), and not in the
 # command line or environment of the helper, the follower or pamtester.
+# Neither the access token nor the client secret is in any log or output.
 #
 # A helper started by hand as from setuid passwd (real uid 1001, effective
 # uid 0), held the same way, shows the process hardening (issue 4): fully
@@ -117,7 +118,18 @@ _grep -q '^OK state=IN_PROGRESS ' "$T/direct.out" ||
 wait_for_log 'event=final user=bob .*state=FINISHED' 20 || fail "no final line for bob"
 wait_no_follower 10 || fail "the follower did not exit"
 
-# --- 3. the marker is in no file under the test directory ---------------------------
+# --- 3. neither the token nor the client secret is in any output ------------------------
+# (check_no_secret_leaks, at the end, searches every captured output for
+# every registered secret.)
+token=$(LC_ALL=C sed -n 's/^token=//p' "$T/run/token" 2>/dev/null | head -n 1)
+[ "${#token}" -ge 16 ] || fail "self-check: no token in the token cache $T/run/token"
+register_secret "$token"
+register_secret "test-secret"
+_grep -qF -- "$token" "$SYSLOG" && fail "the access token is in a log line"
+_grep -qF -- "test-secret" "$SYSLOG" && fail "the client secret is in a log line"
+log "ok: neither the access token nor the client secret is in a log line"
+
+# --- 4. the marker is in no file under the test directory ---------------------------
 hits=$(grep -rlaF -- "$marker" "$T" 2>/dev/null || true)
 [ -z "$hits" ] || fail "the marker is in: $(printf '%s' "$hits" | tr '\n' ' ')"
 [ -n "$(ls -A "$T/run")" ] || fail "self-check: the runtime dir (token cache, queue) is empty"
