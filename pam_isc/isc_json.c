@@ -328,26 +328,31 @@ static int check_duplicate_keys(const char *s, size_t n, char *err, size_t errsi
 			if (top && top->is_object)
 				top->expect_key = true;
 			i++;
-		} else if (c == '"') {
+		} else if (c == '"' && top && top->is_object && top->expect_key) {
+			/* Only keys are decoded (copied): values may be secrets
+			 * (access_token) and are skipped in place. */
 			struct json_key key = { NULL, 0 };
 			size_t pos = i + 1;
+			int added;
 
 			if (decode_string(s, n, &pos, &key) < 0) {
 				set_err(err, errsize, "out of memory");
 				rc = -1;
 				break;
 			}
-			if (top && top->is_object && top->expect_key) {
-				top->expect_key = false;
-				int added = level_add_key(top, &key, err, errsize);
-				if (added == 0)
-					set_err(err, errsize, "not JSON we accept: a key appears twice "
-							      "in an object");
-				if (added <= 0)
-					rc = -1;
-			}
+			top->expect_key = false;
+			added = level_add_key(top, &key, err, errsize);
+			if (added == 0)
+				set_err(err, errsize,
+					"not JSON we accept: a key appears twice in an object");
+			if (added <= 0)
+				rc = -1;
 			free(key.s);
 			i = pos;
+		} else if (c == '"') {
+			for (i++; i < n && s[i] != '"'; i += (s[i] == '\\') ? 2 : 1)
+				;
+			i++;
 		} else {
 			i++;
 		}
