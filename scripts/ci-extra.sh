@@ -158,27 +158,32 @@ stage_fuzz() {
 	make -s -C "$work/build-fuzz" -j"$jobs" fuzz-smoke FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 }
 
-prepare_source
-failed=()
-for s in "${stages[@]}"; do
-	case $s in
-	warnings | asan | valgrind | fuzz)
-		start=$(date +%s)
-		if "stage_$s"; then
-			say "$s: ok ($(($(date +%s) - start)) s)"
-		else
-			say "$s: FAILED ($(($(date +%s) - start)) s)"
-			failed+=("$s")
-		fi
-		;;
-	*)
-		echo "usage: $0 [warnings] [asan] [valgrind] [fuzz]" >&2
-		exit 2
-		;;
-	esac
-done
-if [ ${#failed[@]} -gt 0 ]; then
-	say "failed stages: ${failed[*]}"
-	exit 1
-fi
-say "all stages passed: ${stages[*]}"
+# Everything below runs from one function, so that bash has read the whole
+# script before it starts (editing it during a run cannot break the run).
+main() {
+	prepare_source
+	failed=()
+	for s in "${stages[@]}"; do
+		case $s in
+		warnings | asan | valgrind | fuzz)
+			start=$(date +%s)
+			if "stage_$s"; then
+				say "$s: ok ($(($(date +%s) - start)) s)"
+			else
+				say "$s: FAILED ($(($(date +%s) - start)) s)"
+				failed+=("$s")
+			fi
+			;;
+		*)
+			echo "usage: $0 [warnings] [asan] [valgrind] [fuzz]" >&2
+			exit 2
+			;;
+		esac
+	done
+	if [ ${#failed[@]} -gt 0 ]; then
+		say "failed stages: ${failed[*]}"
+		exit 1
+	fi
+	say "all stages passed: ${stages[*]}"
+}
+main
