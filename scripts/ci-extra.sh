@@ -22,6 +22,15 @@ work=${CI_EXTRA_DIR:-/tmp/pam_isc-ci-extra}
 jobs=$(nproc)
 stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(warnings asan valgrind fuzz)
+for s in "${stages[@]}"; do
+	case $s in
+	warnings | asan | valgrind | fuzz) ;;
+	*)
+		echo "usage: $0 [warnings] [asan] [valgrind] [fuzz]" >&2
+		exit 2
+		;;
+	esac
+done
 
 scripts/install-deps.sh --extra
 
