@@ -178,6 +178,10 @@ static const char *type_placeholder(const struct config_option *opt)
 		return "SECRET";
 	case CONFIG_T_CHOICE:
 		return "WORD";
+	case CONFIG_T_PROXY:
+		return "URL";
+	case CONFIG_T_PIN:
+		return "PINS";
 	default: /* a type newer than this generator */
 		return "VALUE";
 	}
@@ -210,6 +214,12 @@ static void put_type(FILE *out, const struct config_option *opt)
 		break;
 	case CONFIG_T_SECRET:
 		fputs("Type: string (secret). ", out);
+		break;
+	case CONFIG_T_PROXY:
+		fputs("Type: proxy URL (http, https, socks5, socks5h). ", out);
+		break;
+	case CONFIG_T_PIN:
+		fputs("Type: list of sha256// public key pins. ", out);
 		break;
 	case CONFIG_T_CHOICE:
 		fputs("Type: one of", out);

@@ -225,6 +225,28 @@ const struct config_option config_options[] = {
 			       "is dropped (and logged) instead of being sent, from 60 to 31536000 "
 			       "(a year). Default: 604800 (7 days).",
 	},
+	/* --- issue 4: proxy and TLS pinning --- */
+	{
+		.name = "proxy",
+		.type = CONFIG_T_PROXY,
+		FIELD(proxy),
+		.description = "The proxy to reach the ISC API through, as a URL: http://HOST:PORT, "
+			       "https://HOST:PORT, socks5://HOST:PORT or socks5h://HOST:PORT. "
+			       "This is the only way a proxy is ever used: proxy variables in "
+			       "the environment (https_proxy, ALL_PROXY, NO_PROXY...) are "
+			       "ignored. Default: none, the API is reached directly.",
+	},
+	{
+		.name = "pinned_public_key",
+		.type = CONFIG_T_PIN,
+		FIELD(pinned_public_key),
+		.description = "Pin the public key of the ISC API server, on top of the usual "
+			       "certificate and host name checks (which are always on): "
+			       "sha256// followed by the Base64 SHA-256 of the server "
+			       "certificate's DER SubjectPublicKeyInfo; several pins are "
+			       "separated by ';' (e.g. the current and the next key). A server "
+			       "whose key matches none is refused. Default: no pin.",
+	},
 	{ .name = NULL },
 };
 
@@ -512,6 +534,77 @@ fail:
 	return -1;
 }
 
+/* proxy: scheme://host[:port][/], no blanks, no user:password. */
+static int set_proxy(char **field, const char *value, char *msg, size_t msgsize)
+{
+	static const char *const schemes[] = { "http://", "https://", "socks5://", "socks5h://",
+					       NULL };
+	const char *host = NULL;
+
+	for (const char *const *sch = schemes; *sch; sch++)
+		if (strncmp(value, *sch, strlen(*sch)) == 0)
+			host = value + strlen(*sch);
+	if (!host) {
+		snprintf(msg, msgsize,
+			 "must start with http://, https://, socks5:// or socks5h://");
+		return -1;
+	}
+	if (host[0] == '\0' || host[0] == ':' || host[0] == '/') {
+		snprintf(msg, msgsize, "no host name after the scheme");
+		return -1;
+	}
+	for (const char *c = value; *c; c++) {
+		if (*c == ' ' || *c == '\t') {
+			snprintf(msg, msgsize, "blank in the proxy URL");
+			return -1;
+		}
+	}
+	if (strchr(host, '@')) {
+		snprintf(msg, msgsize, "credentials in the proxy URL are not supported");
+		return -1;
+	}
+	return store_string(field, value, strlen(value), msg, msgsize);
+}
+
+static bool is_b64_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+	       c == '+' || c == '/';
+}
+
+/* pinned_public_key: one or more "sha256//" + 44 Base64 characters (32
+ * bytes: 43 characters and one '='), separated by ';'. */
+static int set_pin(char **field, const char *value, char *msg, size_t msgsize)
+{
+	static const char prefix[] = "sha256//";
+	const size_t plen = sizeof prefix - 1;
+	const char *p = value;
+
+	for (;;) {
+		if (strncmp(p, prefix, plen) != 0) {
+			snprintf(msg, msgsize, "each pin must be sha256// and the Base64 SHA-256 "
+					       "of the server's public key");
+			return -1;
+		}
+		p += plen;
+		for (size_t i = 0; i < 43; i++) {
+			if (!is_b64_char(p[i])) {
+				snprintf(msg, msgsize, "a pin is not 32 bytes of standard Base64");
+				return -1;
+			}
+		}
+		if (p[43] != '=' || (p[44] != '\0' && p[44] != ';')) {
+			snprintf(msg, msgsize, "a pin is not 32 bytes of standard Base64");
+			return -1;
+		}
+		p += 44;
+		if (*p == '\0')
+			break;
+		p++; /* ';' */
+	}
+	return store_string(field, value, strlen(value), msg, msgsize);
+}
+
 /* Check value against opt's type and store it in cfg. */
 static int set_option(struct config *cfg, const struct config_option *opt, const char *value,
 		      char *msg, size_t msgsize)
@@ -555,6 +648,10 @@ static int set_option(struct config *cfg, const struct config_option *opt, const
 		return 0;
 	case CONFIG_T_CHOICE:
 		return set_choice(opt, field, value, msg, msgsize);
+	case CONFIG_T_PROXY:
+		return set_proxy(field, value, msg, msgsize);
+	case CONFIG_T_PIN:
+		return set_pin(field, value, msg, msgsize);
 	}
 	snprintf(msg, msgsize, "internal error: bad option table entry");
 	return -1;
@@ -573,6 +670,8 @@ void config_free(struct config *cfg)
 		case CONFIG_T_VERSION:
 		case CONFIG_T_FORMAT:
 		case CONFIG_T_PATH:
+		case CONFIG_T_PROXY:
+		case CONFIG_T_PIN:
 			free(*(char **)field);
 			break;
 		case CONFIG_T_LIST:
@@ -747,12 +846,39 @@ out:
 
 /* ---- files -------------------------------------------------------------- */
 
+/* Who may have written a file we trust (issue 4): root, or the user we
+ * run as (pam_isc_ctl run by hand, tests), and nobody else. */
+static int check_file_owner_mode(const struct stat *st, bool secret, char *msg, size_t msgsize)
+{
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		snprintf(msg, msgsize, "refused: owned by uid %u; it must be owned by root",
+			 (unsigned)st->st_uid);
+		return -1;
+	}
+	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(msg, msgsize,
+			 "refused: writable by group or others (mode %04o); use chmod go-w",
+			 (unsigned)(st->st_mode & 07777));
+		return -1;
+	}
+	if (secret && (st->st_mode & (S_IRGRP | S_IROTH))) {
+		snprintf(msg, msgsize,
+			 "refused: holds the client secret but is readable by group or others "
+			 "(mode %04o); use chmod 600",
+			 (unsigned)(st->st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
 /* Read a regular file of at most max bytes into a fresh buffer of max + 1
  * bytes (NUL-terminated; release with secret_free_buf(*out, max + 1)).
  * A symlink is refused: O_NOFOLLOW. O_NONBLOCK keeps a FIFO planted at the
- * path from hanging passwd; it is refused as not a regular file. */
-static int read_small_file(const char *path, size_t max, char **out, size_t *len, char *msg,
-			   size_t msgsize)
+ * path from hanging passwd; it is refused as not a regular file. The owner
+ * and mode are checked (check_file_owner_mode; secret: no group or other
+ * read either); *st_out, if given, receives the file's status. */
+static int read_small_file(const char *path, size_t max, bool secret, char **out, size_t *len,
+			   struct stat *st_out, char *msg, size_t msgsize)
 {
 	struct stat st;
 	char *buf = NULL;
@@ -777,6 +903,10 @@ static int read_small_file(const char *path, size_t max, char **out, size_t *len
 		snprintf(msg, msgsize, "not a regular file");
 		goto fail;
 	}
+	if (check_file_owner_mode(&st, secret, msg, msgsize) < 0)
+		goto fail;
+	if (st_out)
+		*st_out = st;
 	if (st.st_size < 0 || (unsigned long long)st.st_size > max)
 		goto too_large;
 	buf = malloc(max + 1);
@@ -821,12 +951,23 @@ int config_load(const char *path, struct config *cfg, struct config_error *err)
 
 	memset(cfg, 0, sizeof *cfg);
 	error_reset(err, path);
-	if (read_small_file(path, CONFIG_FILE_MAX, &text, &len, msg, sizeof msg) < 0) {
+	struct stat st;
+
+	if (read_small_file(path, CONFIG_FILE_MAX, false, &text, &len, &st, msg, sizeof msg) <
+	    0) {
 		set_error(err, 0, "", "%s", msg);
 		return -1;
 	}
 	rc = config_parse_buffer(path, text, len, cfg, err);
 	secret_free_buf(text, CONFIG_FILE_MAX + 1);
+	/* An inline client_secret makes the file itself a secret file. */
+	if (rc == 0 && cfg->client_secret.data &&
+	    check_file_owner_mode(&st, true, msg, sizeof msg) < 0) {
+		config_free(cfg);
+		error_reset(err, path);
+		set_error(err, 0, "client_secret", "%s", msg);
+		return -1;
+	}
 	return rc;
 }
 
@@ -849,7 +990,7 @@ int config_client_secret(const struct config *cfg, struct secret *out, struct co
 		return -1;
 	}
 	error_reset(err, cfg->client_secret_file);
-	if (read_small_file(cfg->client_secret_file, SECRET_FILE_MAX, &text, &len, msg,
+	if (read_small_file(cfg->client_secret_file, SECRET_FILE_MAX, true, &text, &len, NULL, msg,
 			    sizeof msg) < 0) {
 		set_error(err, 0, "client_secret_file", "%s", msg);
 		return -1;

@@ -46,6 +46,9 @@ struct config {
 	unsigned prelim_check;   /* 1: yes, 0: no */
 	char *state_dir;
 	unsigned long queue_max_age; /* seconds */
+	/* issue 4: TLS and proxy */
+	char *proxy;             /* NULL: no proxy at all */
+	char *pinned_public_key; /* NULL: no pin; else "sha256//B64[;sha256//B64...]" */
 };
 
 /* What a change does when ISC cannot take it (config key on_error). */
@@ -65,6 +68,8 @@ enum config_type {
 	CONFIG_T_LIST,     /* comma-separated names */
 	CONFIG_T_SECRET,   /* stored in struct secret */
 	CONFIG_T_CHOICE,   /* one of .choices; the index is stored as unsigned */
+	CONFIG_T_PROXY,    /* http://, https://, socks5://, socks5h:// URL (issue 4) */
+	CONFIG_T_PIN,      /* sha256//BASE64 list (issue 4) */
 };
 
 struct config_option {

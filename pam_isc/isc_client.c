@@ -294,8 +294,18 @@ static int perform(struct isc_client *c, const char *url, const char *content_ty
 	    (c->cfg->ca_file &&
 	     (curl_easy_setopt(curl, CURLOPT_CAINFO, c->cfg->ca_file) != CURLE_OK ||
 	      curl_easy_setopt(curl, CURLOPT_CAPATH, NULL) != CURLE_OK)) ||
-	    /* "" disables every proxy, including ones named by environment. */
-	    curl_easy_setopt(curl, CURLOPT_PROXY, "") != CURLE_OK ||
+	    /* The configured proxy, or none: "" disables every proxy, including
+	     * ones named by the environment; NOPROXY "" lets no host bypass the
+	     * configured one (issue 4). */
+	    curl_easy_setopt(curl, CURLOPT_PROXY, c->cfg->proxy ? c->cfg->proxy : "") !=
+		    CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_NOPROXY, "") != CURLE_OK ||
+	    (c->cfg->proxy &&
+	     curl_easy_setopt(curl, CURLOPT_PROXY_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) !=
+		     CURLE_OK) ||
+	    (c->cfg->pinned_public_key &&
+	     curl_easy_setopt(curl, CURLOPT_PINNEDPUBLICKEY, c->cfg->pinned_public_key) !=
+		     CURLE_OK) ||
 	    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)remaining) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)remaining) != CURLE_OK ||
@@ -339,6 +349,10 @@ static int perform(struct isc_client *c, const char *url, const char *content_ty
 		else
 			set_error(err, ISC_CLIENT_TRANSPORT, "%s",
 				  c->curl_err[0] ? c->curl_err : curl_easy_strerror(rc));
+		/* The callers free the response only when perform succeeds: a
+		 * body cut short (too large, timeout) is wiped and freed here
+		 * (found by the ASan run of hostile_bodies.sh). */
+		response_free(resp);
 		goto out;
 	}
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, http);

@@ -1,8 +1,9 @@
 /* isc_json: see isc_json.h and ../shared/isc-api.md.
  *
- * Duplicate keys in an object: json-c keeps the last one silently. That is
- * accepted for now; ISC does not send duplicates, and the last-wins value
- * still has to pass the same type checks as any other. */
+ * Duplicate keys in an object: json-c keeps the last one silently, so a
+ * body could say one thing to one JSON reader and another to the next. A
+ * scan after json-c's (check_duplicate_keys) refuses any object that names
+ * a key twice, however the key is spelled (escapes are decoded first). */
 #include "isc_json.h"
 
 #include <errno.h>
@@ -152,6 +153,215 @@ static int json_text_check(const unsigned char *s, size_t n, char *err, size_t e
 	return 0;
 }
 
+/* ---- duplicate keys --------------------------------------------------------- */
+
+/* ISC's objects have a few dozen fields at most. */
+#define MAX_OBJECT_KEYS 1000
+
+struct json_key {
+	char *s;
+	size_t len;
+};
+
+struct key_level {
+	bool is_object, expect_key;
+	struct json_key *keys;
+	size_t n, cap;
+};
+
+static int hex4(const char *s, unsigned *out)
+{
+	unsigned v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		char c = s[i];
+		v <<= 4;
+		if (c >= '0' && c <= '9')
+			v |= (unsigned)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v |= (unsigned)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			v |= (unsigned)(c - 'A' + 10);
+		else
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static size_t put_utf8(unsigned cp, char *out)
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | (cp >> 6));
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xe0 | (cp >> 12));
+		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | (cp >> 18));
+	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/* Decode the JSON string starting after the quote at s[*pos] into a fresh
+ * buffer; *pos ends after the closing quote. The text is known to be valid
+ * JSON (json-c parsed it). Returns 0 or -1 (out of memory, malformed). */
+static int decode_string(const char *s, size_t n, size_t *pos, struct json_key *out)
+{
+	size_t i = *pos, start = i, len = 0;
+	char *buf;
+
+	while (i < n && s[i] != '"')
+		i += (s[i] == '\\') ? 2 : 1;
+	if (i >= n)
+		return -1;
+	/* Decoding never makes a string longer. */
+	buf = malloc(i - start + 1);
+	if (!buf)
+		return -1;
+	for (size_t j = start; j < i;) {
+		unsigned cp, lo;
+
+		if (s[j] != '\\') {
+			buf[len++] = s[j++];
+			continue;
+		}
+		switch (s[j + 1]) {
+		case 'b': buf[len++] = '\b'; j += 2; continue;
+		case 'f': buf[len++] = '\f'; j += 2; continue;
+		case 'n': buf[len++] = '\n'; j += 2; continue;
+		case 'r': buf[len++] = '\r'; j += 2; continue;
+		case 't': buf[len++] = '\t'; j += 2; continue;
+		case 'u': break;
+		default: buf[len++] = s[j + 1]; j += 2; continue;
+		}
+		if (j + 6 > i || hex4(s + j + 2, &cp) < 0)
+			goto bad;
+		j += 6;
+		if (cp >= 0xd800 && cp < 0xdc00 && j + 6 <= i && s[j] == '\\' && s[j + 1] == 'u' &&
+		    hex4(s + j + 2, &lo) == 0 && lo >= 0xdc00 && lo < 0xe000) {
+			cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+			j += 6;
+		}
+		len += put_utf8(cp, buf + len);
+	}
+	out->s = buf;
+	out->len = len;
+	*pos = i + 1;
+	return 0;
+bad:
+	free(buf);
+	return -1;
+}
+
+static void level_free(struct key_level *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->keys[i].s);
+	free(l->keys);
+	memset(l, 0, sizeof *l);
+}
+
+/* 1 when key is new in l (and now recorded), 0 when it is a duplicate, -1
+ * on error (out of memory, too many keys: reason in err). */
+static int level_add_key(struct key_level *l, struct json_key *key, char *err, size_t errsize)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->keys[i].len == key->len && memcmp(l->keys[i].s, key->s, key->len) == 0)
+			return 0;
+	}
+	if (l->n >= MAX_OBJECT_KEYS) {
+		set_err(err, errsize, "an object has more than %d keys", MAX_OBJECT_KEYS);
+		return -1;
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct json_key *grown = realloc(l->keys, cap * sizeof *grown);
+		if (!grown) {
+			set_err(err, errsize, "out of memory");
+			return -1;
+		}
+		l->keys = grown;
+		l->cap = cap;
+	}
+	l->keys[l->n++] = *key;
+	key->s = NULL;
+	return 1;
+}
+
+/* body[0..n) is one valid JSON value at most PARSE_MAX_DEPTH deep. */
+static int check_duplicate_keys(const char *s, size_t n, char *err, size_t errsize)
+{
+	struct key_level levels[PARSE_MAX_DEPTH + 1];
+	int depth = 0, rc = 0;
+
+	memset(levels, 0, sizeof levels);
+	for (size_t i = 0; i < n && rc == 0;) {
+		char c = s[i];
+		struct key_level *top = depth > 0 ? &levels[depth - 1] : NULL;
+
+		if (c == '{' || c == '[') {
+			if (depth > PARSE_MAX_DEPTH) {
+				set_err(err, errsize, "not JSON: nesting too deep");
+				rc = -1;
+				break;
+			}
+			levels[depth].is_object = c == '{';
+			levels[depth].expect_key = c == '{';
+			depth++;
+			i++;
+		} else if (c == '}' || c == ']') {
+			if (depth > 0)
+				level_free(&levels[--depth]);
+			i++;
+		} else if (c == ',') {
+			if (top && top->is_object)
+				top->expect_key = true;
+			i++;
+		} else if (c == '"' && top && top->is_object && top->expect_key) {
+			/* Only keys are decoded (copied): values may be secrets
+			 * (access_token) and are skipped in place. */
+			struct json_key key = { NULL, 0 };
+			size_t pos = i + 1;
+			int added;
+
+			if (decode_string(s, n, &pos, &key) < 0) {
+				set_err(err, errsize, "out of memory");
+				rc = -1;
+				break;
+			}
+			top->expect_key = false;
+			added = level_add_key(top, &key, err, errsize);
+			if (added == 0)
+				set_err(err, errsize,
+					"not JSON we accept: a key appears twice in an object");
+			if (added <= 0)
+				rc = -1;
+			free(key.s);
+			i = pos;
+		} else if (c == '"') {
+			for (i++; i < n && s[i] != '"'; i += (s[i] == '\\') ? 2 : 1)
+				;
+			i++;
+		} else {
+			i++;
+		}
+	}
+	while (depth > 0)
+		level_free(&levels[--depth]);
+	return rc;
+}
+
 /* Parse body[0..len) as exactly one JSON value. Returns it (release with
  * json_object_put) or NULL with a reason in err. A top-level JSON null is
  * reported as an error too, since no caller wants it. */
@@ -200,6 +410,9 @@ static struct json_object *parse_value(const char *body, size_t len, char *err, 
 			set_err(err, errsize, "not JSON: %s", json_tokener_error_desc(jerr));
 	} else if (jerr != json_tokener_success || json_tokener_get_parse_end(tok) != len) {
 		set_err(err, errsize, "not JSON: trailing data after the value");
+		json_object_put(value);
+		value = NULL;
+	} else if (check_duplicate_keys(body, len, err, errsize) < 0) {
 		json_object_put(value);
 		value = NULL;
 	}

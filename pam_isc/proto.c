@@ -368,26 +368,36 @@ int proto_parse_verdict(const char *line, struct proto_verdict *v)
 	else if (strcmp(tok, "FAIL") != 0)
 		return -1;
 
+	/* Strict: each field at most once, and only the fields that
+	 * proto_format_verdict writes for this kind of verdict (OK: state and
+	 * request; FAIL: reason and state), so that a verdict means exactly one
+	 * thing (found by fuzz/targets.c, proto_verdict). */
+	bool seen_state = false, seen_request = false, seen_reason = false;
 	while ((tok = strtok_r(NULL, " ", &save)) != NULL) {
 		char *eq = strchr(tok, '=');
 		if (!eq)
 			return -1;
 		*eq++ = '\0';
 		if (strcmp(tok, "state") == 0) {
-			if (!state_valid(eq))
+			if (seen_state || !state_valid(eq))
 				return -1;
+			seen_state = true;
 			strcpy(v->state, eq);
-		} else if (strcmp(tok, "request") == 0) {
+		} else if (strcmp(tok, "request") == 0 && v->accepted) {
+			if (seen_request)
+				return -1;
+			seen_request = true;
 			if (strcmp(eq, "-") != 0) {
 				if (!proto_request_id_valid(eq))
 					return -1;
 				strcpy(v->request_id, eq);
 			}
-		} else if (strcmp(tok, "reason") == 0) {
-			if (reason_from_name(eq, &v->reason) < 0)
+		} else if (strcmp(tok, "reason") == 0 && !v->accepted) {
+			if (seen_reason || reason_from_name(eq, &v->reason) < 0)
 				return -1;
+			seen_reason = true;
 		} else if (strcmp(tok, "queued") == 0) {
-			if (strcmp(eq, "1") != 0)
+			if (v->queued || strcmp(eq, "1") != 0)
 				return -1;
 			v->queued = true;
 		} else {

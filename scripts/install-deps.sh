@@ -14,6 +14,11 @@ packages=(
 	# the real passwd test (tests/integration/real_passwd.sh) drives passwd and su on a pty
 	expect
 )
+# --extra: what scripts/ci-extra.sh and --enable-fuzzing need on top
+# (clang with libFuzzer, valgrind; gcc's ASan/UBSan come with build-essential).
+if [ "${1:-}" = --extra ]; then
+	packages+=(clang libclang-rt-14-dev valgrind)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

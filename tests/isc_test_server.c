@@ -94,6 +94,9 @@ struct switches {
 	int fail_endpoint;    /* enum endpoint, EP_NONE: any API endpoint */
 	long slow_ms;         /* API response bodies: one byte every slow_ms */
 	long finish_after_ms; /* > 0: final this long after set-password, polls aside */
+	/* issue 4: hostile response bodies */
+	int bad_body;        /* enum bad_body */
+	int bad_body_on;     /* enum endpoint it applies to */
 };
 
 struct token {
@@ -168,6 +171,36 @@ struct reply {
 };
 
 enum endpoint { EP_NONE, EP_TOKEN, EP_CONTROL, EP_LOOKUP, EP_SET, EP_STATUS };
+
+/* Hostile bodies (switch bad_body, issue 4), answered instead of the real
+ * body by the endpoint named by bad_body_on. */
+enum bad_body {
+	BAD_NONE,
+	BAD_HTML,           /* 503, an HTML maintenance page */
+	BAD_HTML_200,       /* 200, the same page */
+	BAD_WRONG_TYPES,    /* top-level strings become numbers, numbers strings */
+	BAD_MISSING_FIELDS, /* {} */
+	BAD_DUPLICATE_KEYS, /* the first key once more, in front, with another value */
+	BAD_HUGE_NUMBER,    /* top-level numbers become a 400-digit number */
+	BAD_DEEP,           /* an extra field nested 1000 deep */
+	BAD_NUL,            /* a NUL byte inside the first key */
+	BAD_NON_UTF8,       /* bytes 0xff 0xfe inside the first key */
+	BAD_HUGE,           /* 200 with a 64 MiB body */
+	BAD_ENDLESS,        /* 200, chunked, a byte every 100 ms, never ending */
+};
+static const char *const bad_body_names[] = {
+	"none",	   "html",	"html_200", "wrong_types", "missing_fields", "duplicate_keys",
+	"huge_number", "deep", "nul",	    "non_utf8",	   "huge",	     "endless",
+};
+static const char *const bad_body_on_names[] = { "", "token", "", "lookup", "set", "status" };
+
+static int name_index(const char *const *names, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (names[i][0] && strcmp(names[i], name) == 0)
+			return (int)i;
+	return -1;
+}
 
 enum identity_kind { IDENTITY_PLAIN, IDENTITY_UNKNOWN, IDENTITY_MULTI, IDENTITY_AMBIGUOUS,
 		     IDENTITY_NO_ACCOUNT };
@@ -1371,6 +1404,20 @@ static int apply_switch(struct switches *next, const char *key, json_object *val
 		if (!is_int || number < 0 || number > MAX_FINISH_AFTER_MS)
 			goto bad_value;
 		next->finish_after_ms = (long)number;
+	} else if (strcmp(key, "bad_body") == 0) {
+		int i = is_string ? name_index(bad_body_names, sizeof bad_body_names /
+							       sizeof bad_body_names[0], text)
+				  : -1;
+		if (i < 0)
+			goto bad_value;
+		next->bad_body = i;
+	} else if (strcmp(key, "bad_body_on") == 0) {
+		int i = is_string ? name_index(bad_body_on_names, sizeof bad_body_on_names /
+								  sizeof bad_body_on_names[0], text)
+				  : -1;
+		if (i < 0)
+			goto bad_value;
+		next->bad_body_on = i;
 	} else if (strcmp(key, "failed_error") == 0) {
 		size_t len = is_string ? (size_t)json_object_get_string_len(value) : 0;
 		if (!is_string || strlen(text) != len || len > MAX_TEXT_LEN)
@@ -1454,8 +1501,9 @@ static json_object *switches_json(const struct switches *sw)
 	    !obj_add(body, "retry_after", json_object_new_int64(sw->retry_after)) ||
 	    !obj_add_str(body, "fail_endpoint", endpoint_switch_name(sw->fail_endpoint)) ||
 	    !obj_add(body, "slow_ms", json_object_new_int64(sw->slow_ms)) ||
-
-	    !obj_add(body, "finish_after_ms", json_object_new_int64(sw->finish_after_ms))) {
+	    !obj_add(body, "finish_after_ms", json_object_new_int64(sw->finish_after_ms)) ||
+	    !obj_add_str(body, "bad_body", bad_body_names[sw->bad_body]) ||
+	    !obj_add_str(body, "bad_body_on", bad_body_on_names[sw->bad_body_on])) {
 		json_object_put(body);
 		return NULL;
 	}
@@ -1715,6 +1763,149 @@ static struct MHD_Response *slow_response(struct server *s, const char *text, si
 	return resp;
 }
 
+/* ---- hostile bodies (issue 4) ---- */
+
+static const char maintenance_page[] =
+	"<!DOCTYPE html>\n<html><head><title>Scheduled maintenance</title></head>\n"
+	"<body><h1>We'll be back soon</h1><p>Identity Security Cloud is down for "
+	"maintenance.</p></body></html>\n";
+
+#define HUGE_BODY_SIZE (64UL * 1024 * 1024)
+
+static ssize_t huge_body_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)cls;
+	if (pos >= HUGE_BODY_SIZE)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (max > HUGE_BODY_SIZE - pos)
+		max = (size_t)(HUGE_BODY_SIZE - pos);
+	if (pos == 0 && max > 0) {
+		buf[0] = '{';
+		memset(buf + 1, ' ', max - 1);
+	} else {
+		memset(buf, ' ', max);
+	}
+	return (ssize_t)max;
+}
+
+/* A byte every 100 ms until the server stops (or the client goes). */
+static ssize_t endless_body_reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct server *s = cls;
+	struct timespec pause = { 0, 100 * 1000000L };
+	bool stopping;
+
+	if (max == 0)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	stopping = s->stopping;
+	pthread_mutex_unlock(&s->lock);
+	if (stopping)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	if (pos > 0)
+		nanosleep(&pause, NULL);
+	buf[0] = pos == 0 ? '{' : ' ';
+	return 1;
+}
+
+/* Text (malloc'd, *len bytes, may hold NULs) of a JSON-level bad body made
+ * from the real one, or NULL. */
+static char *bad_json_text(int kind, json_object *real, size_t *len)
+{
+	json_object *copy = NULL;
+	const char *t;
+	char *out = NULL;
+	size_t tlen = 0;
+
+	if (kind == BAD_MISSING_FIELDS) {
+		out = strdup("{}");
+		*len = 2;
+		return out;
+	}
+	if (!real || !json_object_is_type(real, json_type_object))
+		return NULL;
+	if (kind == BAD_WRONG_TYPES || kind == BAD_HUGE_NUMBER) {
+		if (json_object_deep_copy(real, &copy, NULL) < 0)
+			return NULL;
+		json_object_object_foreach(copy, key, value)
+		{
+			if (kind == BAD_WRONG_TYPES && json_object_is_type(value, json_type_string))
+				json_object_object_add(copy, key, json_object_new_int(42));
+			else if (kind == BAD_WRONG_TYPES &&
+				 (json_object_is_type(value, json_type_int) ||
+				  json_object_is_type(value, json_type_array)))
+				json_object_object_add(copy, key, json_object_new_string("42"));
+			else if (kind == BAD_HUGE_NUMBER &&
+				 json_object_is_type(value, json_type_int)) {
+				char digits[401];
+				memset(digits, '9', 400);
+				digits[400] = '\0';
+				json_object_object_add(copy, key,
+						       json_object_new_double_s(1e300, digits));
+			}
+		}
+		t = json_object_to_json_string_length(copy, JSON_C_TO_STRING_PLAIN, &tlen);
+		out = t ? strndup(t, tlen) : NULL;
+		*len = tlen;
+		json_object_put(copy);
+		return out;
+	}
+	t = json_object_to_json_string_length(real, JSON_C_TO_STRING_PLAIN, &tlen);
+	if (!t || tlen < 2 || t[0] != '{')
+		return NULL;
+	if (kind == BAD_DUPLICATE_KEYS || kind == BAD_DEEP) {
+		/* {"k":..., -> {"k":"duplicate","k":...  or {"deep":[[[...]]],"k":... */
+		const char *q = strchr(t + 1, '"'), *q2 = q ? strchr(q + 1, '"') : NULL;
+		size_t klen = q && q2 ? (size_t)(q2 - q + 1) : 0, extra;
+		if (!klen)
+			return NULL;
+		extra = kind == BAD_DEEP ? 8 + 2000 + 1 : klen + 13;
+		out = malloc(tlen + extra + 1);
+		if (!out)
+			return NULL;
+		out[0] = '{';
+		if (kind == BAD_DEEP) {
+			memcpy(out + 1, "\"deep\":", 7);
+			memset(out + 8, '[', 1000);
+			memset(out + 1008, ']', 1000);
+			out[2008] = ',';
+			memcpy(out + 2009, t + 1, tlen - 1);
+			*len = 2009 + tlen - 1;
+		} else {
+			memcpy(out + 1, q, klen);
+			memcpy(out + 1 + klen, ":\"duplicate\",", 13);
+			memcpy(out + 1 + klen + 13, t + 1, tlen - 1);
+			*len = 1 + klen + 13 + tlen - 1;
+		}
+		out[*len] = '\0';
+		return out;
+	}
+	if (kind == BAD_NUL || kind == BAD_NON_UTF8) {
+		/* Two bytes put right after the first quote. */
+		const char *q = strchr(t, '"');
+		size_t at;
+		if (!q)
+			return NULL;
+		at = (size_t)(q - t) + 1;
+		out = malloc(tlen + 3);
+		if (!out)
+			return NULL;
+		memcpy(out, t, at);
+		if (kind == BAD_NUL) {
+			out[at] = 'x';
+			out[at + 1] = '\0';
+		} else {
+			out[at] = (char)0xff;
+			out[at + 1] = (char)0xfe;
+		}
+		memcpy(out + at + 2, t + at, tlen - at);
+		*len = tlen + 2;
+		out[*len] = '\0';
+		return out;
+	}
+	return NULL;
+}
+
 /* Routes, handles, logs, holds and queues one request's response. */
 static enum MHD_Result answer(struct server *s, struct MHD_Connection *conn, const char *url,
 			      const char *method, const struct request_ctx *ctx)
@@ -1728,6 +1919,8 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *conn, con
 	char slpt_request_id[HEX_ID_LEN + 1];
 	enum MHD_Result queued;
 	size_t len = 0;
+	int bad;
+	const char *content_type = "application/json";
 
 	if (ctx->too_large) {
 		reply_standard_error(&r, 413, "413 Payload Too Large", "the body exceeds 1 MiB");
@@ -1783,10 +1976,46 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *conn, con
 		pthread_mutex_unlock(&s->lock);
 	}
 
-	if (slow_ms > 0 && ep != EP_CONTROL)
-		response = slow_response(s, text, len, slow_ms);
-	else
-		response = MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
+	pthread_mutex_lock(&s->lock);
+	bad = (ep != EP_CONTROL && (int)ep == s->sw.bad_body_on) ? s->sw.bad_body : BAD_NONE;
+	pthread_mutex_unlock(&s->lock);
+	switch (bad) {
+	case BAD_NONE:
+		if (slow_ms > 0 && ep != EP_CONTROL)
+			response = slow_response(s, text, len, slow_ms);
+		else
+			response = MHD_create_response_from_buffer(len, (void *)text,
+								   MHD_RESPMEM_MUST_COPY);
+		break;
+	case BAD_HTML:
+	case BAD_HTML_200:
+		if (bad == BAD_HTML)
+			r.status = 503;
+		content_type = "text/html; charset=utf-8";
+		response = MHD_create_response_from_buffer(sizeof maintenance_page - 1,
+							   (void *)maintenance_page,
+							   MHD_RESPMEM_PERSISTENT);
+		break;
+	case BAD_HUGE:
+		response = MHD_create_response_from_callback(HUGE_BODY_SIZE, 64 * 1024,
+							     huge_body_reader, NULL, NULL);
+		break;
+	case BAD_ENDLESS:
+		response = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64,
+							     endless_body_reader, s, NULL);
+		break;
+	default: {
+		size_t bad_len = 0;
+		char *bad_text = bad_json_text(bad, r.body, &bad_len);
+		response = bad_text ? MHD_create_response_from_buffer(bad_len, bad_text,
+								      MHD_RESPMEM_MUST_FREE)
+				    : NULL;
+		if (!bad_text)
+			response = MHD_create_response_from_buffer(len, (void *)text,
+								   MHD_RESPMEM_MUST_COPY);
+		break;
+	}
+	}
 	json_object_put(r.body);
 	if (!response)
 		return MHD_NO;
@@ -1800,7 +2029,7 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *conn, con
 	}
 	if (random_hex(slpt_request_id, HEX_ID_BYTES) < 0)
 		snprintf(slpt_request_id, sizeof slpt_request_id, "%s", "unavailable");
-	if (MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") !=
+	if (MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) !=
 		    MHD_YES ||
 	    MHD_add_response_header(response, "SLPT-Request-ID", slpt_request_id) != MHD_YES ||
 	    (r.allow && MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, r.allow) != MHD_YES) ||
@@ -1926,6 +2155,13 @@ struct tls_material {
 	char *ca_pem;
 	char *chain_pem; /* server certificate, then the CA */
 	char *key_pem;
+	char *pin; /* sha256//BASE64 of the server key's SubjectPublicKeyInfo */
+};
+
+/* How the server certificate is made (tests of TLS refusals). */
+struct cert_options {
+	bool expired;          /* --cert-expired: valid from 2 days ago to 1 day ago */
+	const char *dns_name;  /* --cert-name: only this DNS name (no IP address) */
 };
 
 static void tls_material_free(struct tls_material *m)
@@ -1936,12 +2172,14 @@ static void tls_material_free(struct tls_material *m)
 	}
 	free(m->ca_pem);
 	free(m->chain_pem);
+	free(m->pin);
 	memset(m, 0, sizeof *m);
 }
 
 /* A certificate with the fields CA and server share: v3, random serial,
  * valid from an hour ago (clock skew) for a day, subject dn, subject key id. */
-static int cert_new(gnutls_x509_crt_t *out, gnutls_x509_privkey_t key, const char *dn)
+static int cert_new(gnutls_x509_crt_t *out, gnutls_x509_privkey_t key, const char *dn,
+		    bool expired)
 {
 	unsigned char serial[16], key_id[64];
 	size_t key_id_size = sizeof key_id;
@@ -1955,8 +2193,10 @@ static int cert_new(gnutls_x509_crt_t *out, gnutls_x509_privkey_t key, const cha
 		serial[0] = (unsigned char)((serial[0] & 0x7f) | 0x40); /* positive, minimal DER */
 		if ((rc = gnutls_x509_crt_set_version(crt, 3)) >= 0 &&
 		    (rc = gnutls_x509_crt_set_serial(crt, serial, sizeof serial)) >= 0 &&
-		    (rc = gnutls_x509_crt_set_activation_time(crt, now - 3600)) >= 0 &&
-		    (rc = gnutls_x509_crt_set_expiration_time(crt, now + 86400)) >= 0 &&
+		    (rc = gnutls_x509_crt_set_activation_time(crt, expired ? now - 2 * 86400
+									   : now - 3600)) >= 0 &&
+		    (rc = gnutls_x509_crt_set_expiration_time(crt, expired ? now - 86400
+									   : now + 86400)) >= 0 &&
 		    (rc = gnutls_x509_crt_set_dn(crt, dn, NULL)) >= 0 &&
 		    (rc = gnutls_x509_crt_set_key(crt, key)) >= 0 &&
 		    (rc = gnutls_x509_privkey_get_key_id(key, 0, key_id, &key_id_size)) >= 0)
@@ -2000,7 +2240,8 @@ static char *pem_join(const gnutls_datum_t *a, const gnutls_datum_t *b)
 
 /* A self-signed CA (ECDSA P-256: fast to make) and a server certificate for
  * 127.0.0.1 and localhost signed by it. */
-static int tls_material_generate(struct tls_material *out, char *err, size_t err_size)
+static int tls_material_generate(struct tls_material *out, const struct cert_options *co,
+				 char *err, size_t err_size)
 {
 	static const unsigned char loopback[4] = { 127, 0, 0, 1 };
 	gnutls_x509_privkey_t ca_key = NULL, server_key = NULL;
@@ -2019,34 +2260,67 @@ static int tls_material_generate(struct tls_material *out, char *err, size_t err
 			goto done;       \
 	} while (0)
 	TRY(ecdsa_key_new(&ca_key));
-	TRY(cert_new(&ca_crt, ca_key, "CN=pam_isc test CA,O=pam_isc tests"));
+	TRY(cert_new(&ca_crt, ca_key, "CN=pam_isc test CA,O=pam_isc tests", false));
 	TRY(gnutls_x509_crt_set_basic_constraints(ca_crt, 1, 0));
 	TRY(gnutls_x509_crt_set_key_usage(ca_crt, GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN));
 	TRY(gnutls_x509_crt_sign2(ca_crt, ca_crt, ca_key, GNUTLS_DIG_SHA256, 0));
 	TRY(gnutls_x509_privkey_get_key_id(ca_key, 0, ca_key_id, &ca_key_id_size));
 
 	TRY(ecdsa_key_new(&server_key));
-	TRY(cert_new(&server_crt, server_key, "CN=localhost,O=pam_isc tests"));
+	TRY(cert_new(&server_crt, server_key,
+		     co->dns_name ? "CN=wrong name,O=pam_isc tests" : "CN=localhost,O=pam_isc tests",
+		     co->expired));
 	TRY(gnutls_x509_crt_set_basic_constraints(server_crt, 0, -1));
 	TRY(gnutls_x509_crt_set_key_usage(server_crt, GNUTLS_KEY_DIGITAL_SIGNATURE));
 	TRY(gnutls_x509_crt_set_key_purpose_oid(server_crt, GNUTLS_KP_TLS_WWW_SERVER, 0));
-	TRY(gnutls_x509_crt_set_subject_alt_name(server_crt, GNUTLS_SAN_DNSNAME, "localhost", 9,
-						 GNUTLS_FSAN_APPEND));
-	TRY(gnutls_x509_crt_set_subject_alt_name(server_crt, GNUTLS_SAN_IPADDRESS, loopback,
-						 sizeof loopback, GNUTLS_FSAN_APPEND));
+	if (co->dns_name) {
+		TRY(gnutls_x509_crt_set_subject_alt_name(server_crt, GNUTLS_SAN_DNSNAME,
+							 co->dns_name,
+							 (unsigned)strlen(co->dns_name),
+							 GNUTLS_FSAN_APPEND));
+	} else {
+		TRY(gnutls_x509_crt_set_subject_alt_name(server_crt, GNUTLS_SAN_DNSNAME,
+							 "localhost", 9, GNUTLS_FSAN_APPEND));
+		TRY(gnutls_x509_crt_set_subject_alt_name(server_crt, GNUTLS_SAN_IPADDRESS,
+							 loopback, sizeof loopback,
+							 GNUTLS_FSAN_APPEND));
+	}
 	TRY(gnutls_x509_crt_set_authority_key_id(server_crt, ca_key_id, ca_key_id_size));
 	TRY(gnutls_x509_crt_sign2(server_crt, ca_crt, ca_key, GNUTLS_DIG_SHA256, 0));
 
 	TRY(gnutls_x509_crt_export2(ca_crt, GNUTLS_X509_FMT_PEM, &ca_pem));
 	TRY(gnutls_x509_crt_export2(server_crt, GNUTLS_X509_FMT_PEM, &server_pem));
 	TRY(gnutls_x509_privkey_export2(server_key, GNUTLS_X509_FMT_PEM, &key_pem));
+	/* The pin libcurl's CURLOPT_PINNEDPUBLICKEY takes: SHA-256 of the DER
+	 * SubjectPublicKeyInfo, Base64. */
+	{
+		unsigned char spki[1024], digest[32];
+		size_t spki_size = sizeof spki;
+		gnutls_datum_t raw = { digest, sizeof digest }, b64 = { NULL, 0 };
+
+		gnutls_pubkey_t server_pub = NULL;
+
+		TRY(gnutls_pubkey_init(&server_pub));
+		rc = gnutls_pubkey_import_x509(server_pub, server_crt, 0);
+		if (rc >= 0)
+			rc = gnutls_pubkey_export(server_pub, GNUTLS_X509_FMT_DER, spki, &spki_size);
+		gnutls_pubkey_deinit(server_pub);
+		TRY(rc);
+		TRY(gnutls_hash_fast(GNUTLS_DIG_SHA256, spki, spki_size, digest));
+		TRY(gnutls_base64_encode2(&raw, &b64));
+		out->pin = malloc(b64.size + 9);
+		if (out->pin)
+			snprintf(out->pin, b64.size + 9, "sha256//%.*s", (int)b64.size,
+				 (char *)b64.data);
+		gnutls_free(b64.data);
+	}
 #undef TRY
 	step = "out of memory";
 	rc = GNUTLS_E_MEMORY_ERROR;
 	out->ca_pem = datum_to_string(&ca_pem);
 	out->chain_pem = pem_join(&server_pem, &ca_pem);
 	out->key_pem = datum_to_string(&key_pem);
-	if (out->ca_pem && out->chain_pem && out->key_pem)
+	if (out->ca_pem && out->chain_pem && out->key_pem && out->pin)
 		rc = 0;
 done:
 	if (rc < 0) {
@@ -2171,12 +2445,14 @@ struct options {
 	const char *client_secret;
 	const char *source_name;
 	long delay_ms;
+	struct cert_options cert;
 };
 
 static void usage(FILE *to)
 {
 	fprintf(to, "usage: isc_test_server --dir DIR [--port N] [--client-id ID]\n"
 		    "                       [--client-secret S] [--source-name NAME] [--delay-ms N]\n"
+		    "                       [--cert-expired] [--cert-name DNSNAME]\n"
 		    "An HTTPS stand-in for SailPoint ISC's password API on 127.0.0.1;\n"
 		    "see tests/isc_test_server.md.\n");
 }
@@ -2204,6 +2480,8 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "client-secret", required_argument, NULL, 's' },
 		{ "source-name", required_argument, NULL, 'n' },
 		{ "delay-ms", required_argument, NULL, 'D' },
+		{ "cert-expired", no_argument, NULL, 'E' },
+		{ "cert-name", required_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -2239,6 +2517,16 @@ static int parse_options(int argc, char **argv, struct options *opt)
 				fprintf(stderr, "isc_test_server: bad --delay-ms %s\n", optarg);
 				return 2;
 			}
+			break;
+		case 'E':
+			opt->cert.expired = true;
+			break;
+		case 'N':
+			if (!*optarg || strlen(optarg) > 200) {
+				fprintf(stderr, "isc_test_server: bad --cert-name\n");
+				return 2;
+			}
+			opt->cert.dns_name = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -2380,7 +2668,7 @@ int main(int argc, char **argv)
 {
 	struct options opt;
 	struct server server;
-	struct tls_material tls = { NULL, NULL, NULL };
+	struct tls_material tls = { NULL, NULL, NULL, NULL };
 	struct MHD_Daemon *daemon = NULL;
 	const union MHD_DaemonInfo *info;
 	struct sigaction ignore;
@@ -2422,7 +2710,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "isc_test_server: cannot open %s/events.log\n", opt.dir);
 		goto out;
 	}
-	if (tls_material_generate(&tls, err, sizeof err) < 0 ||
+	if (tls_material_generate(&tls, &opt.cert, err, sizeof err) < 0 ||
 	    password_key_generate(&server, err, sizeof err) < 0) {
 		fprintf(stderr, "isc_test_server: key generation failed: %s\n", err);
 		goto out;
@@ -2431,6 +2719,15 @@ int main(int argc, char **argv)
 		fprintf(stderr, "isc_test_server: cannot write %s/ca.pem: %s\n", opt.dir,
 			strerror(errno));
 		goto out;
+	}
+	{
+		char pin_line[128];
+		snprintf(pin_line, sizeof pin_line, "%s\n", tls.pin);
+		if (write_file_atomically(opt.dir, "pin", pin_line, 0644) < 0) {
+			fprintf(stderr, "isc_test_server: cannot write %s/pin: %s\n", opt.dir,
+				strerror(errno));
+			goto out;
+		}
 	}
 
 	daemon = daemon_start(&server, opt.port, &tls);

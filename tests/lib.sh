@@ -53,6 +53,28 @@ SYSLOG_LISTENER=$top_builddir/tests/syslog_listener
 PAM_MATRIX=$PAM_WRAPPER_MODULES/pam_matrix.so
 PAM_SET_ITEMS=$PAM_WRAPPER_MODULES/pam_set_items.so
 
+# --- hooks for the CI's extra runs (scripts/ci-extra.sh) ---------------------
+# These are read by the test harness only; pam_isc.so and the helper never
+# look at the environment (the module starts the helper with a fixed one).
+#   ISC_TEST_HELPER_WRAPPER   a command prefix (e.g. "valgrind --..."): the
+#                             pam.d lines name helper=$T/helper-wrapper, a
+#                             root-owned script that execs the prefix on the
+#                             real helper. Use %T% for the test's temp dir.
+#   ISC_TEST_PAMTESTER_WRAPPER  a command prefix for pamtester (and so for
+#                             the module it loads), e.g. valgrind.
+#   ISC_TEST_PAMTESTER_PRELOAD  libraries put first in pamtester's
+#                             LD_PRELOAD (libasan for an ASan-built module).
+#   ISC_TEST_PAMTESTER_ENV    extra NAME=VALUE words for pamtester's
+#                             environment (e.g. ASAN_OPTIONS=...), %T% as above.
+#   ISC_TEST_TIMEOUT          the configuration's default timeout (10).
+# Every file that appears in $T/tool-logs (sanitizer and valgrind reports)
+# and shows an error makes the test fail (see _isc_check_tool_logs).
+: "${ISC_TEST_HELPER_WRAPPER:=}"
+: "${ISC_TEST_PAMTESTER_WRAPPER:=}"
+: "${ISC_TEST_PAMTESTER_PRELOAD:=}"
+: "${ISC_TEST_PAMTESTER_ENV:=}"
+: "${ISC_TEST_TIMEOUT:=10}"
+
 # ---------------------------------------------------------------------------
 # messages and exits
 
@@ -232,6 +254,9 @@ _isc_cleanup() {
 	if [ "$rc" -eq 0 ] && ! check_no_secret_leaks; then
 		rc=1
 	fi
+	if [ "$rc" -ne 77 ] && ! _isc_check_tool_logs; then
+		rc=1
+	fi
 	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ] && [ -n "${T:-}" ] && [ -d "$T" ]; then
 		_isc_diagnostics
 	fi
@@ -270,6 +295,33 @@ _isc_cleanup() {
 	exit "$rc"
 }
 
+# Fails (returns 1, printing the reports) when a sanitizer or valgrind
+# report under $T/tool-logs shows an error. Followers still running are
+# stopped first, so that their reports are complete.
+_isc_check_tool_logs() {
+	local f bad=0 pids pid
+	[ -n "${T:-}" ] && [ -d "$T/tool-logs" ] || return 0
+	pids=$(pgrep -f -- "pam_isc_helper follow --config $(re_escape "$T")/" 2>/dev/null)
+	for pid in $pids; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in $pids; do
+		for _ in $(seq 1 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+	done
+	for f in "$T"/tool-logs/*; do
+		# Reports are written only when there is something to report
+		# (valgrind -q, sanitizer log_path): any non-empty one fails.
+		[ -s "$f" ] || continue
+		log "FAIL: tool report ${f#"$T"/}:"
+		head -n 80 "$f" | _isc_redact >&2
+		bad=1
+	done
+	return $bad
+}
+
 # Start a test: root check, namespaces, $T, nss_wrapper database, pam.d
 # directory, syslog capture at /dev/log.
 isc_setup() {
@@ -301,7 +353,9 @@ isc_setup() {
 	_isc_private_dev || skip "cannot set up a private /dev in the mount namespace (mount failed)"
 	_isc_write_nss_db
 	mkdir -m 0700 "$T/pam.d"
+	mkdir -m 0700 "$T/tool-logs"
 	: >"$T/pamtester.all"
+	_isc_write_helper_wrapper
 
 	"$SYSLOG_LISTENER" /dev/log "$T/syslog.log" >"$T/listener.out" 2>&1 &
 	_isc_pids+=($!)
@@ -483,7 +537,7 @@ write_config() {
 		"status_interval = 1" \
 		"min_uid = 1000" \
 		"skip_users = root" \
-		"timeout = 10" \
+		"timeout = $ISC_TEST_TIMEOUT" \
 		"$@"; do
 		_isc_cfg_put "$line"
 	done
@@ -511,7 +565,27 @@ isc_line() {
 	local control=${1:-required}
 	[ $# -gt 0 ] && shift
 	printf 'password %s %s config=%s helper=%s debug%s\n' "$control" "$PAM_ISC_SO" \
-		"$T/pam_isc.conf" "$PAM_ISC_HELPER" "${*:+ $*}"
+		"$T/pam_isc.conf" "$(helper_path)" "${*:+ $*}"
+}
+
+# helper_path: what the pam.d lines name as helper=: the real helper, or the
+# wrapper script when ISC_TEST_HELPER_WRAPPER is set.
+helper_path() {
+	if [ -n "$ISC_TEST_HELPER_WRAPPER" ]; then
+		printf '%s\n' "$T/helper-wrapper"
+	else
+		printf '%s\n' "$PAM_ISC_HELPER"
+	fi
+}
+
+# The module starts the helper with nothing but PATH in its environment, so
+# the wrapper carries everything it needs in its own text.
+_isc_write_helper_wrapper() {
+	[ -n "$ISC_TEST_HELPER_WRAPPER" ] || return 0
+	local prefix=${ISC_TEST_HELPER_WRAPPER//%T%/$T}
+	printf '#!/bin/sh\n# written by tests/lib.sh for ISC_TEST_HELPER_WRAPPER\nexec %s %s "$@"\n' \
+		"$prefix" "$PAM_ISC_HELPER" >"$T/helper-wrapper"
+	chmod 0755 "$T/helper-wrapper"
 }
 
 # pam_service NAME LINE...: write the service file $T/pam.d/NAME.
@@ -556,6 +630,10 @@ run_pamtester_in() {
 # can keep it.
 ISC_PAM_WRAPPER_LOCK=${TMPDIR:-/tmp}/pam_isc-tests.pam_wrapper.lock
 
+# PAMTESTER_ENV: extra NAME=VALUE words a test puts into pamtester's
+# environment (the calling process of the PAM stack), e.g. hostile variables.
+PAMTESTER_ENV=()
+
 _isc_pamtester() {
 	local user=$1 service=$2 rc=0 lockfd
 	{
@@ -565,10 +643,16 @@ _isc_pamtester() {
 	flock -w 300 "$lockfd" || hard_error "could not lock $ISC_PAM_WRAPPER_LOCK within 300 s"
 	local t0 t1
 	t0=$(date +%s%N)
+	local -a extra_env=() wrapper=()
+	# shellcheck disable=SC2206 # words on purpose
+	[ -z "$ISC_TEST_PAMTESTER_ENV" ] || extra_env=(${ISC_TEST_PAMTESTER_ENV//%T%/$T})
+	# shellcheck disable=SC2206
+	[ -z "$ISC_TEST_PAMTESTER_WRAPPER" ] || wrapper=(${ISC_TEST_PAMTESTER_WRAPPER//%T%/$T})
 	env PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" PAM_WRAPPER_USE_SYSLOG=1 \
-		LD_PRELOAD="$PAM_WRAPPER_LIB $NSS_WRAPPER_LIB" \
+		LD_PRELOAD="${ISC_TEST_PAMTESTER_PRELOAD:+$ISC_TEST_PAMTESTER_PRELOAD }$PAM_WRAPPER_LIB $NSS_WRAPPER_LIB" \
 		NSS_WRAPPER_PASSWD="$NSS_WRAPPER_PASSWD" NSS_WRAPPER_GROUP="$NSS_WRAPPER_GROUP" \
-		timeout 60 "$PAMTESTER" -v "$service" "$user" "${ISC_PAM_OP:-chauthtok}" \
+		"${extra_env[@]}" "${PAMTESTER_ENV[@]}" \
+		timeout 60 "${wrapper[@]}" "$PAMTESTER" -v "$service" "$user" "${ISC_PAM_OP:-chauthtok}" \
 		>"$T/pamtester.out" 2>&1 {lockfd}>&- || rc=$?
 	t1=$(date +%s%N)
 	exec {lockfd}>&-
@@ -656,4 +740,28 @@ wait_no_follower() {
 		sleep 0.1
 	done
 	return 1
+}
+
+# ---------------------------------------------------------------------------
+# observing a running helper
+
+# wait_for_pid PATTERN [TIMEOUT_S (10)]: print the pid of the newest process
+# of this test whose command line matches the pgrep -f PATTERN; 1 on timeout.
+wait_for_pid() {
+	local pattern=$1 timeout_s=${2:-10} i pid
+	for ((i = 0; i <= timeout_s * 20; i++)); do
+		pid=$(pgrep -n -f -- "$pattern" 2>/dev/null || true)
+		if [ -n "$pid" ]; then
+			printf '%s\n' "$pid"
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# helper_pid [TIMEOUT_S]: the pid of the running `pam_isc_helper chauthtok`
+# (the real helper process, also when it runs under a wrapper).
+helper_pid() {
+	wait_for_pid "pam_isc_helper chauthtok" "${1:-10}"
 }

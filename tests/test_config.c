@@ -369,11 +369,57 @@ static void test_bad_values(void **state)
 		{ "queue_max_age", "59", "60 to 31536000" },
 		{ "queue_max_age", "31536001", "60 to 31536000" },
 		{ "queue_max_age", "1w", "60 to 31536000" },
+		/* issue 4 */
+		{ "proxy", "proxy.example.com:3128", "must start with" },
+		{ "proxy", "ftp://proxy", "must start with" },
+		{ "proxy", "http://", "no host" },
+		{ "proxy", "http://:3128", "no host" },
+		{ "proxy", "http://pr oxy:3128", "blank" },
+		{ "proxy", "http://user:pw@proxy:3128", "credentials" },
+		{ "pinned_public_key", "YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=", "sha256//" },
+		{ "pinned_public_key", "sha1//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=", "sha256//" },
+		{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMw", "Base64" },
+		{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=x", "Base64" },
+		{ "pinned_public_key", "sha256//YhKJ*SzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=", "Base64" },
+		{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=;", "sha256//" },
+		{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=,sha256//x", "Base64" },
 	};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		expect_bad_value(cases[i][0], cases[i][1], cases[i][2]);
+}
+
+/* issue 4: proxy and pins that are accepted, and the defaults (none). */
+static void test_proxy_and_pin(void **state)
+{
+	char text[4096] = "";
+	struct config cfg;
+	struct config_error err;
+	static const char *const proxies[] = { "http://proxy:3128", "https://proxy.example.com",
+					       "socks5://127.0.0.1:1080", "socks5h://[::1]:1080",
+					       "http://proxy:3128/" };
+
+	(void)state;
+	append_base_without(text, sizeof text, NULL, NULL);
+	assert_int_equal(parse(text, &cfg, &err), 0);
+	assert_null(cfg.proxy);
+	assert_null(cfg.pinned_public_key);
+	config_free(&cfg);
+	for (size_t i = 0; i < sizeof proxies / sizeof proxies[0]; i++) {
+		snprintf(text, sizeof text, "proxy = %s\n", proxies[i]);
+		append_base_without(text, sizeof text, NULL, NULL);
+		assert_int_equal(parse(text, &cfg, &err), 0);
+		assert_string_equal(cfg.proxy, proxies[i]);
+		config_free(&cfg);
+	}
+	snprintf(text, sizeof text,
+		 "pinned_public_key = sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=;"
+		 "sha256//4+LmWZT4BG2dIvEk3xsi9XVcMjZxWmBOJxUKcEOLAT8=\n");
+	append_base_without(text, sizeof text, NULL, NULL);
+	assert_int_equal(parse(text, &cfg, &err), 0);
+	assert_non_null(strstr(cfg.pinned_public_key, ";sha256//4+Lm"));
+	config_free(&cfg);
 }
 
 static void test_empty_values(void **state)
@@ -610,6 +656,9 @@ static const char *const sample_values[][2] = {
 	{ "prelim_check", "no" },
 	{ "state_dir", "/var/lib/pam_isc" },
 	{ "queue_max_age", "86400" },
+	/* issue 4 */
+	{ "proxy", "http://proxy.example.com:3128" },
+	{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=" },
 };
 
 static const char *sample_value(const char *key)
@@ -804,6 +853,8 @@ static void write_file(const char *path, const void *data, size_t len)
 	assert_non_null(f);
 	assert_int_equal(fwrite(data, 1, len, f), len);
 	assert_int_equal(fclose(f), 0);
+	/* Files that may hold a secret must not be readable by others. */
+	assert_int_equal(chmod(path, 0600), 0);
 }
 
 static void expect_load_error(const char *path, const char *message_part)
@@ -999,6 +1050,80 @@ static void test_client_secret_errors(void **state)
 
 /* ---- the shipped example -------------------------------------------------- */
 
+/* Owner and mode of the config file and the secret file (issue 4): each
+ * refusal names the file and says why. */
+static void test_file_owner_mode(void **state)
+{
+	const struct tmp *t = *state;
+	static const char file_text[] = "api_url = https://acme.api.identitynow.com\n"
+					"client_id = pam-isc\n"
+					"client_secret_file = /nonexistent\n"
+					"source_name = Linux Hosts\n";
+	char path[PATH_MAX], secret[PATH_MAX];
+	struct config cfg;
+	struct config_error err;
+
+	/* A config with client_secret_file may be world-readable. */
+	tmp_path(t, "pub.conf", path, sizeof path);
+	write_file(path, file_text, strlen(file_text));
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(config_load(path, &cfg, &err), 0);
+	config_free(&cfg);
+	/* ...but never writable by group or others. */
+	assert_int_equal(chmod(path, 0664), 0);
+	expect_load_error(path, "writable by group or others (mode 0664)");
+	assert_int_equal(chmod(path, 0646), 0);
+	expect_load_error(path, "writable by group or others (mode 0646)");
+
+	/* An inline client_secret makes the config a secret file. */
+	tmp_path(t, "inline.conf", path, sizeof path);
+	write_file(path, BASE_TEXT, strlen(BASE_TEXT));
+	assert_int_equal(config_load(path, &cfg, &err), 0);
+	config_free(&cfg);
+	assert_int_equal(chmod(path, 0640), 0);
+	assert_int_equal(config_load(path, &cfg, &err), -1);
+	assert_string_equal(err.file, path);
+	assert_string_equal(err.key, "client_secret");
+	assert_non_null(strstr(err.message, "readable by group or others (mode 0640)"));
+	assert_memory_equal(&cfg, &zero_config, sizeof cfg);
+	assert_int_equal(chmod(path, 0604), 0);
+	assert_int_equal(config_load(path, &cfg, &err), -1);
+	assert_string_equal(err.key, "client_secret");
+
+	/* The secret file: no group or other access at all. */
+	tmp_path(t, "secret", secret, sizeof secret);
+	write_file(secret, "abc\n", 4);
+	assert_int_equal(chmod(secret, 0640), 0);
+	expect_secret_error(secret, "readable by group or others (mode 0640)");
+	assert_int_equal(chmod(secret, 0604), 0);
+	expect_secret_error(secret, "readable by group or others (mode 0604)");
+	assert_int_equal(chmod(secret, 0620), 0);
+	expect_secret_error(secret, "writable by group or others");
+	assert_int_equal(chmod(secret, 0400), 0);
+	{
+		struct config c2;
+		struct secret out = { 0 };
+		parse_with_secret_file(secret, &c2);
+		assert_int_equal(config_client_secret(&c2, &out, &err), 0);
+		assert_memory_equal(out.data, "abc", 3);
+		secret_clear(&out);
+		config_free(&c2);
+	}
+
+	/* Owned by someone else: refused (only root can hand files away). */
+	if (geteuid() == 0) {
+		assert_int_equal(chmod(secret, 0600), 0);
+		assert_int_equal(chown(secret, 1001, 1001), 0);
+		expect_secret_error(secret, "owned by uid 1001; it must be owned by root");
+		tmp_path(t, "pub.conf", path, sizeof path);
+		assert_int_equal(chmod(path, 0644), 0);
+		assert_int_equal(chown(path, 1001, 0), 0);
+		expect_load_error(path, "owned by uid 1001; it must be owned by root");
+	} else {
+		print_message("not root: the owner checks are not exercised\n");
+	}
+}
+
 static void test_example_config(void **state)
 {
 	const char *top = getenv("top_srcdir");
@@ -1070,6 +1195,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_load_size_limit, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_client_secret, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_client_secret_errors, tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_file_owner_mode, tmp_setup, tmp_teardown),
+		cmocka_unit_test(test_proxy_and_pin),
 		cmocka_unit_test(test_example_config),
 	};
 

@@ -650,6 +650,40 @@ static void test_deep_nesting(void **state)
 	expect_ok(P_SET, "{\"requestId\":\"r\",\"state\":\"FAILED\",\"x\":[[[[[{\"y\":[1]}]]]]]}");
 }
 
+/* issue 4: a key twice in one object, however spelled, is refused. */
+static void test_duplicate_keys(void **state)
+{
+	(void)state;
+	each_parser_fails("{\"requestId\":\"r\",\"state\":\"FAILED\",\"state\":\"FINISHED\"}",
+			  "a key appears twice");
+	each_parser_fails("{\"requestId\":\"r\",\"state\":\"FAILED\",\"st\\u0061te\":\"FINISHED\"}",
+			  "a key appears twice");
+	each_parser_fails("{\"requestId\":\"r\",\"state\":\"FAILED\",\"x\":{\"a\":1,\"a\":2}}",
+			  "a key appears twice");
+	each_parser_fails("{\"requestId\":\"r\",\"state\":\"FAILED\",\"x\":[{\"\\n\":1,\"\\u000a\":2}]}",
+			  "a key appears twice");
+	each_parser_fails("{\"requestId\":\"r\",\"state\":\"FAILED\","
+			  "\"\\ud83d\\ude00\":1,\"\xf0\x9f\x98\x80\":2}",
+			  "a key appears twice");
+	/* The same key in different objects, or as a value, is fine. */
+	expect_ok(P_SET, "{\"requestId\":\"state\",\"state\":\"FAILED\",\"x\":{\"state\":1},"
+			 "\"y\":[{\"a\":1},{\"a\":2}],\"z\":{\"a\":{\"a\":{\"a\":1}}}}");
+	expect_ok(P_SET, "{\"requestId\":\"r\",\"state\":\"FAILED\",\"a\":1,\"A\":2,\"a \":3}");
+}
+
+/* issue 4: numbers too large for any field are refused, not wrapped. */
+static void test_huge_numbers(void **state)
+{
+	(void)state;
+	expect_fail(P_TOKEN, "{\"access_token\":\"a\",\"expires_in\":1e400}", "expires_in");
+	expect_fail(P_TOKEN, "{\"access_token\":\"a\",\"expires_in\":"
+			     "123456789012345678901234567890123456789012345678901234567890}",
+		    "expires_in");
+	expect_fail(P_TOKEN, "{\"access_token\":\"a\",\"expires_in\":-0}", "expires_in");
+	/* A huge number in an ignored field does not matter. */
+	expect_ok(P_SET, "{\"requestId\":\"r\",\"state\":\"FAILED\",\"x\":1e400}");
+}
+
 static void test_body_too_large(void **state)
 {
 	/* Valid JSON padded with whitespace past the limit. */
@@ -1016,6 +1050,8 @@ int main(void)
 		cmocka_unit_test(test_embedded_nul),
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_deep_nesting),
+		cmocka_unit_test(test_duplicate_keys),
+		cmocka_unit_test(test_huge_numbers),
 		cmocka_unit_test(test_body_too_large),
 		cmocka_unit_test(test_null_body_and_small_err),
 		cmocka_unit_test(test_build_lookup),

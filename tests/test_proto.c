@@ -223,6 +223,14 @@ static void test_verdict_errors(void **state)
 	assert_int_equal(proto_parse_verdict("FAIL reason=whatever\n", &v), -1);
 	assert_int_equal(proto_parse_verdict("FAIL reason=config extra\n", &v), -1);
 	assert_int_equal(proto_parse_verdict("OK state=FINISHED\x01\n", &v), -1);
+	/* Strict fields (found by fuzzing, fuzz/regress/proto_verdict): each at
+	 * most once, and only those the verdict's kind carries. */
+	assert_int_equal(proto_parse_verdict("FAIL reason=failed request=abc\n", &v), -1);
+	assert_int_equal(proto_parse_verdict("FAIL reason=config reason=config\n", &v), -1);
+	assert_int_equal(proto_parse_verdict("FAIL reason=failed state=FAILED state=FAILED\n", &v), -1);
+	assert_int_equal(proto_parse_verdict("OK state=FINISHED request=a request=b\n", &v), -1);
+	assert_int_equal(proto_parse_verdict("OK state=FINISHED reason=config\n", &v), -1);
+	assert_int_equal(proto_parse_verdict("FAIL reason=failed state=FAILED\n", &v), 0);
 }
 
 int main(void)
