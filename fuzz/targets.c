@@ -10,6 +10,7 @@
 #include "isc_json.h"
 #include "module_args.h"
 #include "proto.h"
+#include "queue.h"
 #include "secret.h"
 
 /* A failed invariant: abort, so that libFuzzer keeps the input and the
@@ -219,6 +220,35 @@ static void run_json_error(const uint8_t *data, size_t size)
 	FUZZ_CHECK(no_control_chars(eb.text));
 }
 
+/* ---- offline queue entry (state_dir/queue/<file>) -------------------------- */
+
+static void run_queue_entry(const uint8_t *data, size_t size)
+{
+	struct queue_entry e, again;
+	char err[128], *text = NULL;
+	size_t len = 0;
+
+	if (queue_parse((const char *)data, size, &e, err, sizeof err) == 0) {
+		FUZZ_CHECK_TERMINATED(e.user);
+		FUZZ_CHECK_TERMINATED(e.login);
+		FUZZ_CHECK_TERMINATED(e.source);
+		FUZZ_CHECK_TERMINATED(e.key_id);
+		FUZZ_CHECK(e.ciphertext != NULL);
+		FUZZ_CHECK(proto_user_name_valid(e.user));
+		/* What was read can be written back, and reads back equal. */
+		FUZZ_CHECK(queue_format(&e, &text, &len) == 0);
+		FUZZ_CHECK(queue_parse(text, len, &again, err, sizeof err) == 0);
+		FUZZ_CHECK(strcmp(again.user, e.user) == 0 && again.seq == e.seq &&
+			   strcmp(again.ciphertext, e.ciphertext) == 0);
+		queue_entry_free(&again);
+		free(text);
+		queue_entry_free(&e);
+	} else {
+		FUZZ_CHECK_TERMINATED(err);
+		FUZZ_CHECK(e.ciphertext == NULL);
+	}
+}
+
 const struct fuzz_target fuzz_targets[] = {
 	{ "config", run_config },
 	{ "module_args", run_module_args },
@@ -229,6 +259,7 @@ const struct fuzz_target fuzz_targets[] = {
 	{ "json_set", run_json_set },
 	{ "json_status", run_json_status },
 	{ "json_error", run_json_error },
+	{ "queue_entry", run_queue_entry },
 	{ NULL, NULL },
 };
 
