@@ -158,6 +158,8 @@ static int run_chauthtok(struct log_ctx *lc)
 					  NULL);
 			change_end(&ctx);
 			config_free(&cfg);
+			secret_clear(&req.authtok);
+			secret_clear(&req2.authtok);
 			return 0;
 		}
 		if (req2.phase != PROTO_PHASE_UPDATE || strcmp(req2.user, req.user) != 0 ||

@@ -669,9 +669,11 @@ pamtester_ms() { cat "$T/pamtester.ms"; }
 
 # with_nss CMD...: run CMD with the test's users (nss_wrapper), as the
 # host's own name service would give them to pam_isc_ctl.
+# (ISC_TEST_PAMTESTER_PRELOAD, a sanitizer runtime in CI's ASan stage, must
+# come first here too: pam_isc_ctl is instrumented like the module.)
 with_nss() {
-	env LD_PRELOAD="$NSS_WRAPPER_LIB" NSS_WRAPPER_PASSWD="$NSS_WRAPPER_PASSWD" \
-		NSS_WRAPPER_GROUP="$NSS_WRAPPER_GROUP" "$@"
+	env LD_PRELOAD="${ISC_TEST_PAMTESTER_PRELOAD:+$ISC_TEST_PAMTESTER_PRELOAD }$NSS_WRAPPER_LIB" \
+		NSS_WRAPPER_PASSWD="$NSS_WRAPPER_PASSWD" NSS_WRAPPER_GROUP="$NSS_WRAPPER_GROUP" "$@"
 }
 
 # ---------------------------------------------------------------------------

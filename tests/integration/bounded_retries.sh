@@ -76,6 +76,9 @@ server_control '{"slow_ms": 0}'
 log "ok: slow server, on_error=fail: refused in $MS ms"
 
 # --- closed port: refused at once, retried with backoff, then on_error.
+# (No follower may be running: it would read the new configuration too and
+# log retries of its own against the closed port.)
+wait_no_follower 30 || fail "the follower of the earlier changes did not finish"
 conf "api_url = $CLOSED_URL" 'on_error = ignore'
 change carol ok
 within 1 "closed port"

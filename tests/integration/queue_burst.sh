@@ -49,9 +49,13 @@ burst_one() {
 			mount --no-canonicalize --bind "/proc/self/fd/${fds[$i]}" "${keep[$i]}" || exit 98
 			eval "exec ${fds[$i]}<&-"
 		done
+		# The harness hooks of CI'"'"'s sanitizer stage (tests/lib.sh).
+		extra_env=()
+		[ -z "${ISC_TEST_PAMTESTER_ENV:-}" ] || extra_env=(${ISC_TEST_PAMTESTER_ENV//%T%/$T})
 		exec env PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" PAM_WRAPPER_USE_SYSLOG=1 \
-			LD_PRELOAD="$PAM_WRAPPER_LIB $NSS_WRAPPER_LIB" \
+			LD_PRELOAD="${ISC_TEST_PAMTESTER_PRELOAD:+$ISC_TEST_PAMTESTER_PRELOAD }$PAM_WRAPPER_LIB $NSS_WRAPPER_LIB" \
 			NSS_WRAPPER_PASSWD="$NSS_WRAPPER_PASSWD" NSS_WRAPPER_GROUP="$NSS_WRAPPER_GROUP" \
+			"${extra_env[@]}" \
 			timeout 60 "$PAMTESTER" -v "$1" "$2" chauthtok' _ "$SVC" "$1" \
 		>"$T/burst/$1.out" 2>&1
 }

@@ -165,7 +165,8 @@ change user5 'User5-queued-password-11'
 up 'timeout = 20'
 server_control '{"delay_ms": 4000}'
 # (env, not the with_nss function: $! must be pam_isc_ctl itself.)
-env LD_PRELOAD="$NSS_WRAPPER_LIB" NSS_WRAPPER_PASSWD="$NSS_WRAPPER_PASSWD" \
+env LD_PRELOAD="${ISC_TEST_PAMTESTER_PRELOAD:+$ISC_TEST_PAMTESTER_PRELOAD }$NSS_WRAPPER_LIB" \
+	NSS_WRAPPER_PASSWD="$NSS_WRAPPER_PASSWD" \
 	NSS_WRAPPER_GROUP="$NSS_WRAPPER_GROUP" \
 	"$PAM_ISC_CTL" --config "$T/pam_isc.conf" --helper "$PAM_ISC_HELPER" flush >"$T/ctl.out" 2>&1 &
 flush_pid=$!
