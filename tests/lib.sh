@@ -313,8 +313,15 @@ _isc_check_tool_logs() {
 	done
 	for f in "$T"/tool-logs/*; do
 		# Reports are written only when there is something to report
-		# (valgrind -q, sanitizer log_path): any non-empty one fails.
+		# (valgrind -q, sanitizer log_path): any non-empty one fails,
+		# but for Debian 12's valgrind 3.19 not knowing pidfd_open (434):
+		# it answers ENOSYS and the module falls back to polling
+		# waitpid, which is what that warning block is about.
 		[ -s "$f" ] || continue
+		if ! _grep -vE '^--[0-9]+-- (WARNING: unhandled amd64-linux syscall: 434|You may be able to write your own handler\.|Read the file README_MISSING_SYSCALL_OR_IOCTL\.|Nevertheless we consider this a bug\.  Please report|it at http://valgrind\.org/support/bug_reports\.html\.)$' "$f" |
+			_grep -q .; then
+			continue
+		fi
 		log "FAIL: tool report ${f#"$T"/}:"
 		head -n 80 "$f" | _isc_redact >&2
 		bad=1
