@@ -368,10 +368,10 @@ static int run_prelim(pam_handle_t *pamh, const struct log_ctx *lc,
 		log_event(lc, LOG_ERR, "error", "user", req->user, "step", "helper", "text",
 			  "cannot hand the request to the helper", NULL);
 	}
+	/* Not kept (refused, or no memory to keep it): the update phase starts
+	 * a new one if it gets that far. */
 	close(fd);
 	reap_helper(pid, now_ms());
-	if (rc == 0) /* could not keep it: the update phase starts a new one */
-		rc = 0;
 out:
 	sigaction(SIGCHLD, &old_chld, NULL);
 	return rc == 0 ? 0 : -1;
