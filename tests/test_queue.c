@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,6 +255,52 @@ static void test_interrupted_and_corrupt(void **state)
 	queue_entry_free(&e);
 }
 
+/* A writer killed between its temporary file and the rename (kill -9 while
+ * queueing): the half-written temporary file is never taken for an entry,
+ * the earlier entry of that user stays as it was, and once the temporary
+ * file is old enough to be certainly dead, a flush removes it. */
+static void test_killed_writer(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_entry e;
+	struct queue_list l;
+	char err[256], name[65], tmp[PATH_MAX + 96];
+	struct timespec old[2] = { { .tv_sec = 1000 }, { .tv_sec = 1000 } };
+	FILE *fp;
+
+	make_entry(&e, "erin", "RWFybGllcg==", 7);
+	assert_int_equal(queue_put(&f->cfg, &e, deadline(), err, sizeof err), 0);
+	assert_int_equal(queue_entry_name("erin", name), 0);
+	assert_true((size_t)snprintf(tmp, sizeof tmp, "%s/queue/.%s.Ab12Cd", f->state, name) <
+		    sizeof tmp);
+	fp = fopen(tmp, "w");
+	assert_non_null(fp);
+	fputs("PAM_ISC_QUEUE/1\nuser=erin\nlogin=erin\nsource=Linux Hosts\nkey_id=k2\ntime=9", fp);
+	fclose(fp);
+	chmod(tmp, 0600);
+
+	/* A fresh one may belong to a writer still at work: left alone. */
+	assert_int_equal(queue_list(&f->cfg, &l, NULL, NULL, err, sizeof err), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.bad, 0);
+	assert_string_equal(l.items[0].user, "erin");
+	assert_string_equal(l.items[0].ciphertext, "RWFybGllcg==");
+	queue_list_free(&l);
+	assert_int_equal(access(tmp, F_OK), 0);
+
+	/* An old one is a dead writer's: the start of a flush removes it, and
+	 * it is still never an entry. */
+	assert_int_equal(utimensat(AT_FDCWD, tmp, old, 0), 0);
+	assert_int_equal(queue_drop_inflight(&f->cfg, NULL, NULL, err, sizeof err), 0);
+	assert_int_equal(queue_list(&f->cfg, &l, NULL, NULL, err, sizeof err), 0);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.bad, 0);
+	assert_string_equal(l.items[0].ciphertext, "RWFybGllcg==");
+	queue_list_free(&l);
+	assert_int_equal(access(tmp, F_OK), -1);
+	queue_entry_free(&e);
+}
+
 static void test_flush_lock(void **state)
 {
 	struct fixture *f = *state;
@@ -300,6 +347,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_put_newest_wins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delivery_steps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_and_corrupt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_killed_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_key_cache, setup, teardown),
 	};
