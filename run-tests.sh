@@ -7,11 +7,7 @@ cd "$(dirname "$0")"
 scripts/install-deps.sh
 CONFIGURE_FLAGS="${CONFIGURE_FLAGS:-} WARN_CFLAGS=-Werror" scripts/build.sh
 if ! make -s check; then
-	# Show what failed: the automake driver keeps each test's output.
-	for log in tests/*.log tests/integration/*.log; do
-		[ -f "$log" ] || continue
-		grep -qE '^(FAIL|ERROR)' "${log%.log}.trs" 2>/dev/null && { echo "=== $log"; tail -n 60 "$log"; }
-	done
+	scripts/show-failed-tests.sh .
 	exit 1
 fi
 # One plain summary line, counted from the automake driver's result files.

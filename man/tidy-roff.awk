@@ -14,6 +14,9 @@
 #   .ad l: they are repeated after .TH, so that no key name or path is ever
 #   hyphenated.
 # - an .RS that scdoc leaves open at the end of the page is closed.
+# - a long path (a word of 40 bytes or more with a /) gets the break point
+#   \: after each /: under a deep prefix (make distcheck's, say) a path can
+#   be wider than the page, and groff -ww warns "can't break line".
 
 function is_break(line) {
 	return line ~ /^\.(SH|SS|TH|P|PP|LP|RE|IP|TP)( |$)/ || line == ""
@@ -29,7 +32,26 @@ function breakable(line, i,   prev, next_char) {
 	return substr(line, 1, i - 1) !~ /[.?!][)\]"'*]*$/
 }
 
+function break_paths(line,   out, word, cut, rest) {
+	out = ""
+	# (mawk knows no {40,}: every word is matched, the long ones changed)
+	while (match(line, /[^ ]+/)) {
+		word = substr(line, RSTART, RLENGTH)
+		cut = index(word, "/")
+		if (RLENGTH >= 40 && cut) {
+			# not after the first /: a lone / at the end of a line helps nobody
+			rest = substr(word, cut + 1)
+			gsub(/\//, "/\\:", rest)
+			word = substr(word, 1, cut) rest
+		}
+		out = out substr(line, 1, RSTART - 1) word
+		line = substr(line, RSTART + RLENGTH)
+	}
+	return out line
+}
+
 function put_text(line,   i, cut) {
+	line = break_paths(line)
 	while (length(line) > 79) {
 		cut = 0
 		for (i = 79; i > 1; i--)

@@ -73,8 +73,11 @@ log "pam_isc.conf(5) has all ${#keys[@]} keys, pam_isc(8) all ${#args[@]} argume
 	fail "has_arg finds ${args[0]} as an entry of pam_isc_ctl(8): the check is broken"
 
 # 2. Configured paths in, placeholders out.
+# A long path (a deep prefix) may be broken across lines at a /: look in the
+# text with the lines joined.
+sed 's/^ *//' "$tmp/pam_isc.8.txt" | tr -d '\n' >"$tmp/pam_isc.8.joined"
 for path in "${paths[@]}"; do
-	_grep -qF "$path" "$tmp/pam_isc.8.txt" || fail "pam_isc(8) does not name $path"
+	_grep -qF "$path" "$tmp/pam_isc.8.joined" || fail "pam_isc(8) does not name $path"
 done
 for page in "${pages[@]}"; do
 	if _grep -nE '\{\{|@CONFIG_OPTIONS@|@MODULE_ARGS@|@[A-Z_]+@' "$top_builddir/man/$page" >"$tmp/left"; then
