@@ -112,4 +112,19 @@ for page in "${pages[@]}"; do
 	[ ! -s "$tmp/man" ] || fail "man -l $page: $(head -n 5 "$tmp/man")"
 done
 log "all ${#pages[@]} pages are lint-clean (mandoc, groff -ww) and render with man -l"
+
+# 6. A prefix deeper than the page is wide (make distcheck's, in a long
+# directory) still renders without "can't break line": man/tidy-roff.awk gives
+# long paths break points. Every placeholder of the .in gets such a path.
+deep=/opt/$(printf 'a_rather_long_directory_name_%s/' 1 2 3 4)etc
+for page in "${pages[@]}"; do
+	in=$top_builddir/man/$page.in
+	[ -f "$in" ] || in=$top_srcdir/man/$page.in
+	sed -E "s|\{\{[A-Z]+\}\}|$deep|g" "$in" | awk -f "$top_srcdir/man/tidy-roff.awk" >"$tmp/deep.roff"
+	_grep -qF 'a_rather_long_directory_name_1/\:' "$tmp/deep.roff" ||
+		fail "$page with a deep prefix: no break point in the long path"
+	groff -ww -man -Tutf8 -z "$tmp/deep.roff" 2>"$tmp/groff" || fail "groff failed on $page with a deep prefix"
+	[ ! -s "$tmp/groff" ] || fail "groff -ww $page with a deep prefix: $(head -n 3 "$tmp/groff")"
+done
+log "with a ${#deep}-byte prefix the pages still render without a warning"
 exit 0
