@@ -81,7 +81,8 @@ static void fail_unknown_outcome(const struct log_ctx *lc, const char *user)
 }
 
 int change_begin(struct change_ctx *ctx, const struct config *cfg, const char *user,
-		 const struct log_ctx *lc, long long deadline_ms, struct proto_verdict *verdict)
+		 const struct log_ctx *lc, struct isc_pool *pool, long long deadline_ms,
+		 struct proto_verdict *verdict)
 {
 	struct config_error conf_err;
 
@@ -107,7 +108,8 @@ int change_begin(struct change_ctx *ctx, const struct config *cfg, const char *u
 		fail(verdict, PROTO_REASON_CONFIG);
 		return -1;
 	}
-	if (isc_client_new(cfg, &ctx->client_secret, deadline_ms, lc, &ctx->client) < 0) {
+	if (isc_client_new(cfg, &ctx->client_secret, deadline_ms, lc, &ctx->client) < 0 ||
+	    isc_client_use_pool(ctx->client, pool) < 0) {
 		log_event(lc, LOG_ERR, "error", "user", user, "step", "token", "text",
 			  "cannot create the HTTPS client", NULL);
 		return -1;
@@ -346,11 +348,11 @@ out:
 
 int change_run(const struct config *cfg, const char *user, const unsigned char *pw,
 	       size_t pw_len, long long deadline_ms, const struct log_ctx *lc,
-	       struct proto_verdict *verdict)
+	       struct isc_pool *pool, struct proto_verdict *verdict)
 {
 	struct change_ctx ctx;
 
-	if (change_begin(&ctx, cfg, user, lc, deadline_ms, verdict) == 0) {
+	if (change_begin(&ctx, cfg, user, lc, pool, deadline_ms, verdict) == 0) {
 		if (change_lookup(&ctx, deadline_ms, verdict) == 0)
 			change_set(&ctx, pw, pw_len, deadline_ms, verdict);
 		else if (verdict->reason == PROTO_REASON_UNREACHABLE &&

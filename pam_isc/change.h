@@ -27,7 +27,7 @@ int change_select_account(const struct isc_password_info *info, const char *want
  * or not), -1 only if even that failed. */
 int change_run(const struct config *cfg, const char *user, const unsigned char *pw,
 	       size_t pw_len, long long deadline_ms, const struct log_ctx *lc,
-	       struct proto_verdict *verdict);
+	       struct isc_pool *pool, struct proto_verdict *verdict);
 
 /* The same change in steps, so that the lookup of the preliminary phase
  * serves the update phase (one change, one lookup, one TLS connection):
@@ -49,8 +49,11 @@ struct change_ctx {
 	size_t idx;
 	bool looked_up;
 };
+/* pool: where the HTTPS client takes its connection from and leaves it
+ * (the lingering helper's), or NULL. */
 int change_begin(struct change_ctx *ctx, const struct config *cfg, const char *user,
-		 const struct log_ctx *lc, long long deadline_ms, struct proto_verdict *verdict);
+		 const struct log_ctx *lc, struct isc_pool *pool, long long deadline_ms,
+		 struct proto_verdict *verdict);
 int change_lookup(struct change_ctx *ctx, long long deadline_ms, struct proto_verdict *verdict);
 int change_set(struct change_ctx *ctx, const unsigned char *pw, size_t pw_len,
 	       long long deadline_ms, struct proto_verdict *verdict);

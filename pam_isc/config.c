@@ -171,6 +171,23 @@ const struct config_option config_options[] = {
 			       "missing) where the helper keeps the cached access token and the "
 			       "changes it is still following. Default: /run/pam_isc.",
 	},
+	{
+		.name = "helper_linger",
+		.type = CONFIG_T_UINT,
+		.default_value = "0",
+		.min = 0,
+		.max = 600,
+		FIELD(helper_linger),
+		.description = "Seconds the helper stays after a change, with its TLS connection "
+			       "to ISC open, to serve the next change of this host, from 0 to 600. "
+			       "It waits on a socket in runtime_dir that only root can reach, "
+			       "serves one change at a time (a change that comes while it is busy "
+			       "starts a helper of its own) and exits when nothing came for that "
+			       "long. Worth it where many passwords change in a row (chpasswd, "
+			       "directory sync): a change then costs no process start and no TLS "
+			       "handshake. 0: every change starts its own helper, which exits "
+			       "after it. Default: 0.",
+	},
 	/* ---- failure policy and offline queue (issue 3) ---- */
 	{
 		.name = "on_error",

@@ -41,6 +41,7 @@ struct config {
 	unsigned long min_uid;
 	char **skip_users; /* NULL-terminated */
 	char *runtime_dir;
+	unsigned helper_linger;  /* seconds, 0: no lingering helper */
 	/* failure policy and offline queue (issue 3) */
 	unsigned on_error;       /* enum config_on_error */
 	unsigned prelim_check;   /* 1: yes, 0: no */

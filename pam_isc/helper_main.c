@@ -5,7 +5,13 @@
  *
  * pam_isc.so starts it with a built environment, stdin/stdout on a
  * socketpair, stderr on /dev/null, in its own session. Like unix_chkpwd it
- * keeps TLS, libcurl and json-c out of the PAM application's process. */
+ * keeps TLS, libcurl and json-c out of the PAM application's process.
+ *
+ * With helper_linger > 0 it stays after its change: it forks (the module
+ * reaps the parent at once), and the child serves further changes of this
+ * host over RUNTIME_DIR/helper.sock (linger.h), one at a time, with the
+ * TLS connection of the first kept in a connection pool, until nothing came
+ * for helper_linger seconds. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,11 +22,15 @@
 #include <syslog.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <time.h>
 
 #include "change.h"
 #include "config.h"
 #include "follower.h"
+#include "fsutil.h"
 #include "isc_client.h"
+#include "linger.h"
 #include "log.h"
 #include "proto.h"
 #include "secret.h"
@@ -59,19 +69,36 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-static void send_verdict_line(const struct proto_verdict *v)
+/* One change served: over the module's socketpair (stdin, stdout) or, in
+ * a lingering helper, over a connection accepted on helper.sock. */
+struct session {
+	int fd; /* requests come in and verdicts go out here */
+	bool accepted; /* fd is an accepted connection (closed when done) */
+	struct isc_pool *pool;
+	/* from the change's configuration: whether and where to linger */
+	unsigned linger;
+	char runtime_dir[PROTO_PATH_MAX];
+};
+
+static void send_verdict_line(const struct session *s, const struct proto_verdict *v)
 {
 	char line[PROTO_VERDICT_MAX + 2];
 	size_t len = proto_format_verdict(v, line, sizeof line);
 
-	if (len > 0)
-		write_all(STDOUT_FILENO, line, len);
+	if (len > 0 && s->fd >= 0)
+		write_all(s->accepted ? s->fd : STDOUT_FILENO, line, len);
 }
 
-static void send_verdict(const struct proto_verdict *v)
+static void send_verdict(struct session *s, const struct proto_verdict *v)
 {
-	send_verdict_line(v);
+	send_verdict_line(s, v);
 	/* Done with the module: let nothing we start hold its socket. */
+	if (s->accepted) {
+		if (s->fd >= 0)
+			close(s->fd);
+		s->fd = -1;
+		return;
+	}
 	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull >= 0) {
 		dup2(devnull, STDIN_FILENO);
@@ -114,7 +141,7 @@ static void update_after_prelim(struct change_ctx *ctx, const struct config *cfg
 	}
 }
 
-static int run_chauthtok(struct log_ctx *lc)
+static int run_chauthtok(struct log_ctx *lc, struct session *s)
 {
 	struct proto_request req, req2 = { 0 };
 	struct proto_verdict verdict = { .accepted = false, .reason = PROTO_REASON_INTERNAL };
@@ -127,9 +154,9 @@ static int run_chauthtok(struct log_ctx *lc)
 	int rc;
 
 	memset(&ctx, 0, sizeof ctx);
-	if (proto_read_request(STDIN_FILENO, 10000, &req, err, sizeof err) != 0) {
+	if (proto_read_request(s->fd, 10000, &req, err, sizeof err) != 0) {
 		log_event(lc, LOG_ERR, "error", "step", "request", "text", err, NULL);
-		send_verdict(&verdict);
+		send_verdict(s, &verdict);
 		return 1;
 	}
 	lc->debug = req.debug;
@@ -138,18 +165,20 @@ static int run_chauthtok(struct log_ctx *lc)
 		config_error_format(&conf_err, text, sizeof text);
 		log_event(lc, LOG_ERR, "config_error", "user", req.user, "text", text, NULL);
 		verdict.reason = PROTO_REASON_CONFIG;
-		send_verdict(&verdict);
+		send_verdict(s, &verdict);
 		secret_clear(&req.authtok);
 		return 1;
 	}
 
+	s->linger = cfg.helper_linger;
+	snprintf(s->runtime_dir, sizeof s->runtime_dir, "%s", cfg.runtime_dir);
 	if (req.phase == PROTO_PHASE_PRELIM) {
 		long long deadline = phase_deadline(&cfg);
-		if (change_begin(&ctx, &cfg, req.user, lc, deadline, &prelim) == 0)
+		if (change_begin(&ctx, &cfg, req.user, lc, s->pool, deadline, &prelim) == 0)
 			change_lookup(&ctx, deadline, &prelim);
-		send_verdict_line(&prelim);
+		send_verdict_line(s, &prelim);
 		/* Wait, with the lookup in memory, for the update phase. */
-		rc = proto_read_request(STDIN_FILENO, PROTO_PRELIM_IDLE_MS, &req2, err, sizeof err);
+		rc = proto_read_request(s->fd, PROTO_PRELIM_IDLE_MS, &req2, err, sizeof err);
 		if (rc != 0) {
 			/* The change ended in between (a module refused, the
 			 * person gave up): nothing to do. */
@@ -174,11 +203,11 @@ static int run_chauthtok(struct log_ctx *lc)
 		change_end(&ctx);
 	} else {
 		change_run(&cfg, req.user, req.authtok.data, req.authtok.len, phase_deadline(&cfg),
-			   lc, &verdict);
+			   lc, s->pool, &verdict);
 	}
 	secret_clear(&req.authtok);
 	secret_clear(&req2.authtok);
-	send_verdict(&verdict);
+	send_verdict(s, &verdict);
 
 	if (verdict.accepted && strcmp(verdict.state, "IN_PROGRESS") == 0 &&
 	    verdict.request_id[0]) {
@@ -194,6 +223,90 @@ static int run_chauthtok(struct log_ctx *lc)
 	}
 	config_free(&cfg);
 	return verdict.accepted ? 0 : 1;
+}
+
+/* A lingering helper stops after this long or this many changes, whatever
+ * comes: memory and libraries are then fresh again. */
+#define LINGER_MAX_LIFETIME_S 3600
+#define LINGER_MAX_CHANGES 100000
+
+/* Is the program we run still the installed one? After an upgrade it reads
+ * "PATH (deleted)", and the module would not use us anyway. */
+static bool exe_replaced(void)
+{
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+
+	if (n < 0)
+		return true;
+	exe[n] = '\0';
+	return n > 10 && strcmp(exe + n - 10, " (deleted)") == 0;
+}
+
+/* The lingering helper: serve changes on helper.sock, one at a time,
+ * until nothing comes for s->linger seconds (see the top of this file). */
+static void linger_serve(struct log_ctx *lc, struct session *s)
+{
+	time_t started = time(NULL);
+	unsigned served = 0;
+	char err[256];
+
+	/* A module that gave up closes its end: a write must fail, not kill. */
+	signal(SIGPIPE, SIG_IGN);
+	while (s->linger > 0 && served < LINGER_MAX_CHANGES &&
+	       time(NULL) - started < LINGER_MAX_LIFETIME_S && !exe_replaced()) {
+		struct linger_listener l;
+		int conn = -1, rc;
+
+		if (fsutil_ensure_private_dir(s->runtime_dir, err, sizeof err) < 0 ||
+		    linger_listen(s->runtime_dir, &l, err, sizeof err) < 0) {
+			log_event(lc, LOG_WARNING, "error", "step", "linger", "text", err, NULL);
+			return;
+		}
+		log_event(lc, LOG_DEBUG, "helper_lingers", "path", l.path, NULL);
+		do {
+			rc = linger_accept(&l, (int)s->linger * 1000, &conn, err, sizeof err);
+			if (rc == 0 && err[0])
+				log_event(lc, LOG_WARNING, "error", "step", "linger", "text", err,
+					  NULL);
+		} while (rc == 0 && err[0]);
+		/* While we serve, there is no socket: a change that comes now
+		 * starts a helper of its own instead of waiting for us. */
+		linger_close(&l);
+		if (rc <= 0) {
+			log_event(lc, LOG_DEBUG, "helper_exits", "text",
+				  rc < 0 ? err : "idle", NULL);
+			return;
+		}
+		s->fd = conn;
+		s->accepted = true;
+		lc->debug = false;
+		run_chauthtok(lc, s);
+		if (s->fd >= 0)
+			close(s->fd);
+		s->fd = -1;
+		served++;
+	}
+}
+
+/* After the first change: stay (helper_linger > 0) in a child of ours, so
+ * that the module, which waits for us to exit, is not held up. Returns
+ * only in the process that must exit now with rc: the parent of a child
+ * that lingers leaves at once through _exit (the pooled TLS connection is
+ * the child's now; a cleanup here would close it under the child). */
+static void maybe_linger(struct log_ctx *lc, struct session *s, int rc)
+{
+	pid_t pid;
+
+	if (s->linger == 0 || geteuid() != 0 || exe_replaced())
+		return;
+	pid = fork();
+	if (pid < 0)
+		return;
+	if (pid > 0)
+		_exit(rc);
+	setsid();
+	linger_serve(lc, s);
 }
 
 static int run_follow(int argc, char **argv, struct log_ctx *lc)
@@ -250,9 +363,16 @@ int main(int argc, char **argv)
 			  "libcurl initialisation failed", NULL);
 		return 1;
 	}
-	if (strcmp(argv[1], "chauthtok") == 0)
-		rc = run_chauthtok(&lc);
-	else if (strcmp(argv[1], "follow") == 0)
+	if (strcmp(argv[1], "chauthtok") == 0) {
+		struct session s = { .fd = STDIN_FILENO };
+		/* The pool keeps the TLS connection for a lingering helper; it
+		 * costs nothing when we do not linger. */
+		if (isc_pool_new(&s.pool) < 0)
+			s.pool = NULL;
+		rc = run_chauthtok(&lc, &s);
+		maybe_linger(&lc, &s, rc);
+		isc_pool_free(s.pool);
+	} else if (strcmp(argv[1], "follow") == 0)
 		rc = run_follow(argc, argv, &lc);
 	else
 		rc = 2;

@@ -125,6 +125,48 @@ void isc_client_free(struct isc_client *c)
 	free(c);
 }
 
+struct isc_pool {
+	CURLSH *share;
+};
+
+int isc_pool_new(struct isc_pool **out)
+{
+	struct isc_pool *pool = calloc(1, sizeof *pool);
+
+	*out = NULL;
+	if (!pool)
+		return -1;
+	pool->share = curl_share_init();
+	if (!pool->share ||
+	    curl_share_setopt(pool->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+	    curl_share_setopt(pool->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) !=
+		    CURLSHE_OK ||
+	    curl_share_setopt(pool->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK) {
+		isc_pool_free(pool);
+		return -1;
+	}
+	*out = pool;
+	return 0;
+}
+
+void isc_pool_free(struct isc_pool *pool)
+{
+	if (!pool)
+		return;
+	/* Closes the pooled connections (no client may be attached any more). */
+	if (pool->share)
+		curl_share_cleanup(pool->share);
+	free(pool);
+}
+
+int isc_client_use_pool(struct isc_client *c, struct isc_pool *pool)
+{
+	/* curl_easy_reset (before every request) keeps the share. */
+	if (curl_easy_setopt(c->curl, CURLOPT_SHARE, pool ? pool->share : NULL) != CURLE_OK)
+		return -1;
+	return 0;
+}
+
 void isc_client_set_deadline(struct isc_client *c, long long deadline_ms)
 {
 	c->deadline_ms = deadline_ms;

@@ -64,6 +64,18 @@ long long isc_client_now_ms(void);
 int isc_client_new(const struct config *cfg, const struct secret *client_secret,
 		   long long deadline_ms, const struct log_ctx *lc, struct isc_client **out);
 void isc_client_free(struct isc_client *c);
+/* A connection pool: clients attached to it leave their TLS connection
+ * (and DNS answers, TLS session) there when freed, and the next client of
+ * the same process takes it up again. libcurl reuses a pooled connection
+ * only for the same host, port, proxy and TLS settings (CA file, pin,
+ * verification), so a changed configuration opens a new one. One thread
+ * only: the lingering helper (helper_main.c) serves one change at a time. */
+struct isc_pool;
+int isc_pool_new(struct isc_pool **out);
+void isc_pool_free(struct isc_pool *pool);
+/* Attach c to pool (NULL: none) before its first call. */
+int isc_client_use_pool(struct isc_client *c, struct isc_pool *pool);
+
 /* Move the deadline (the follower reuses nothing, but tests and the tool may). */
 void isc_client_set_deadline(struct isc_client *c, long long deadline_ms);
 

@@ -25,6 +25,7 @@
 #include <security/pam_modules.h>
 
 #include "config.h"
+#include "linger.h"
 #include "log.h"
 #include "module_args.h"
 #include "proto.h"
@@ -125,6 +126,9 @@ static bool reap_helper(pid_t pid, long long deadline)
 {
 	int status, step_ms = 1, pidfd = -1;
 
+	if (pid <= 0)
+		return false; /* a lingering helper: not our child */
+
 #ifdef SYS_pidfd_open
 	/* Readable once the helper has exited: wait exactly that long. It is
 	 * close-on-exec by definition. */
@@ -206,15 +210,9 @@ static int spawn_helper(const struct log_ctx *lc, const struct module_args *args
 	 * exec only async-signal-safe calls are allowed. */
 	char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	char *const argv[] = { "pam_isc_helper", "chauthtok", NULL };
-	char why[128];
 	int sv[2], devnull;
 	pid_t pid;
 
-	if (helper_trusted(args->helper_path, why, sizeof why) < 0) {
-		log_event(lc, LOG_ERR, "error", "user", user, "step", "helper", "path",
-			  args->helper_path, "text", why, NULL);
-		return -1;
-	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		log_event(lc, LOG_ERR, "error", "user", user, "step", "helper", "text",
 			  strerror(errno), NULL);
@@ -254,6 +252,40 @@ static int spawn_helper(const struct log_ctx *lc, const struct module_args *args
 	*pid_out = pid;
 	*fd_out = sv[0];
 	return 0;
+}
+
+/* How long the module waits for a lingering helper's greeting. An idle one
+ * answers within a millisecond; one that is going away does not at all. */
+#define LINGER_GREET_MS 1000
+
+/* A helper for this change: the one lingering on runtime_dir/helper.sock
+ * when helper_linger is on and it passes the checks of linger_connect
+ * (*pid_out is then 0: not our child), else a new one. Returns 0, or -1
+ * (logged). SIGCHLD must be at its default disposition (the caller). */
+static int obtain_helper(const struct log_ctx *lc, const struct module_args *args,
+			 const struct config *cfg, const char *user, pid_t *pid_out, int *fd_out)
+{
+	char why[256];
+
+	/* Also for a lingering one: it must run a program we would start. */
+	if (helper_trusted(args->helper_path, why, sizeof why) < 0) {
+		log_event(lc, LOG_ERR, "error", "user", user, "step", "helper", "path",
+			  args->helper_path, "text", why, NULL);
+		return -1;
+	}
+	if (cfg->helper_linger > 0) {
+		int rc = linger_connect(cfg->runtime_dir, args->helper_path, LINGER_GREET_MS,
+					fd_out, why, sizeof why);
+		if (rc == 0) {
+			log_event(lc, LOG_DEBUG, "helper_reused", "user", user, NULL);
+			*pid_out = 0;
+			return 0;
+		}
+		if (rc < 0)
+			log_event(lc, LOG_WARNING, "error", "user", user, "step", "linger", "text",
+				  why, NULL);
+	}
+	return spawn_helper(lc, args, user, pid_out, fd_out);
 }
 
 /* Send one request and read its verdict, within timeout + grace. Returns
@@ -320,7 +352,7 @@ static int run_update(pam_handle_t *pamh, const struct log_ctx *lc,
 		}
 	}
 	if (fd < 0) {
-		if (spawn_helper(lc, args, req->user, &pid, &fd) < 0)
+		if (obtain_helper(lc, args, cfg, req->user, &pid, &fd) < 0)
 			goto out;
 		rc = exchange(lc, cfg, fd, req, true, verdict);
 		if (rc == -1)
@@ -351,7 +383,7 @@ static int run_prelim(pam_handle_t *pamh, const struct log_ctx *lc,
 
 	sigemptyset(&dfl.sa_mask);
 	sigaction(SIGCHLD, &dfl, &old_chld);
-	if (spawn_helper(lc, args, req->user, &pid, &fd) < 0)
+	if (obtain_helper(lc, args, cfg, req->user, &pid, &fd) < 0)
 		goto out;
 	rc = exchange(lc, cfg, fd, req, false, verdict);
 	if (rc == 0) {

@@ -13,6 +13,8 @@ packages=(
 	scdoc mandoc groff-base man-db
 	# the real passwd test (tests/integration/real_passwd.sh) drives passwd and su on a pty
 	expect
+	# tests/integration/helper_linger.sh plays raw clients of the helper's socket
+	python3
 )
 # --extra: what scripts/ci-extra.sh and --enable-fuzzing need on top
 # (clang with libFuzzer, valgrind; gcc's ASan/UBSan come with build-essential).
