@@ -169,14 +169,15 @@ floor_row() {
 	P50[$key-$NET]=$p50
 }
 
-# batch_row USERS: one bench_batch process changing USERS passwords.
+# batch_row USERS [TAG SERVICE LABEL]: one bench_batch process changing USERS
+# passwords (TAG "l", service bench_linger: with a lingering helper).
 batch_row() {
-	local k=$1 prefix mark line got counts
-	ROW="batch $k ($NET)"
-	prefix=$(new_password "batch$k")
+	local k=$1 tag=${2:-} svc=${3:-bench_isc} label=${4:-} prefix mark line got counts
+	ROW="batch $k$label ($NET)"
+	prefix=$(new_password "batch$tag$k")
 	head -n "$k" "$T/users.all" >"$T/users.$k"
 	mark=$(events_mark)
-	line=$(printf '%s\n' "$prefix" | pam_env "$BENCH_BATCH" bench_isc "$T/users.$k" \
+	line=$(printf '%s\n' "$prefix" | pam_env "$BENCH_BATCH" "$svc" "$T/users.$k" \
 		"$T/hashes.$k" 2>>"$T/pamtester.all") || fail "$ROW: bench_batch failed: $line"
 	got=$(events_since "$mark" | _grep -E '^set .*status=202' |
 		sed -E 's/^set user=([^ ]+) .*decrypted_sha256=([0-9a-f]+) .*/\1 \2/' | sort)
@@ -186,9 +187,9 @@ batch_row() {
 	read -r reqs conns <<<"$counts"
 	# users= ok= wall_s= per_s= p50_ms= p95_ms= max_ms= cpu_ms=
 	eval "$(printf '%s\n' "$line" | tr ' ' '\n' | sed -nE 's/^([a-z0-9_]+)=([0-9.]+)$/b_\1=\2/p')"
-	out "| $k | $NET | $b_per_s | $b_p50_ms | $b_p95_ms | $b_cpu_ms | $(per "$reqs" "$k") | $(per "$conns" "$k") |"
-	RATE[$k-$NET]=$b_per_s
-	P50[batch$k-$NET]=$b_p50_ms
+	out "| $k$label | $NET | $b_per_s | $b_p50_ms | $b_p95_ms | $b_cpu_ms | $(per "$reqs" "$k") | $(per "$conns" "$k") |"
+	RATE[$tag$k-$NET]=$b_per_s
+	P50[batch$tag$k-$NET]=$b_p50_ms
 }
 
 # --- the follow-up servers: one per (duration, delay), started first -------
@@ -234,6 +235,11 @@ write_config '!status_interval'
 # row was spent by that row's changes; the follow-up is measured above.
 server_control '{"set_state": "FINISHED"}'
 pam_service bench_isc "password required $PAM_ISC_SO config=$ISC_CONF helper=$PAM_ISC_HELPER"
+# The same with a lingering helper (helper_linger): after the first change
+# a helper stays and serves the next ones over one TLS connection.
+LINGER_CONF=$T/pam_isc_linger.conf
+(umask 077 && sed '$a helper_linger = 10' "$ISC_CONF" >"$LINGER_CONF")
+pam_service bench_linger "password required $PAM_ISC_SO config=$LINGER_CONF helper=$PAM_ISC_HELPER"
 pam_service bench_permit "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 mkdir -m 0755 "$T/script"
@@ -273,6 +279,8 @@ for delay in $DELAYS; do
 	[ "$delay" = 0 ] && pam_row harness "harness only (pam_permit)" bench_permit "$n" 0
 	pam_row cold "pam_isc, cold (no cached token)" bench_isc "$n" 2 cold
 	pam_row warm "pam_isc, warm" bench_isc "$n" 2
+	pam_row lcold "pam_isc, cold, lingering helper" bench_linger "$n" 2 cold
+	pam_row lwarm "pam_isc, warm, lingering helper (helper_linger = 10)" bench_linger "$n" 2
 	# pam_script asks for the current password too, then twice the new one.
 	pam_row baseline "baseline (pam_script + curl/openssl/jq)" bench_script "$n" 3
 	floor_row floor "floor: 1 TLS connection, no process" reuse "$n"
@@ -308,6 +316,10 @@ for delay in $DELAYS; do
 	for k in $BATCH_SIZES; do
 		[ "$BENCH_MODE" = smoke ] && [ "$delay" != 0 ] && continue
 		batch_row "$k"
+	done
+	for k in $BATCH_SIZES; do
+		[ "$BENCH_MODE" = smoke ] && [ "$delay" != 0 ] && continue
+		batch_row "$k" l bench_linger ", lingering helper"
 	done
 done
 server_control '{"delay_ms": 0}'
@@ -357,6 +369,8 @@ for NET in $(for d in $DELAYS; do [ "$d" = 0 ] && echo loopback || echo "${d}ms"
 		"pam_isc warm / floor with a new TLS connection = $(ratio "${P50[warm-$NET]}" "${P50[floorfresh-$NET]}");" \
 		"baseline / pam_isc warm = $(ratio "${P50[baseline-$NET]}" "${P50[warm-$NET]}");" \
 		"baseline / pam_isc cold = $(ratio "${P50[baseline-$NET]}" "${P50[cold-$NET]}") (p50s)"
+	out "- $NET, lingering helper: pam_isc warm / floor = $(ratio "${P50[lwarm-$NET]}" "${P50[floor-$NET]}");" \
+		"baseline / pam_isc warm = $(ratio "${P50[baseline-$NET]}" "${P50[lwarm-$NET]}") (p50s)"
 done
 if [ -n "${P50[harness-loopback]:-}" ]; then
 	out "- harness (pamtester + pam_wrapper + nss_wrapper, pam_permit) p50 ${P50[harness-loopback]} ms is in every pamtester row"
@@ -378,8 +392,19 @@ if [ -n "${P50[warm-$S]:-}" ]; then
 fi
 out "- loopback: baseline p50 / pam_isc warm p50 = $(ratio "${P50[baseline-loopback]}" "${P50[warm-loopback]}") (target >= 5): $(verdict "${P50[baseline-loopback]} >= 5 * ${P50[warm-loopback]}")"
 out "- helper peak RSS $RSS_MIB MiB (target < 16): $(verdict "$RSS_KIB < 16384")"
+t_lwarm=$(verdict "${REQ[lwarm-loopback]} == 2 && ${TLS[lwarm-loopback]} <= 1")
+t_lcold=$(verdict "${REQ[lcold-loopback]} == 3 && ${TLS[lcold-loopback]} <= 1")
+out "- lingering helper, warm change: ${REQ[lwarm-loopback]} requests, ${TLS[lwarm-loopback]} TLS handshakes (target 2 and at most 1): $t_lwarm"
+out "- lingering helper, cold change: ${REQ[lcold-loopback]} requests, ${TLS[lcold-loopback]} TLS handshakes (target 3 and at most 1): $t_lcold"
+if [ -n "${P50[lwarm-$S]:-}" ]; then
+	out "- $S, lingering helper: pam_isc warm p50 / floor p50 = $(ratio "${P50[lwarm-$S]}" "${P50[floor-$S]}") (target <= 1.15): $(verdict "${P50[lwarm-$S]} <= 1.15 * ${P50[floor-$S]}")"
+	out "- $S, lingering helper: baseline p50 / pam_isc warm p50 = $(ratio "${P50[baseline-$S]}" "${P50[lwarm-$S]}") (target >= 1.5): $(verdict "${P50[baseline-$S]} >= 1.5 * ${P50[lwarm-$S]}")"
+fi
+out "- loopback, lingering helper: baseline p50 / pam_isc warm p50 = $(ratio "${P50[baseline-loopback]}" "${P50[lwarm-loopback]}") (target >= 5): $(verdict "${P50[baseline-loopback]} >= 5 * ${P50[lwarm-loopback]}")"
 out "- batch, loopback, $big users: ${RATE[$big-loopback]} changes/s (target >= 200): $(verdict "${RATE[$big-loopback]} >= 200")"
 out "- batch flat from $small to $big users: p50 ${P50[batch$small-loopback]} -> ${P50[batch$big-loopback]} ms/change (target: within 1.25x): $(verdict "${P50[batch$big-loopback]} <= 1.25 * ${P50[batch$small-loopback]}")"
+out "- batch, loopback, $big users, lingering helper: ${RATE[l$big-loopback]} changes/s (target >= 200): $(verdict "${RATE[l$big-loopback]} >= 200")"
+out "- batch flat from $small to $big users, lingering helper: p50 ${P50[batchl$small-loopback]} -> ${P50[batchl$big-loopback]} ms/change (target: within 1.25x): $(verdict "${P50[batchl$big-loopback]} <= 1.25 * ${P50[batchl$small-loopback]}")"
 if [ -n "${FU_MEASURED[60s_0ms]:-}" ]; then
 	out "- follow-up, 60 s change: ${FU_MEASURED[60s_0ms]} requests measured (target <= 8): $(verdict "${FU_MEASURED[60s_0ms]} <= 8")"
 fi
@@ -394,5 +419,7 @@ log "results also in bench/last-run.md"
 if [ "$BENCH_MODE" = smoke ]; then
 	[ "$t_warm" = met ] || fail "warm change: ${REQ[warm-loopback]} requests, ${TLS[warm-loopback]} handshakes"
 	[ "$t_cold" = met ] || fail "cold change: ${REQ[cold-loopback]} requests, ${TLS[cold-loopback]} handshakes"
+	[ "$t_lwarm" = met ] || fail "lingering, warm change: ${REQ[lwarm-loopback]} requests, ${TLS[lwarm-loopback]} handshakes"
+	[ "$t_lcold" = met ] || fail "lingering, cold change: ${REQ[lcold-loopback]} requests, ${TLS[lcold-loopback]} handshakes"
 fi
 isc_done

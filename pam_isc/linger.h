@@ -24,10 +24,10 @@
 
 /* Module side: connect to the lingering helper of runtime_dir and wait up
  * to greet_ms for its greeting. Returns 0 with *fd (close-on-exec,
- * blocking); 1 when there is none to use (no socket, busy, or going away:
- * start a helper); -1 when one is there but not trusted (why says why;
- * start a helper, and log it). helper_path is the program the module would
- * start. */
+ * blocking); 1 when there is none to use (no socket, busy, going away, or
+ * running another program than helper_path: why says so then; start a
+ * helper); -1 when one is there but not trusted (why says why; start a
+ * helper, and log it). helper_path is the program the module would start. */
 int linger_connect(const char *runtime_dir, const char *helper_path, int greet_ms, int *fd,
 		   char *why, size_t why_size);
 

@@ -284,6 +284,9 @@ static int obtain_helper(const struct log_ctx *lc, const struct module_args *arg
 		if (rc < 0)
 			log_event(lc, LOG_WARNING, "error", "user", user, "step", "linger", "text",
 				  why, NULL);
+		else if (why[0])
+			log_event(lc, LOG_DEBUG, "helper_not_reused", "user", user, "text", why,
+				  NULL);
 	}
 	return spawn_helper(lc, args, user, pid_out, fd_out);
 }
