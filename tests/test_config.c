@@ -247,6 +247,8 @@ static void expect_uint(const char *key, const char *value, unsigned long want)
 		got = cfg.status_interval;
 	else if (strcmp(key, "queue_max_age") == 0)
 		got = cfg.queue_max_age;
+	else if (strcmp(key, "helper_linger") == 0)
+		got = cfg.helper_linger;
 	else
 		got = cfg.min_uid;
 	assert_true(got == want);
@@ -267,6 +269,8 @@ static void test_number_bounds_accepted(void **state)
 	expect_uint("min_uid", "4294967295", 4294967295UL);
 	expect_uint("queue_max_age", "60", 60);
 	expect_uint("queue_max_age", "31536000", 31536000);
+	expect_uint("helper_linger", "0", 0);
+	expect_uint("helper_linger", "600", 600);
 }
 
 /* on_error, prelim_check: each word, and the stored value. */
@@ -367,6 +371,8 @@ static void test_bad_values(void **state)
 		{ "prelim_check", "1", "one of no, yes" },
 		{ "state_dir", "var/lib/pam_isc", "absolute" },
 		{ "queue_max_age", "59", "60 to 31536000" },
+		{ "helper_linger", "601", "0 to 600" },
+		{ "helper_linger", "-1", "0 to 600" },
 		{ "queue_max_age", "31536001", "60 to 31536000" },
 		{ "queue_max_age", "1w", "60 to 31536000" },
 		/* issue 4 */
@@ -651,6 +657,7 @@ static const char *const sample_values[][2] = {
 	{ "min_uid", "500" },
 	{ "skip_users", "root, backup" },
 	{ "runtime_dir", "/run/pam_isc" },
+	{ "helper_linger", "10" },
 	/* failure policy and offline queue (issue 3) */
 	{ "on_error", "ignore" },
 	{ "prelim_check", "no" },
