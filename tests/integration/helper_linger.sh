@@ -19,7 +19,10 @@ start_server
 server_control '{"set_state": "FINISHED"}' # no follower: the counts are the change's
 pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 SVC=isc_linger
-pam_service "$SVC" "$(isc_line)"
+# The helper itself, never the wrapper of ISC_TEST_HELPER_WRAPPER: a module
+# reuses a lingering helper only when /proc/PID/exe is its helper= program
+# (under the ASan stage the sanitizer options compiled into the helper apply).
+pam_service "$SVC" "password required $PAM_ISC_SO config=$T/pam_isc.conf helper=$PAM_ISC_HELPER debug"
 SOCK=$T/run/helper.sock
 PY=/usr/bin/python3 # Debian's, which uid 65534 can run (scripts/install-deps.sh)
 [ -x "$PY" ] || hard_error "$PY is missing: install the Debian package python3"
