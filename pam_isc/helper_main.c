@@ -78,6 +78,9 @@ struct session {
 	/* from the change's configuration: whether and where to linger */
 	unsigned linger;
 	char runtime_dir[PROTO_PATH_MAX];
+	/* a lingering helper's listener, closed while it serves: it listens
+	 * again just before the final verdict (see send_verdict) */
+	struct linger_listener *next;
 };
 
 static void send_verdict_line(const struct session *s, const struct proto_verdict *v)
@@ -91,6 +94,14 @@ static void send_verdict_line(const struct session *s, const struct proto_verdic
 
 static void send_verdict(struct session *s, const struct proto_verdict *v)
 {
+	char err[256];
+
+	/* Listen again before the module has its verdict: a batch (chpasswd)
+	 * asks for the next change right after it, and must find us then, not
+	 * a moment later when this change's cleanup is done. */
+	if (s->accepted && s->next && s->next->fd < 0 && s->linger > 0 &&
+	    linger_listen(s->runtime_dir, s->next, err, sizeof err) < 0)
+		s->next->fd = -1; /* linger_serve tries again, and logs it */
 	send_verdict_line(s, v);
 	/* Done with the module: let nothing we start hold its socket. */
 	if (s->accepted) {
@@ -248,6 +259,7 @@ static bool exe_replaced(void)
 static void linger_serve(struct log_ctx *lc, struct session *s)
 {
 	time_t started = time(NULL);
+	struct linger_listener l = { .fd = -1 };
 	unsigned served = 0;
 	char err[256];
 
@@ -255,15 +267,15 @@ static void linger_serve(struct log_ctx *lc, struct session *s)
 	signal(SIGPIPE, SIG_IGN);
 	while (s->linger > 0 && served < LINGER_MAX_CHANGES &&
 	       time(NULL) - started < LINGER_MAX_LIFETIME_S && !exe_replaced()) {
-		struct linger_listener l;
 		int conn = -1, rc;
 
-		if (fsutil_ensure_private_dir(s->runtime_dir, err, sizeof err) < 0 ||
-		    linger_listen(s->runtime_dir, &l, err, sizeof err) < 0) {
+		if (l.fd < 0 && (fsutil_ensure_private_dir(s->runtime_dir, err, sizeof err) < 0 ||
+				 linger_listen(s->runtime_dir, &l, err, sizeof err) < 0)) {
 			log_event(lc, LOG_WARNING, "error", "step", "linger", "text", err, NULL);
 			return;
 		}
-		log_event(lc, LOG_DEBUG, "helper_lingers", "path", l.path, NULL);
+		if (served == 0)
+			log_event(lc, LOG_DEBUG, "helper_lingers", "path", l.path, NULL);
 		do {
 			rc = linger_accept(&l, (int)s->linger * 1000, &conn, err, sizeof err);
 			if (rc == 0 && err[0])
@@ -271,7 +283,8 @@ static void linger_serve(struct log_ctx *lc, struct session *s)
 					  NULL);
 		} while (rc == 0 && err[0]);
 		/* While we serve, there is no socket: a change that comes now
-		 * starts a helper of its own instead of waiting for us. */
+		 * starts a helper of its own instead of waiting for us (until
+		 * send_verdict listens again). */
 		linger_close(&l);
 		if (rc <= 0) {
 			log_event(lc, LOG_DEBUG, "helper_exits", "text",
@@ -280,6 +293,7 @@ static void linger_serve(struct log_ctx *lc, struct session *s)
 		}
 		s->fd = conn;
 		s->accepted = true;
+		s->next = &l;
 		lc->debug = false;
 		run_chauthtok(lc, s);
 		if (s->fd >= 0)
@@ -287,6 +301,7 @@ static void linger_serve(struct log_ctx *lc, struct session *s)
 		s->fd = -1;
 		served++;
 	}
+	linger_close(&l);
 }
 
 /* After the first change: stay (helper_linger > 0) in a child of ours, so

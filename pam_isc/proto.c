@@ -249,6 +249,59 @@ static ssize_t read_bounded(int fd, int idle_ms, unsigned char *buf, size_t want
 	return (ssize_t)got;
 }
 
+/* Peek, waiting at most idle_ms, at what fd holds, up to max bytes, without
+ * consuming any. Returns the bytes there (0: EOF), -1 (err set), or -2
+ * when fd is not a socket and cannot be peeked at. */
+static ssize_t peek_bounded(int fd, int idle_ms, unsigned char *buf, size_t max, char *err,
+			    size_t errsize)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+		int rc = poll(&pfd, 1, idle_ms);
+
+		if (rc < 0 && errno == EINTR)
+			continue;
+		if (rc < 0) {
+			snprintf(err, errsize, "poll: %s", strerror(errno));
+			return -1;
+		}
+		if (rc == 0) {
+			snprintf(err, errsize, "no request within %d ms", idle_ms);
+			return -1;
+		}
+		n = recv(fd, buf, max, MSG_PEEK | MSG_DONTWAIT);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n < 0 && errno == ENOTSOCK)
+			return -2;
+		if (n < 0) {
+			snprintf(err, errsize, "read: %s", strerror(errno));
+			return -1;
+		}
+		return n;
+	}
+}
+
+/* Of the n bytes at buf + from, how many belong to the header: all of them,
+ * or those up to the end of the authtok line (the header's last), whose
+ * line starts at *line_start or later. */
+static size_t header_part(const unsigned char *buf, size_t from, size_t n, size_t line_start)
+{
+	static const char last_key[] = "authtok=";
+
+	for (size_t i = from; i < from + n; i++) {
+		if (buf[i] != '\n')
+			continue;
+		/* the same test as proto_read_request's */
+		if (i + 1 - line_start > strlen(last_key) &&
+		    memcmp(buf + line_start, last_key, strlen(last_key)) == 0)
+			return i + 1 - from;
+		line_start = i + 1;
+	}
+	return n;
+}
+
 int proto_read_request(int fd, int idle_ms, struct proto_request *req, char *err,
 		       size_t errsize)
 {
@@ -256,24 +309,35 @@ int proto_read_request(int fd, int idle_ms, struct proto_request *req, char *err
 	unsigned char *buf = malloc(PROTO_REQUEST_MAX + 1);
 	size_t len = 0, line_start = 0;
 	unsigned long n = 0;
+	bool header_done = false;
 	int rc = -1;
 
 	if (!buf) {
 		snprintf(err, errsize, "out of memory");
 		return -1;
 	}
-	/* The header, a byte at a time (it is small): up to the end of the
-	 * authtok line, so nothing of a following request is consumed. */
-	for (;;) {
+	/* The header: as much of it as has arrived, found by peeking, up to the
+	 * end of the authtok line, so that nothing of what follows (the
+	 * password, a next request) is consumed. A descriptor that is not a
+	 * socket is read a byte at a time. */
+	while (!header_done) {
 		ssize_t r;
+		size_t take = 1, end;
 
 		if (len >= PROTO_REQUEST_MAX) {
 			snprintf(err, errsize, "request too long");
 			goto out;
 		}
-		r = read_bounded(fd, idle_ms, buf + len, 1, err, errsize);
-		if (r < 0)
+		r = peek_bounded(fd, idle_ms, buf + len, PROTO_REQUEST_MAX - len, err, errsize);
+		if (r == -1)
 			goto out;
+		if (r > 0)
+			take = header_part(buf, len, (size_t)r, line_start);
+		if (r != 0) {
+			r = read_bounded(fd, idle_ms, buf + len, take, err, errsize);
+			if (r < 0)
+				goto out;
+		}
 		if (r == 0) {
 			if (len == 0) {
 				rc = 1;
@@ -282,27 +346,31 @@ int proto_read_request(int fd, int idle_ms, struct proto_request *req, char *err
 			snprintf(err, errsize, "request cut short");
 			goto out;
 		}
-		len++;
-		if (buf[len - 1] != '\n')
-			continue;
-		if (len - line_start > strlen(last_key) &&
-		    memcmp(buf + line_start, last_key, strlen(last_key)) == 0) {
-			char *end;
-			bool bad;
-			buf[len - 1] = '\0';
-			errno = 0;
-			n = strtoul((char *)buf + line_start + strlen(last_key), &end, 10);
-			bad = errno != 0 || *end != '\0';
-			buf[len - 1] = '\n';
-			if (bad || n > PROTO_AUTHTOK_MAX ||
-			    buf[line_start + strlen(last_key)] < '0' ||
-			    buf[line_start + strlen(last_key)] > '9') {
-				snprintf(err, errsize, "bad authtok field");
-				goto out;
+		end = len + (size_t)r;
+		for (; len < end; len++) {
+			if (buf[len] != '\n')
+				continue;
+			if (len + 1 - line_start > strlen(last_key) &&
+			    memcmp(buf + line_start, last_key, strlen(last_key)) == 0) {
+				char *e;
+				bool bad;
+				buf[len] = '\0';
+				errno = 0;
+				n = strtoul((char *)buf + line_start + strlen(last_key), &e, 10);
+				bad = errno != 0 || *e != '\0';
+				buf[len] = '\n';
+				if (bad || n > PROTO_AUTHTOK_MAX ||
+				    buf[line_start + strlen(last_key)] < '0' ||
+				    buf[line_start + strlen(last_key)] > '9') {
+					snprintf(err, errsize, "bad authtok field");
+					goto out;
+				}
+				header_done = true;
+				len++;
+				break;
 			}
-			break;
+			line_start = len + 1;
 		}
-		line_start = len;
 	}
 	if (n > 0) {
 		ssize_t r = read_bounded(fd, idle_ms, buf + len, n, err, errsize);

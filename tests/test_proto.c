@@ -82,6 +82,44 @@ static void test_two_requests_one_socket(void **state)
 	secret_clear(&update.authtok);
 }
 
+/* A pipe cannot be peeked at: read a byte at a time, with the same result. */
+static void test_requests_over_a_pipe(void **state)
+{
+	const char *pw = "second\nrequest";
+	struct proto_request prelim, update, got;
+	char err[128], bytes[8192];
+	size_t len = 0;
+	ssize_t n;
+	int p[2], sv[2];
+
+	(void)state;
+	fill_request(&prelim, "");
+	secret_clear(&prelim.authtok);
+	prelim.phase = PROTO_PHASE_PRELIM;
+	fill_request(&update, pw);
+	/* proto_send_request wants a socket: the bytes go through one first. */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(proto_send_request(sv[0], &prelim), 0);
+	assert_int_equal(proto_send_request(sv[0], &update), 0);
+	close(sv[0]);
+	while ((n = read(sv[1], bytes + len, sizeof bytes - len)) > 0)
+		len += (size_t)n;
+	close(sv[1]);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(write(p[1], bytes, len), (ssize_t)len);
+	close(p[1]);
+	assert_int_equal(proto_read_request(p[0], 1000, &got, err, sizeof err), 0);
+	assert_int_equal(got.phase, PROTO_PHASE_PRELIM);
+	secret_clear(&got.authtok);
+	assert_int_equal(proto_read_request(p[0], 1000, &got, err, sizeof err), 0);
+	assert_int_equal(got.authtok.len, strlen(pw));
+	assert_memory_equal(got.authtok.data, pw, strlen(pw));
+	secret_clear(&got.authtok);
+	assert_int_equal(proto_read_request(p[0], 1000, &got, err, sizeof err), 1);
+	close(p[0]);
+	secret_clear(&update.authtok);
+}
+
 static void expect_parse_error(const char *text, size_t len)
 {
 	struct proto_request req;
@@ -238,6 +276,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_request_round_trip), cmocka_unit_test(test_request_errors),
 		cmocka_unit_test(test_two_requests_one_socket),
+		cmocka_unit_test(test_requests_over_a_pipe),
 		cmocka_unit_test(test_user_names),         cmocka_unit_test(test_request_ids),
 		cmocka_unit_test(test_verdict_round_trip), cmocka_unit_test(test_verdict_errors),
 	};
