@@ -235,10 +235,13 @@ write_config '!status_interval'
 # row was spent by that row's changes; the follow-up is measured above.
 server_control '{"set_state": "FINISHED"}'
 pam_service bench_isc "password required $PAM_ISC_SO config=$ISC_CONF helper=$PAM_ISC_HELPER"
-# The same with a lingering helper (helper_linger): after the first change
-# a helper stays and serves the next ones over one TLS connection.
-LINGER_CONF=$T/pam_isc_linger.conf
-(umask 077 && sed '$a helper_linger = 10' "$ISC_CONF" >"$LINGER_CONF")
+# ISC_CONF has tests/lib.sh's helper_linger = 0: a helper per change. The
+# default (a lingering helper, helper_linger = 10) is this copy without it:
+# after the first change a helper stays and serves the next ones over one
+# TLS connection.
+LINGER_CONF=$T/pam_isc_default.conf
+(umask 077 && sed '/^helper_linger = /d' "$ISC_CONF" >"$LINGER_CONF")
+_grep -q '^helper_linger = 0$' "$ISC_CONF" || hard_error "$ISC_CONF does not set helper_linger = 0"
 pam_service bench_linger "password required $PAM_ISC_SO config=$LINGER_CONF helper=$PAM_ISC_HELPER"
 pam_service bench_permit "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
@@ -277,10 +280,10 @@ for delay in $DELAYS; do
 	n=$N
 	[ "$delay" = 0 ] || n=$N_SLOW
 	[ "$delay" = 0 ] && pam_row harness "harness only (pam_permit)" bench_permit "$n" 0
-	pam_row cold "pam_isc, cold (no cached token)" bench_isc "$n" 2 cold
-	pam_row warm "pam_isc, warm" bench_isc "$n" 2
-	pam_row lcold "pam_isc, cold, lingering helper" bench_linger "$n" 2 cold
-	pam_row lwarm "pam_isc, warm, lingering helper (helper_linger = 10)" bench_linger "$n" 2
+	pam_row lcold "pam_isc, cold (no cached token)" bench_linger "$n" 2 cold
+	pam_row lwarm "pam_isc, warm" bench_linger "$n" 2
+	pam_row cold "pam_isc, cold, a helper per change (helper_linger = 0)" bench_isc "$n" 2 cold
+	pam_row warm "pam_isc, warm, a helper per change (helper_linger = 0)" bench_isc "$n" 2
 	# pam_script asks for the current password too, then twice the new one.
 	pam_row baseline "baseline (pam_script + curl/openssl/jq)" bench_script "$n" 3
 	floor_row floor "floor: 1 TLS connection, no process" reuse "$n"
@@ -315,14 +318,24 @@ for delay in $DELAYS; do
 	server_control "{\"delay_ms\": $delay}"
 	for k in $BATCH_SIZES; do
 		[ "$BENCH_MODE" = smoke ] && [ "$delay" != 0 ] && continue
-		batch_row "$k"
+		batch_row "$k" l bench_linger ""
 	done
+	# The lingering helper that served the batch: its memory after all
+	# those changes (it must not grow with them).
+	if [ "$delay" = 0 ] && lp=$(pgrep -n -f '^pam_isc_helper chauthtok$'); then
+		LINGER_HWM=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$lp/status")
+		LINGER_RSS=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$lp/status")
+	fi
 	for k in $BATCH_SIZES; do
 		[ "$BENCH_MODE" = smoke ] && [ "$delay" != 0 ] && continue
-		batch_row "$k" l bench_linger ", lingering helper"
+		batch_row "$k" "" bench_isc ", a helper per change"
 	done
 done
 server_control '{"delay_ms": 0}'
+if [ -n "${LINGER_HWM:-}" ]; then
+	out ""
+	out "The lingering helper after the loopback batches: peak RSS $(awk -v k="$LINGER_HWM" 'BEGIN { printf "%.1f", k / 1024 }') MiB, RSS now $(awk -v k="$LINGER_RSS" 'BEGIN { printf "%.1f", k / 1024 }') MiB (/proc/PID/status)."
+fi
 
 # --- the follow-up: wait for the followers ---------------------------------
 out ""
@@ -365,12 +378,13 @@ out ""
 out "## Ratios"
 out ""
 for NET in $(for d in $DELAYS; do [ "$d" = 0 ] && echo loopback || echo "${d}ms"; done); do
-	out "- $NET: pam_isc warm / floor = $(ratio "${P50[warm-$NET]}" "${P50[floor-$NET]}");" \
+	out "- $NET: pam_isc warm / floor = $(ratio "${P50[lwarm-$NET]}" "${P50[floor-$NET]}");" \
+		"pam_isc warm / floor with a new TLS connection = $(ratio "${P50[lwarm-$NET]}" "${P50[floorfresh-$NET]}");" \
+		"baseline / pam_isc warm = $(ratio "${P50[baseline-$NET]}" "${P50[lwarm-$NET]}");" \
+		"baseline / pam_isc cold = $(ratio "${P50[baseline-$NET]}" "${P50[lcold-$NET]}") (p50s)"
+	out "- $NET, a helper per change (helper_linger = 0): pam_isc warm / floor = $(ratio "${P50[warm-$NET]}" "${P50[floor-$NET]}");" \
 		"pam_isc warm / floor with a new TLS connection = $(ratio "${P50[warm-$NET]}" "${P50[floorfresh-$NET]}");" \
-		"baseline / pam_isc warm = $(ratio "${P50[baseline-$NET]}" "${P50[warm-$NET]}");" \
-		"baseline / pam_isc cold = $(ratio "${P50[baseline-$NET]}" "${P50[cold-$NET]}") (p50s)"
-	out "- $NET, lingering helper: pam_isc warm / floor = $(ratio "${P50[lwarm-$NET]}" "${P50[floor-$NET]}");" \
-		"baseline / pam_isc warm = $(ratio "${P50[baseline-$NET]}" "${P50[lwarm-$NET]}") (p50s)"
+		"baseline / pam_isc warm = $(ratio "${P50[baseline-$NET]}" "${P50[warm-$NET]}") (p50s)"
 done
 if [ -n "${P50[harness-loopback]:-}" ]; then
 	out "- harness (pamtester + pam_wrapper + nss_wrapper, pam_permit) p50 ${P50[harness-loopback]} ms is in every pamtester row"
@@ -382,29 +396,35 @@ out ""
 S=${DELAYS##* }ms
 small=${BATCH_SIZES%% *}
 big=${BATCH_SIZES##* }
-t_warm=$(verdict "${REQ[warm-loopback]} == 2 && ${TLS[warm-loopback]} == 1")
-t_cold=$(verdict "${REQ[cold-loopback]} == 3 && ${TLS[cold-loopback]} == 1")
-out "- warm change: ${REQ[warm-loopback]} requests, ${TLS[warm-loopback]} TLS handshakes (target 2 and 1): $t_warm"
-out "- cold change: ${REQ[cold-loopback]} requests, ${TLS[cold-loopback]} TLS handshakes (target 3 and 1): $t_cold"
-if [ -n "${P50[warm-$S]:-}" ]; then
-	out "- $S: pam_isc warm p50 / floor p50 = $(ratio "${P50[warm-$S]}" "${P50[floor-$S]}") (target <= 1.15): $(verdict "${P50[warm-$S]} <= 1.15 * ${P50[floor-$S]}")"
-	out "- $S: baseline p50 / pam_isc warm p50 = $(ratio "${P50[baseline-$S]}" "${P50[warm-$S]}") (target >= 1.5): $(verdict "${P50[baseline-$S]} >= 1.5 * ${P50[warm-$S]}")"
-fi
-out "- loopback: baseline p50 / pam_isc warm p50 = $(ratio "${P50[baseline-loopback]}" "${P50[warm-loopback]}") (target >= 5): $(verdict "${P50[baseline-loopback]} >= 5 * ${P50[warm-loopback]}")"
-out "- helper peak RSS $RSS_MIB MiB (target < 16): $(verdict "$RSS_KIB < 16384")"
+# The default first (a lingering helper: a warm change reuses its TLS
+# connection, hence at most 1 handshake), then a helper per change.
 t_lwarm=$(verdict "${REQ[lwarm-loopback]} == 2 && ${TLS[lwarm-loopback]} <= 1")
 t_lcold=$(verdict "${REQ[lcold-loopback]} == 3 && ${TLS[lcold-loopback]} <= 1")
-out "- lingering helper, warm change: ${REQ[lwarm-loopback]} requests, ${TLS[lwarm-loopback]} TLS handshakes (target 2 and at most 1): $t_lwarm"
-out "- lingering helper, cold change: ${REQ[lcold-loopback]} requests, ${TLS[lcold-loopback]} TLS handshakes (target 3 and at most 1): $t_lcold"
+t_warm=$(verdict "${REQ[warm-loopback]} == 2 && ${TLS[warm-loopback]} == 1")
+t_cold=$(verdict "${REQ[cold-loopback]} == 3 && ${TLS[cold-loopback]} == 1")
+out "- warm change: ${REQ[lwarm-loopback]} requests, ${TLS[lwarm-loopback]} TLS handshakes (target 2 and at most 1): $t_lwarm"
+out "- cold change: ${REQ[lcold-loopback]} requests, ${TLS[lcold-loopback]} TLS handshakes (target 3 and at most 1): $t_lcold"
 if [ -n "${P50[lwarm-$S]:-}" ]; then
-	out "- $S, lingering helper: pam_isc warm p50 / floor p50 = $(ratio "${P50[lwarm-$S]}" "${P50[floor-$S]}") (target <= 1.15): $(verdict "${P50[lwarm-$S]} <= 1.15 * ${P50[floor-$S]}")"
-	out "- $S, lingering helper: baseline p50 / pam_isc warm p50 = $(ratio "${P50[baseline-$S]}" "${P50[lwarm-$S]}") (target >= 1.5): $(verdict "${P50[baseline-$S]} >= 1.5 * ${P50[lwarm-$S]}")"
+	out "- $S: pam_isc warm p50 / floor p50 = $(ratio "${P50[lwarm-$S]}" "${P50[floor-$S]}") (target <= 1.15): $(verdict "${P50[lwarm-$S]} <= 1.15 * ${P50[floor-$S]}")"
+	out "- $S: baseline p50 / pam_isc warm p50 = $(ratio "${P50[baseline-$S]}" "${P50[lwarm-$S]}") (target >= 1.5): $(verdict "${P50[baseline-$S]} >= 1.5 * ${P50[lwarm-$S]}")"
 fi
-out "- loopback, lingering helper: baseline p50 / pam_isc warm p50 = $(ratio "${P50[baseline-loopback]}" "${P50[lwarm-loopback]}") (target >= 5): $(verdict "${P50[baseline-loopback]} >= 5 * ${P50[lwarm-loopback]}")"
-out "- batch, loopback, $big users: ${RATE[$big-loopback]} changes/s (target >= 200): $(verdict "${RATE[$big-loopback]} >= 200")"
-out "- batch flat from $small to $big users: p50 ${P50[batch$small-loopback]} -> ${P50[batch$big-loopback]} ms/change (target: within 1.25x): $(verdict "${P50[batch$big-loopback]} <= 1.25 * ${P50[batch$small-loopback]}")"
-out "- batch, loopback, $big users, lingering helper: ${RATE[l$big-loopback]} changes/s (target >= 200): $(verdict "${RATE[l$big-loopback]} >= 200")"
-out "- batch flat from $small to $big users, lingering helper: p50 ${P50[batchl$small-loopback]} -> ${P50[batchl$big-loopback]} ms/change (target: within 1.25x): $(verdict "${P50[batchl$big-loopback]} <= 1.25 * ${P50[batchl$small-loopback]}")"
+out "- loopback: baseline p50 / pam_isc warm p50 = $(ratio "${P50[baseline-loopback]}" "${P50[lwarm-loopback]}") (target >= 5): $(verdict "${P50[baseline-loopback]} >= 5 * ${P50[lwarm-loopback]}")"
+out "- helper peak RSS $RSS_MIB MiB (target < 16): $(verdict "$RSS_KIB < 16384")"
+if [ -n "${LINGER_HWM:-}" ]; then
+	out "- lingering helper peak RSS after the batches $(awk -v k="$LINGER_HWM" 'BEGIN { printf "%.1f", k / 1024 }') MiB (target < 16): $(verdict "$LINGER_HWM < 16384")"
+fi
+out "- batch, loopback, $big users: ${RATE[l$big-loopback]} changes/s (target >= 200): $(verdict "${RATE[l$big-loopback]} >= 200")"
+out "- batch flat from $small to $big users: p50 ${P50[batchl$small-loopback]} -> ${P50[batchl$big-loopback]} ms/change (target: within 1.25x): $(verdict "${P50[batchl$big-loopback]} <= 1.25 * ${P50[batchl$small-loopback]}")"
+H="a helper per change (helper_linger = 0)"
+out "- $H, warm change: ${REQ[warm-loopback]} requests, ${TLS[warm-loopback]} TLS handshakes (target 2 and 1): $t_warm"
+out "- $H, cold change: ${REQ[cold-loopback]} requests, ${TLS[cold-loopback]} TLS handshakes (target 3 and 1): $t_cold"
+if [ -n "${P50[warm-$S]:-}" ]; then
+	out "- $H, $S: pam_isc warm p50 / floor p50 = $(ratio "${P50[warm-$S]}" "${P50[floor-$S]}") (target <= 1.15): $(verdict "${P50[warm-$S]} <= 1.15 * ${P50[floor-$S]}")"
+	out "- $H, $S: baseline p50 / pam_isc warm p50 = $(ratio "${P50[baseline-$S]}" "${P50[warm-$S]}") (target >= 1.5): $(verdict "${P50[baseline-$S]} >= 1.5 * ${P50[warm-$S]}")"
+fi
+out "- $H, loopback: baseline p50 / pam_isc warm p50 = $(ratio "${P50[baseline-loopback]}" "${P50[warm-loopback]}") (target >= 5): $(verdict "${P50[baseline-loopback]} >= 5 * ${P50[warm-loopback]}")"
+out "- $H, batch, loopback, $big users: ${RATE[$big-loopback]} changes/s (target >= 200): $(verdict "${RATE[$big-loopback]} >= 200")"
+out "- $H, batch flat from $small to $big users: p50 ${P50[batch$small-loopback]} -> ${P50[batch$big-loopback]} ms/change (target: within 1.25x): $(verdict "${P50[batch$big-loopback]} <= 1.25 * ${P50[batch$small-loopback]}")"
 if [ -n "${FU_MEASURED[60s_0ms]:-}" ]; then
 	out "- follow-up, 60 s change: ${FU_MEASURED[60s_0ms]} requests measured (target <= 8): $(verdict "${FU_MEASURED[60s_0ms]} <= 8")"
 fi
@@ -417,9 +437,9 @@ log "results also in bench/last-run.md"
 
 # Smoke: the correctness part of the targets must hold (times are not judged).
 if [ "$BENCH_MODE" = smoke ]; then
-	[ "$t_warm" = met ] || fail "warm change: ${REQ[warm-loopback]} requests, ${TLS[warm-loopback]} handshakes"
-	[ "$t_cold" = met ] || fail "cold change: ${REQ[cold-loopback]} requests, ${TLS[cold-loopback]} handshakes"
-	[ "$t_lwarm" = met ] || fail "lingering, warm change: ${REQ[lwarm-loopback]} requests, ${TLS[lwarm-loopback]} handshakes"
-	[ "$t_lcold" = met ] || fail "lingering, cold change: ${REQ[lcold-loopback]} requests, ${TLS[lcold-loopback]} handshakes"
+	[ "$t_warm" = met ] || fail "helper per change, warm change: ${REQ[warm-loopback]} requests, ${TLS[warm-loopback]} handshakes"
+	[ "$t_cold" = met ] || fail "helper per change, cold change: ${REQ[cold-loopback]} requests, ${TLS[cold-loopback]} handshakes"
+	[ "$t_lwarm" = met ] || fail "default (lingering), warm change: ${REQ[lwarm-loopback]} requests, ${TLS[lwarm-loopback]} handshakes"
+	[ "$t_lcold" = met ] || fail "default (lingering), cold change: ${REQ[lcold-loopback]} requests, ${TLS[lcold-loopback]} handshakes"
 fi
 isc_done

@@ -174,7 +174,7 @@ const struct config_option config_options[] = {
 	{
 		.name = "helper_linger",
 		.type = CONFIG_T_UINT,
-		.default_value = "0",
+		.default_value = "10",
 		.min = 0,
 		.max = 600,
 		FIELD(helper_linger),
@@ -186,7 +186,7 @@ const struct config_option config_options[] = {
 			       "long. Worth it where many passwords change in a row (chpasswd, "
 			       "directory sync): a change then costs no process start and no TLS "
 			       "handshake. 0: every change starts its own helper, which exits "
-			       "after it. Default: 0.",
+			       "after it. Default: 10.",
 	},
 	/* ---- failure policy and offline queue (issue 3) ---- */
 	{

@@ -523,6 +523,9 @@ _isc_cfg_put() {
 # write_config ['key = value' ...]: $T/pam_isc.conf with the test defaults;
 # a given key replaces the default line in place (duplicates are config
 # errors), '!key' removes the default, a line without '=' is appended as is.
+# helper_linger = 0: each change gets a helper of its own, the one the test
+# arranged (a wrapper, a hung one) and can watch; the lingering helper, the
+# default, has its own test (helper_linger.sh) and the benchmark.
 write_config() {
 	local line i
 	[ -n "${ISC_URL:-}" ] || hard_error "write_config needs start_server first"
@@ -545,6 +548,7 @@ write_config() {
 		"min_uid = 1000" \
 		"skip_users = root" \
 		"timeout = $ISC_TEST_TIMEOUT" \
+		"helper_linger = 0" \
 		"$@"; do
 		_isc_cfg_put "$line"
 	done

@@ -1,8 +1,8 @@
 #!/bin/bash
 # helper_linger: a helper that stays after its change serves the next ones
 # over RUNTIME_DIR/helper.sock, with its TLS connection kept open.
-#  - off by default: no socket after a change;
-#  - on: the next changes reuse it (logged helper_reused) and all their
+#  - off with helper_linger = 0: no socket after a change;
+#  - on (the default): the next changes reuse it (logged helper_reused) and all their
 #    requests come over the first change's one TLS connection; every
 #    password is still decrypted exactly by the server;
 #  - the socket is root's, 0600, in the private runtime_dir; another uid
@@ -52,7 +52,7 @@ wait_socket() {
 }
 lingerers() { { pgrep -f -- '^pam_isc_helper chauthtok$' 2>/dev/null || true; } | wc -l | tr -d ' '; }
 
-# 1. Off by default.
+# 1. Off with helper_linger = 0 (tests/lib.sh's setting for all other tests).
 write_config 'on_error = fail'
 change_ok alice "Linger-0ff-$RANDOM-a1"
 sleep 0.3
@@ -60,12 +60,13 @@ sleep 0.3
 [ "$(lingerers)" -eq 0 ] || fail "helper_linger is 0, yet a helper is still running"
 log "helper_linger = 0: no socket, no helper left"
 
-# 2. On: the first change leaves a helper behind, the next ones reuse it
-# over one TLS connection.
-write_config 'on_error = fail' 'helper_linger = 4'
+# 2. The default lingers: the first change leaves a helper behind, the next
+# ones reuse it over one TLS connection.
+write_config 'on_error = fail' '!helper_linger'
+! _grep -q helper_linger "$T/pam_isc.conf" || hard_error "helper_linger still in the config"
 mark=$(events_mark)
 change_ok alice "Linger-One-$RANDOM-a2"
-wait_socket || fail "no $SOCK after a change with helper_linger = 4"
+wait_socket || fail "no $SOCK after a change with the default helper_linger"
 [ "$(stat -c '%F %u %a' "$SOCK")" = "socket 0 600" ] ||
 	fail "$SOCK is $(stat -c '%F uid %u mode %a' "$SOCK"), not a root socket 0600"
 [ "$(stat -c '%u %a' "$T/run")" = "0 700" ] || fail "$T/run is not root's 0700"
@@ -79,6 +80,10 @@ assert_one_conn "$mark" "three changes through a lingering helper"
 	fail "three changes made $(events_since "$mark" | _grep -c '^connection ') TCP connections, not 1"
 [ "$(api_requests "$mark")" -eq 6 ] || fail "three changes made $(api_requests "$mark") API requests, not 6"
 log "3 changes: one TLS connection, 6 requests, the 2nd and 3rd served by the lingering helper"
+
+# From here on 4 s, so that the idle exit (6.) comes soon: a lingering
+# helper waits as long as the configuration of the change it served last says.
+write_config 'on_error = fail' 'helper_linger = 4'
 
 # 3. Only root reaches it.
 if setpriv --reuid=65534 --regid=65534 --clear-groups "$PY" -c '
