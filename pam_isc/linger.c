@@ -254,25 +254,25 @@ int linger_accept(struct linger_listener *l, int idle_ms, int *conn, char *err, 
 			snprintf(err, errsize, "poll: %s", strerror(errno));
 			return -1;
 		}
-		if (rc > 0)
-			break;
+		if (rc <= 0)
+			continue;
+		fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue; /* the client went away again: wait on */
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0 ||
+		    cred.uid != geteuid()) {
+			snprintf(err, errsize, "refused a client of uid %ld",
+				 cred_len == sizeof cred ? (long)cred.uid : -1L);
+			close(fd);
+			return 0;
+		}
+		if (send_all(fd, LINGER_GREETING, strlen(LINGER_GREETING)) < 0) {
+			close(fd); /* it gave up on us already: wait on */
+			continue;
+		}
+		*conn = fd;
+		return 1;
 	}
-	fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
-		return 0; /* the client went away again */
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0 ||
-	    cred.uid != geteuid()) {
-		snprintf(err, errsize, "refused a client of uid %ld",
-			 cred_len == sizeof cred ? (long)cred.uid : -1L);
-		close(fd);
-		return 0;
-	}
-	if (send_all(fd, LINGER_GREETING, strlen(LINGER_GREETING)) < 0) {
-		close(fd);
-		return 0;
-	}
-	*conn = fd;
-	return 1;
 }
 
 void linger_close(struct linger_listener *l)

@@ -45,9 +45,10 @@ int linger_listen(const char *runtime_dir, struct linger_listener *l, char *err,
 		  size_t errsize);
 
 /* Wait up to idle_ms for a client. Returns 1 with *conn (its peer checked
- * and the greeting sent; close-on-exec), 0 when idle_ms passed, a peer was
- * refused, or the greeting could not be sent (call again), -1 when the
- * socket is no longer ours (another helper took it over) or failed. */
+ * and the greeting sent; close-on-exec); 0 when idle_ms passed (err empty)
+ * or a peer of another uid was refused (err says so: call again); -1 when
+ * the socket is no longer ours (another helper took it over) or failed. A
+ * client that goes away before its greeting is no reason to return. */
 int linger_accept(struct linger_listener *l, int idle_ms, int *conn, char *err,
 		  size_t errsize);
 
