@@ -39,8 +39,11 @@
 #define VERDICT_MARGIN_MS 300
 
 /* Become fully root when started from setuid passwd (so the invoking user
- * can neither signal nor trace us), and make sure nothing of this process
- * ends up in a core file. */
+ * can neither signal nor trace us), make sure nothing of this process ends
+ * up in a core file, and leave the directory passwd was started in: a
+ * follower or a lingering helper outlives the change, and must not keep a
+ * home directory (an NFS or automounted one, say) from being unmounted.
+ * Every path we use is absolute. */
 static int harden_process(void)
 {
 	struct rlimit no_core = { 0, 0 };
@@ -52,6 +55,8 @@ static int harden_process(void)
 	if (setrlimit(RLIMIT_CORE, &no_core) < 0)
 		return -1;
 	umask(077);
+	if (chdir("/") < 0)
+		return -1;
 	return 0;
 }
 

@@ -70,6 +70,8 @@ wait_socket || fail "no $SOCK after a change with the default helper_linger"
 [ "$(stat -c '%F %u %a' "$SOCK")" = "socket 0 600" ] ||
 	fail "$SOCK is $(stat -c '%F uid %u mode %a' "$SOCK"), not a root socket 0600"
 [ "$(stat -c '%u %a' "$T/run")" = "0 700" ] || fail "$T/run is not root's 0700"
+lp=$(pgrep -n -f '^pam_isc_helper chauthtok$') || fail "no lingering helper process"
+[ "$(readlink "/proc/$lp/cwd")" = / ] || fail "the lingering helper's directory is $(readlink "/proc/$lp/cwd"), not /"
 reused0=$(count_log 'helper_reused')
 change_ok bob "Linger-Two-$RANDOM-b1"
 change_ok carol "Linger-Three-$RANDOM-c1"

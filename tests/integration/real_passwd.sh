@@ -119,7 +119,9 @@ install -m 0644 "$PAM_ISC_SO" "$INST/pam_isc.so"
 install -m 0755 "$PAM_ISC_HELPER" "$INST/pam_isc_helper"
 
 start_server
-write_config
+# The default helper_linger (tests/lib.sh sets 0 for the other tests): the
+# helper that setuid passwd started stays, and serves chpasswd (2.).
+write_config '!helper_linger'
 
 # The profile as shipped, with the module's absolute path and the test's
 # config and helper: the only difference from the packaged one.
@@ -241,6 +243,13 @@ wait_for_log "pam_unix\(passwd:chauthtok\): password changed for $USER_NAME" 5 |
 	fail "no pam_unix line for the passwd change"
 assert_log "pam_isc\[[0-9]+\]: event=accepted user=$USER_NAME request=$LAST_REQUEST .*account=\"?$(re_escape "$(dn "$USER_NAME")")\"?"
 log "ok: setuid passwd as uid $USER_UID changed the local hash and ISC got the new password (request $LAST_REQUEST)"
+set_conn() { events_since "$1" | { _grep -E '^request .*path=[^ ]*set-password' || true; } | field conn | tail -n 1; }
+passwd_conn=$(set_conn "$mark")
+lingering=$(pgrep -n -f '^pam_isc_helper chauthtok$' || true)
+[ -n "$lingering" ] || fail "no helper lingers after passwd (helper_linger is the default)"
+[ "$(stat -c %u "/proc/$lingering")" = 0 ] || fail "the lingering helper does not run as root"
+[ "$(readlink "/proc/$lingering/cwd")" = / ] ||
+	fail "the lingering helper keeps passwd's directory: $(readlink "/proc/$lingering/cwd")"
 
 # --- 2. root sets it with chpasswd ----------------------------------------------
 hash_before=$(shadow_hash "$USER_NAME")
@@ -254,7 +263,9 @@ hash_is "$USER_NAME" "$pw2" || fail "chpasswd: the local hash is not the new pas
 synced_to_isc "$mark" "$pw2" chpasswd
 wait_for_log "pam_unix\(chpasswd:chauthtok\): password changed for $USER_NAME" 5 ||
 	fail "no pam_unix line for the chpasswd change"
-log "ok: chpasswd changed the local hash and ISC got the new password (request $LAST_REQUEST)"
+[ "$(set_conn "$mark")" = "$passwd_conn" ] ||
+	fail "chpasswd was not served by the helper passwd left (TLS connection $(set_conn "$mark"), passwd's $passwd_conn)"
+log "ok: chpasswd changed the local hash and ISC got the new password (request $LAST_REQUEST), served by the helper passwd left, over its TLS connection"
 
 # --- 3. an expired password, changed at login through su ---------------------------
 # chage -d 0: the password must be changed at the next login. An ordinary user
