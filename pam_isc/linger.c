@@ -198,14 +198,16 @@ int linger_listen(const char *runtime_dir, struct linger_listener *l, char *err,
 		return -1;
 	}
 	/* Bind a name of our own (0600; the helper's umask 077 keeps it
-	 * private from the start), then rename it over the public name: a client never sees a
-	 * half-made socket, and one left by a helper that died is replaced. */
+	 * private from the start), then rename it over the public name: a
+	 * client never sees a half-made socket, and one left by a helper that
+	 * died is replaced. */
 	unlink(addr.sun_path);
 	if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
 		snprintf(err, errsize, "bind %s: %s", addr.sun_path, strerror(errno));
 		close(fd);
 		return -1;
 	}
+	errno = 0;
 	if (chmod(addr.sun_path, 0600) < 0 || lstat(addr.sun_path, &st) < 0 ||
 	    !S_ISSOCK(st.st_mode) || (st.st_mode & 077) ||
 	    listen(fd, 4) < 0 || rename(addr.sun_path, l->path) < 0) {

@@ -285,7 +285,7 @@ static ssize_t peek_bounded(int fd, int idle_ms, unsigned char *buf, size_t max,
 
 /* Of the n bytes at buf + from, how many belong to the header: all of them,
  * or those up to the end of the authtok line (the header's last), whose
- * line starts at *line_start or later. */
+ * line starts at line_start or later. */
 static size_t header_part(const unsigned char *buf, size_t from, size_t n, size_t line_start)
 {
 	static const char last_key[] = "authtok=";
