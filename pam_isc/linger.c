@@ -1,5 +1,6 @@
 /* linger: see linger.h. Only system calls here: the module links it. */
 #include "linger.h"
+#include "proto.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,16 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int socket_path(const char *runtime_dir, char *out, size_t size)
 {
@@ -64,7 +56,7 @@ static int read_greeting(int fd, long long deadline)
 
 	while (got < want_len) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		long long left = deadline - mono_ms();
+		long long left = deadline - proto_now_ms();
 		ssize_t n;
 		int rc;
 
@@ -123,7 +115,7 @@ int linger_connect(const char *runtime_dir, const char *helper_path, int greet_m
 	struct ucred cred = { 0 };
 	socklen_t cred_len = sizeof cred;
 	struct stat st;
-	long long deadline = mono_ms() + greet_ms;
+	long long deadline = proto_now_ms() + greet_ms;
 	int fd;
 
 	*fd_out = -1;
@@ -234,14 +226,14 @@ int linger_accept(struct linger_listener *l, int idle_ms, int *conn, char *err, 
 {
 	struct ucred cred = { 0 };
 	socklen_t cred_len = sizeof cred;
-	long long deadline = mono_ms() + idle_ms;
+	long long deadline = proto_now_ms() + idle_ms;
 	int fd;
 
 	*conn = -1;
 	err[0] = '\0';
 	for (;;) {
 		struct pollfd pfd = { .fd = l->fd, .events = POLLIN };
-		long long left = deadline - mono_ms();
+		long long left = deadline - proto_now_ms();
 		int rc;
 
 		if (!still_ours(l)) {

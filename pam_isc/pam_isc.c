@@ -18,7 +18,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <syslog.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <security/pam_ext.h>
@@ -49,14 +48,6 @@ static void tell_user(pam_handle_t *pamh, int flags, int style, const char *text
 {
 	if (!(flags & PAM_SILENT))
 		pam_prompt(pamh, style, NULL, "%s", text);
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* The helper must be a regular file that only root (or, in tests, the
@@ -90,7 +81,7 @@ static int read_verdict(int fd, long long deadline, char *line, size_t size)
 	size_t len = 0;
 
 	while (len + 1 < size) {
-		long long left = deadline - now_ms();
+		long long left = deadline - proto_now_ms();
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 		int rc;
@@ -143,7 +134,7 @@ static bool reap_helper(pid_t pid, long long deadline)
 				close(pidfd);
 			return false;
 		}
-		left = deadline - now_ms();
+		left = deadline - proto_now_ms();
 		if (left <= 0)
 			break;
 		if (pidfd >= 0) {
@@ -195,7 +186,7 @@ static void kept_helper_cleanup(pam_handle_t *pamh, void *data, int status)
 		close(k->fd);
 		sigemptyset(&dfl.sa_mask);
 		sigaction(SIGCHLD, &dfl, &old_chld);
-		reap_helper(k->pid, now_ms() + 200);
+		reap_helper(k->pid, proto_now_ms() + 200);
 		sigaction(SIGCHLD, &old_chld, NULL);
 	}
 	free(k);
@@ -297,7 +288,7 @@ static int obtain_helper(const struct log_ctx *lc, const struct module_args *arg
 static int exchange(const struct log_ctx *lc, const struct config *cfg, int fd,
 		    const struct proto_request *req, bool last, struct proto_verdict *verdict)
 {
-	long long deadline = now_ms() + (long long)cfg->timeout * 1000 + HELPER_GRACE_MS;
+	long long deadline = proto_now_ms() + (long long)cfg->timeout * 1000 + HELPER_GRACE_MS;
 	char line[PROTO_VERDICT_MAX + 2];
 	int r;
 
@@ -349,7 +340,7 @@ static int run_update(pam_handle_t *pamh, const struct log_ctx *lc,
 				 * start over with a new one. */
 				log_event(lc, LOG_INFO, "helper_gone", "user", req->user, NULL);
 				close(fd);
-				reap_helper(pid, now_ms() + 200);
+				reap_helper(pid, proto_now_ms() + 200);
 				fd = -1;
 			}
 		}
@@ -364,7 +355,7 @@ static int run_update(pam_handle_t *pamh, const struct log_ctx *lc,
 	}
 	close(fd);
 	/* The helper only starts the follower before it exits: short grace. */
-	if (reap_helper(pid, rc == 0 ? now_ms() + 2000 : now_ms()) && rc == 0)
+	if (reap_helper(pid, rc == 0 ? proto_now_ms() + 2000 : proto_now_ms()) && rc == 0)
 		log_event(lc, LOG_WARNING, "helper_killed", "user", req->user, NULL);
 out:
 	sigaction(SIGCHLD, &old_chld, NULL);
@@ -406,7 +397,7 @@ static int run_prelim(pam_handle_t *pamh, const struct log_ctx *lc,
 	/* Not kept (refused, or no memory to keep it): the update phase starts
 	 * a new one if it gets that far. */
 	close(fd);
-	reap_helper(pid, now_ms());
+	reap_helper(pid, proto_now_ms());
 out:
 	sigaction(SIGCHLD, &old_chld, NULL);
 	return rc == 0 ? 0 : -1;

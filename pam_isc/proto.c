@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Header lines plus the largest password, with room to spare. */
@@ -213,16 +214,19 @@ int proto_parse_request(const unsigned char *buf, size_t len, struct proto_reque
 	return 0;
 }
 
-/* Read exactly want bytes (or up to EOF) into buf, waiting at most idle_ms
- * for each piece. Returns the bytes read, or -1 (err set). */
-static ssize_t read_bounded(int fd, int idle_ms, unsigned char *buf, size_t want, char *err,
-			    size_t errsize)
+long long proto_now_ms(void)
 {
-	size_t got = 0;
+	struct timespec ts;
 
-	while (got < want) {
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait at most idle_ms for fd to become readable. Returns 0, or -1 (err set). */
+static int wait_readable(int fd, int idle_ms, char *err, size_t errsize)
+{
+	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		ssize_t n;
 		int rc = poll(&pfd, 1, idle_ms);
 
 		if (rc < 0 && errno == EINTR)
@@ -235,6 +239,22 @@ static ssize_t read_bounded(int fd, int idle_ms, unsigned char *buf, size_t want
 			snprintf(err, errsize, "no request within %d ms", idle_ms);
 			return -1;
 		}
+		return 0;
+	}
+}
+
+/* Read exactly want bytes (or up to EOF) into buf, waiting at most idle_ms
+ * for each piece. Returns the bytes read, or -1 (err set). */
+static ssize_t read_bounded(int fd, int idle_ms, unsigned char *buf, size_t want, char *err,
+			    size_t errsize)
+{
+	size_t got = 0;
+
+	while (got < want) {
+		ssize_t n;
+
+		if (wait_readable(fd, idle_ms, err, errsize) < 0)
+			return -1;
 		n = read(fd, buf + got, want - got);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -256,20 +276,10 @@ static ssize_t peek_bounded(int fd, int idle_ms, unsigned char *buf, size_t max,
 			    size_t errsize)
 {
 	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t n;
-		int rc = poll(&pfd, 1, idle_ms);
 
-		if (rc < 0 && errno == EINTR)
-			continue;
-		if (rc < 0) {
-			snprintf(err, errsize, "poll: %s", strerror(errno));
+		if (wait_readable(fd, idle_ms, err, errsize) < 0)
 			return -1;
-		}
-		if (rc == 0) {
-			snprintf(err, errsize, "no request within %d ms", idle_ms);
-			return -1;
-		}
 		n = recv(fd, buf, max, MSG_PEEK | MSG_DONTWAIT);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;

@@ -80,6 +80,10 @@ struct proto_verdict {
 
 /* true when s is a safe user name to pass on: 1..PROTO_USER_MAX bytes, no
  * control characters, no '/', not "." or "..". */
+/* CLOCK_MONOTONIC in milliseconds: the deadlines of the module and of the
+ * lingering helper's socket (the helper's HTTPS side has isc_client_now_ms). */
+long long proto_now_ms(void);
+
 bool proto_user_name_valid(const char *s);
 /* true when s looks like an ISC request id: 1..64 of [A-Za-z0-9_-]. */
 bool proto_request_id_valid(const char *s);
