@@ -1,6 +1,6 @@
 /* bench_poll_schedule: what the follower spends on a change that ISC
  * finishes after T seconds, computed from the follower's own schedule
- * (follower_poll_delay in pam_isc/follower.c, linked, not copied) instead of
+ * (follower_poll_delay in src/state/follower.c, linked, not copied) instead of
  * waited for: a two-hour change cannot be measured in a benchmark run.
  *
  *   bench_poll_schedule [-i STATUS_INTERVAL] [-t STATUS_TIMEOUT] T...

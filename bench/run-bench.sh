@@ -400,7 +400,7 @@ for name in "${FU_NAMES[@]}"; do
 	out "| $secs s | ${name#*s_} | $polls | $reqs | $conns | FINISHED | measured |"
 	FU_MEASURED[$name]=$reqs
 done
-# The long ones from the follower's schedule (linked from pam_isc/follower.c).
+# The long ones from the follower's schedule (linked from src/state/follower.c).
 for secs in 60 600 3600 7000 7200; do
 	line=$("$BENCH_POLLS" "$secs")
 	polls=$(field polls <<<"$line")

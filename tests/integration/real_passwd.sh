@@ -301,7 +301,7 @@ log "ok: the expired password changed at su login reached ISC (request $LAST_REQ
 # on_error = fail and prelim_check = yes: set when this build knows them.)
 VETO=$top_srcdir/conf/pam.d-common-password-veto-snippet
 [ -f "$VETO" ] || hard_error "$VETO is missing"
-if _grep -q '"on_error"' "$top_srcdir/pam_isc/config.c" && _grep -q '"prelim_check"' "$top_srcdir/pam_isc/config.c"; then
+if _grep -q '"on_error"' "$top_srcdir/src/common/config.c" && _grep -q '"prelim_check"' "$top_srcdir/src/common/config.c"; then
 	write_config 'on_error = fail' 'prelim_check = yes'
 fi
 _grep -E '^password' "$VETO" |
