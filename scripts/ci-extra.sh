@@ -142,7 +142,7 @@ stage_asan() {
 # covered by the ASan stage. env_hostile.sh is left out too: valgrind itself
 # edits the environment a traced program hands to execve (it put pamtester's
 # LD_PRELOAD and LD_LIBRARY_PATH back into the helper's), which is what that
-# test checks. So is helper_linger.sh: a helper under valgrind runs valgrind's
+# test checks. So is service.sh: a service under valgrind runs valgrind's
 # tool binary, which the module rightly does not take for its helper= program
 # (the ASan stage runs it, with the helper built with ASan).
 VALGRIND_TESTS="tests/integration/config_errors.sh tests/integration/out_of_scope.sh

@@ -13,8 +13,10 @@ packages=(
 	scdoc mandoc groff-base man-db
 	# the real passwd test (tests/integration/real_passwd.sh) drives passwd and su on a pty
 	expect
-	# tests/integration/helper_linger.sh plays raw clients of the helper's socket
-	python3
+	# tests/integration/service.sh plays raw clients of the service's socket
+	# (tests/service_client.py) and starts it as systemd would
+	# (systemd-socket-activate, from systemd)
+	python3 systemd
 )
 # --extra: what scripts/ci-extra.sh and --enable-fuzzing need on top
 # (clang with libFuzzer, valgrind; gcc's ASan/UBSan come with build-essential).

@@ -18,6 +18,8 @@ static void fill_request(struct proto_request *req, const char *pw)
 	strcpy(req->user, "alice");
 	strcpy(req->service, "passwd");
 	req->debug = true;
+	req->caller_uid = 1000;
+	req->deadline_ms = 10000;
 	assert_int_equal(secret_set(&req->authtok, pw, strlen(pw)), 0);
 }
 
@@ -40,6 +42,8 @@ static void test_request_round_trip(void **state)
 	assert_string_equal(got.user, "alice");
 	assert_string_equal(got.service, "passwd");
 	assert_true(got.debug);
+	assert_int_equal(got.caller_uid, 1000);
+	assert_int_equal(got.deadline_ms, 10000);
 	assert_int_equal(got.authtok.len, strlen(pw));
 	assert_memory_equal(got.authtok.data, pw, strlen(pw));
 	secret_clear(&sent.authtok);
@@ -133,13 +137,13 @@ static void expect_parse_error(const char *text, size_t len)
 }
 
 #define EXPECT_BAD(lit) expect_parse_error((lit), sizeof(lit) - 1)
-#define HDR "PAM_ISC/1\nconfig=/c\nuser=alice\nservice=passwd\ndebug=0\nphase=update\n"
+#define HDR "PAM_ISC/2\nconfig=/c\nuser=alice\nservice=passwd\ndebug=0\nphase=update\ncaller=1000\ndeadline=10000\n"
 
 static void test_request_errors(void **state)
 {
 	static const char trailing[] = HDR "authtok=3\nabcd";
 	static const char short_pw[] = HDR "authtok=5\nabc";
-	static const char nul_user[] = "PAM_ISC/1\nconfig=/c\nuser=al\0ice\nservice=p\ndebug=0\nphase=update\n"
+	static const char nul_user[] = "PAM_ISC/2\nconfig=/c\nuser=al\0ice\nservice=p\ndebug=0\nphase=update\ncaller=1000\ndeadline=10000\n"
 				       "authtok=1\na";
 	(void)state;
 	expect_parse_error("", 0);
@@ -147,17 +151,24 @@ static void test_request_errors(void **state)
 	EXPECT_BAD(trailing);
 	EXPECT_BAD(short_pw);
 	EXPECT_BAD(nul_user);
-	EXPECT_BAD("PAM_ISC/1\nconfig=relative\nuser=a\nservice=p\ndebug=0\nphase=update\nauthtok=0\n");
-	EXPECT_BAD("PAM_ISC/1\nconfig=/c\nuser=a/b\nservice=p\ndebug=0\nphase=update\nauthtok=0\n");
-	EXPECT_BAD("PAM_ISC/1\nconfig=/c\nuser=..\nservice=p\ndebug=0\nphase=update\nauthtok=0\n");
+	EXPECT_BAD("PAM_ISC/2\nconfig=relative\nuser=a\nservice=p\ndebug=0\nphase=update\ncaller=1000\ndeadline=10000\nauthtok=0\n");
+	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=a/b\nservice=p\ndebug=0\nphase=update\ncaller=1000\ndeadline=10000\nauthtok=0\n");
+	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=..\nservice=p\ndebug=0\nphase=update\ncaller=1000\ndeadline=10000\nauthtok=0\n");
 	EXPECT_BAD(HDR "authtok=-1\n");
 	/* A preliminary request carries no password; the phase is one of two. */
-	EXPECT_BAD("PAM_ISC/1\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=prelim\nauthtok=1\na");
-	EXPECT_BAD("PAM_ISC/1\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=both\nauthtok=0\n");
-	EXPECT_BAD("PAM_ISC/1\nconfig=/c\nuser=a\nservice=p\ndebug=0\nauthtok=0\n");
+	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=prelim\ncaller=1000\ndeadline=10000\nauthtok=1\na");
+	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=both\ncaller=1000\ndeadline=10000\nauthtok=0\n");
+	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nauthtok=0\n");
+	/* The old protocol; caller and deadline: decimal, in range, no zero deadline. */
+	EXPECT_BAD("PAM_ISC/1\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=update\nauthtok=0\n");
+	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=update\ncaller=-1\ndeadline=10000\nauthtok=0\n");
+	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=update\ncaller=4294967295\ndeadline=10000\nauthtok=0\n");
+	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=update\ncaller=1000\ndeadline=0\nauthtok=0\n");
+	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=update\ncaller=1000\ndeadline=99999999999999999999\nauthtok=0\n");
+	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=update\ncaller=01000\ndeadline=10000\nauthtok=0\n");
 	EXPECT_BAD(HDR "authtok=513\n");
 	EXPECT_BAD(HDR "authtok=99999999999999999999\n");
-	EXPECT_BAD("PAM_ISC/1\nconfig=/c\nuser=a\nservice=p\ndebug=2\nphase=update\nauthtok=0\n");
+	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=2\nphase=update\ncaller=1000\ndeadline=10000\nauthtok=0\n");
 	/* The well-formed one parses: the cases above fail for their reason. */
 	{
 		struct proto_request req;

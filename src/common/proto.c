@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,7 @@ static const char *const reason_names[] = {
 	[PROTO_REASON_TOO_LONG] = "too_long",
 	[PROTO_REASON_FAILED] = "failed",
 	[PROTO_REASON_INTERNAL] = "internal",
+	[PROTO_REASON_BUSY] = "busy",
 };
 #define N_REASONS (sizeof reason_names / sizeof reason_names[0])
 
@@ -106,9 +109,10 @@ int proto_send_request(int fd, const struct proto_request *req)
 	}
 	n = snprintf(header, sizeof header,
 		     PROTO_MAGIC "\nconfig=%s\nuser=%s\nservice=%s\ndebug=%d\nphase=%s\n"
-				 "authtok=%zu\n",
+				 "caller=%u\ndeadline=%lld\nauthtok=%zu\n",
 		     req->config_path, req->user, req->service, req->debug ? 1 : 0,
-		     req->phase == PROTO_PHASE_PRELIM ? "prelim" : "update", req->authtok.len);
+		     req->phase == PROTO_PHASE_PRELIM ? "prelim" : "update",
+		     (unsigned)req->caller_uid, req->deadline_ms, req->authtok.len);
 	if (n < 0 || (size_t)n >= sizeof header) {
 		errno = ENAMETOOLONG;
 		return -1;
@@ -155,6 +159,18 @@ static int expect_field(const unsigned char *buf, size_t len, size_t *pos, const
 	return 0;
 }
 
+/* A decimal number without sign, blanks or leading zeros, at most max. */
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	if (s[0] < '0' || s[0] > '9' || (s[0] == '0' && s[1] != '\0'))
+		return -1;
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	return errno != 0 || *end != '\0' || *out > max ? -1 : 0;
+}
+
 int proto_parse_request(const unsigned char *buf, size_t len, struct proto_request *req,
 			char *err, size_t errsize)
 {
@@ -195,6 +211,18 @@ int proto_parse_request(const unsigned char *buf, size_t len, struct proto_reque
 		return -1;
 	}
 	req->phase = value[0] == 'p' ? PROTO_PHASE_PRELIM : PROTO_PHASE_UPDATE;
+	if (expect_field(buf, len, &pos, "caller", value, sizeof value) < 0 ||
+	    parse_uint(value, UINT32_MAX - 1, &n) < 0) {
+		snprintf(err, errsize, "bad caller field");
+		return -1;
+	}
+	req->caller_uid = (uid_t)n;
+	if (expect_field(buf, len, &pos, "deadline", value, sizeof value) < 0 ||
+	    parse_uint(value, LLONG_MAX, &n) < 0 || n == 0) {
+		snprintf(err, errsize, "bad deadline field");
+		return -1;
+	}
+	req->deadline_ms = (long long)n;
 	if (expect_field(buf, len, &pos, "authtok", value, sizeof value) < 0 || value[0] < '0' ||
 	    value[0] > '9') {
 		snprintf(err, errsize, "bad authtok field");

@@ -8,6 +8,8 @@
  *     service=passwd\n
  *     debug=0\n
  *     phase=update\n
+ *     caller=1000\n
+ *     deadline=81234567\n
  *     authtok=8\n
  *     <8 bytes of password>
  * Helper -> module, exactly one line per request:
@@ -29,10 +31,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "secret.h"
 
-#define PROTO_MAGIC "PAM_ISC/1"
+#define PROTO_MAGIC "PAM_ISC/2"
 #define PROTO_PATH_MAX 4096
 #define PROTO_USER_MAX 256
 #define PROTO_SERVICE_MAX 64
@@ -41,7 +44,7 @@
 #define PROTO_VERDICT_MAX 160
 /* How long a helper that answered the preliminary phase waits for the
  * update request before it gives up (the person may be slow to type). */
-#define PROTO_PRELIM_IDLE_MS (15 * 60 * 1000)
+#define PROTO_PRELIM_IDLE_MS (3 * 60 * 1000)
 
 enum proto_phase {
 	PROTO_PHASE_UPDATE = 0, /* the whole change (or its second half) */
@@ -54,6 +57,13 @@ struct proto_request {
 	char service[PROTO_SERVICE_MAX + 1];
 	bool debug;
 	enum proto_phase phase;
+	/* The real uid of the process the module runs in (the person running
+	 * passwd): what the per-host service throttles by. */
+	uid_t caller_uid;
+	/* When the module stops waiting for this request's verdict
+	 * (proto_now_ms clock, shared by all processes of the host): work
+	 * that cannot end by then is not started. */
+	long long deadline_ms;
 	struct secret authtok;
 };
 
@@ -67,6 +77,8 @@ enum proto_reason {
 	PROTO_REASON_TOO_LONG,    /* password longer than ISC's key carries */
 	PROTO_REASON_FAILED,      /* ISC answered state FAILED */
 	PROTO_REASON_INTERNAL,    /* out of memory, helper crashed, bad verdict */
+	PROTO_REASON_BUSY,        /* the service holds too many preliminary phases
+				   * of this caller (or of all): try again later */
 };
 const char *proto_reason_name(enum proto_reason r);
 

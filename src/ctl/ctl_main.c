@@ -222,8 +222,15 @@ static int cmd_flush(const struct config *cfg, struct follow_ctx *f, const struc
 {
 	struct change_flush_result r;
 	char counts[4][16];
+	char err[256];
 	int rc = change_flush(cfg, lc, follow_delivered, f, &r);
 
+	/* Changes accepted through a one-shot helper of an ordinary user's
+	 * passwd wait here for a follower started from the host's context:
+	 * this timer's. */
+	if (follower_has_pending(cfg) &&
+	    follower_ensure_running(cfg, f->helper, f->config_path, f->debug, err, sizeof err) < 0)
+		log_event(lc, LOG_ERR, "error", "step", "follow", "text", err, NULL);
 	if (r.busy) {
 		fprintf(stderr, "pam_isc_ctl: another flush is running\n");
 		return CTL_BUSY;

@@ -1,5 +1,6 @@
 /* follower: see follower.h. */
 #include "follower.h"
+#include "spawn.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -65,6 +66,21 @@ static int prepare_dirs(const struct config *cfg, char *pending, size_t size, ch
 	return 0;
 }
 
+bool follower_has_pending(const struct config *cfg)
+{
+	char dir[PROTO_PATH_MAX + 32];
+	struct dirent *de;
+	bool any = false;
+	DIR *d;
+
+	if (pending_dir_path(cfg, dir, sizeof dir) < 0 || !(d = opendir(dir)))
+		return false;
+	while (!any && (de = readdir(d)))
+		any = de->d_name[0] != '.';
+	closedir(d);
+	return any;
+}
+
 int follower_enqueue(const struct config *cfg, const char *request_id, const char *user,
 		     time_t now, char *err, size_t errsize)
 {
@@ -103,11 +119,9 @@ static int open_lock(const struct config *cfg, char *err, size_t errsize)
 int follower_ensure_running(const struct config *cfg, const char *self_exe,
 			    const char *config_path, bool debug, char *err, size_t errsize)
 {
-	char *const envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	char *argv[] = { "pam_isc_helper", "follow", "--config", (char *)config_path,
 			 debug ? "--debug" : NULL, NULL };
-	pid_t pid;
-	int fd, status;
+	int fd;
 
 	fd = open_lock(cfg, err, errsize);
 	if (fd < 0)
@@ -123,30 +137,7 @@ int follower_ensure_running(const struct config *cfg, const char *self_exe,
 	/* Nobody follows: release the lock for the follower we start now. */
 	close(fd);
 
-	pid = fork();
-	if (pid < 0) {
-		snprintf(err, errsize, "fork: %s", strerror(errno));
-		return -1;
-	}
-	if (pid == 0) {
-		/* Double fork: the follower is nobody's child in the PAM
-		 * application, and has its own session (no terminal signals). */
-		int devnull;
-		if (setsid() < 0 || fork() != 0)
-			_exit(0);
-		devnull = open("/dev/null", O_RDWR);
-		if (devnull < 0)
-			_exit(1);
-		dup2(devnull, 0);
-		dup2(devnull, 1);
-		dup2(devnull, 2);
-		closefrom(3);
-		execve(self_exe, argv, envp);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return 0;
+	return spawn_detached(self_exe, argv, err, errsize);
 }
 
 static struct pending *table_find(struct pending_table *t, const char *id)

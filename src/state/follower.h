@@ -26,6 +26,9 @@
 int follower_enqueue(const struct config *cfg, const char *request_id, const char *user,
 		     time_t now, char *err, size_t errsize);
 
+/* True when changes wait in runtime_dir/pending to be followed. */
+bool follower_has_pending(const struct config *cfg);
+
 /* Start a follower (detached: own session, stdio on /dev/null, clean
  * environment) unless one is running. self_exe is the helper binary
  * (re-executed as "pam_isc_helper follow --config PATH [--debug]"). */

@@ -25,6 +25,8 @@ pw="Marker-${marker}-pw"
 register_secret "$pw"
 register_secret "$marker"
 
+monotonic_ms() { /usr/bin/python3 -c 'import time; print(int(time.clock_gettime(time.CLOCK_MONOTONIC) * 1000))'; }
+
 # proc_has_marker PID: true when the marker is in PID's cmdline or environ.
 proc_has_marker() {
 	local f
@@ -88,8 +90,8 @@ pw2="Marker-${marker}-two"
 register_secret "$pw2"
 server_control '{"delay_ms": 2500}'
 {
-	printf 'PAM_ISC/1\nconfig=%s\nuser=bob\nservice=passwd\ndebug=1\nphase=update\nauthtok=%s\n' \
-		"$ISC_CONF" "$(byte_len "$pw2")"
+	printf 'PAM_ISC/2\nconfig=%s\nuser=bob\nservice=passwd\ndebug=1\nphase=update\ncaller=1001\ndeadline=%s\nauthtok=%s\n' \
+		"$ISC_CONF" "$(($(monotonic_ms) + 10000))" "$(byte_len "$pw2")"
 	printf '%s' "$pw2"
 } | setpriv --ruid 1001 --rgid 1001 --clear-groups --bounding-set=-sys_ptrace --inh-caps=-sys_ptrace -- \
 	"$PAM_ISC_HELPER" chauthtok >"$T/direct.out" 2>&1 &
@@ -115,6 +117,13 @@ server_control '{"delay_ms": 0}'
 wait "$direct_job" || true
 _grep -q '^OK state=IN_PROGRESS ' "$T/direct.out" ||
 	fail "the directly started helper did not accept the change: $(head -c 200 "$T/direct.out")"
+# Started by an ordinary user: it starts no follower (nothing long-lived in
+# that user's context); the flush timer's pam_isc_ctl flush does.
+sleep 0.3
+[ "$(follower_count)" -eq 0 ] || fail "a helper started by uid 1001 started a follower"
+[ -n "$(ls -A "$T/run/pending")" ] || fail "the accepted change of bob is not recorded for the follow-up"
+with_nss "$top_builddir/pam_isc_ctl" --config "$ISC_CONF" --helper "$PAM_ISC_HELPER" flush >"$T/flush.out" 2>&1 ||
+	fail "pam_isc_ctl flush: $(cat "$T/flush.out")"
 wait_for_log 'event=final user=bob .*state=FINISHED' 20 || fail "no final line for bob"
 wait_no_follower 10 || fail "the follower did not exit"
 
