@@ -2,7 +2,7 @@
  * password API, used by the integration tests, the demo and the benchmark.
  *
  * What it must do is specified in tests/isc_test_server.md; the API it
- * speaks is shared/isc-api.md. Nothing is mocked: TLS is real (a CA and a
+ * speaks is docs/isc-api.md. Nothing is mocked: TLS is real (a CA and a
  * server certificate generated at start), the RSA key ISC hands out is real,
  * and encryptedPassword is really decrypted. The decrypted password is never
  * written anywhere: the event log only gets its SHA-256 and its length.
