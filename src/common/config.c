@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "text.h"
+
 #define CONFIG_FILE_MAX (64 * 1024)
 #define CONFIG_LINE_MAX 4096 /* bytes, not counting the LF or CRLF */
 #define SECRET_FILE_MAX 4096
@@ -347,14 +349,6 @@ size_t config_error_format(const struct config_error *err, char *buf, size_t siz
 static bool is_blank(char c)
 {
 	return c == ' ' || c == '\t';
-}
-
-static bool has_control_char(const char *s)
-{
-	for (; *s; s++)
-		if (((unsigned char)*s < ' ' && *s != '\t') || *s == 0x7f)
-			return true;
-	return false;
 }
 
 static int store_string(char **field, const char *value, size_t len, char *msg, size_t msgsize)
@@ -769,7 +763,7 @@ static int parse_line(struct parser *p, unsigned line_no, char *line)
 		set_error(p->err, line_no, key, "empty value");
 		return -1;
 	}
-	if (has_control_char(value)) {
+	if (text_has_control(value, TEXT_ALLOW_TAB)) {
 		set_error(p->err, line_no, key, "control character in the value");
 		return -1;
 	}
