@@ -191,7 +191,7 @@ const struct config_option config_options[] = {
 			       "handshake. 0: every change starts its own helper, which exits "
 			       "after it. Default: 10.",
 	},
-	/* ---- failure policy and offline queue (issue 3) ---- */
+	/* ---- failure policy and offline queue ---- */
 	{
 		.name = "on_error",
 		.type = CONFIG_T_CHOICE,
@@ -245,7 +245,7 @@ const struct config_option config_options[] = {
 			       "is dropped (and logged) instead of being sent, from 60 to 31536000 "
 			       "(a year). Default: 604800 (7 days).",
 	},
-	/* --- issue 4: proxy and TLS pinning --- */
+	/* --- proxy and TLS pinning --- */
 	{
 		.name = "proxy",
 		.type = CONFIG_T_PROXY,
