@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench/run-bench.sh [--smoke]: the pam_isc benchmark (issue 6). Run it with
+# bench/run-bench.sh [--smoke]: the pam_isc benchmark. Run it with
 # `make bench` (or `make bench-smoke`: a few changes per row, correctness
 # only, for CI). What it measures and how to read it: docs/performance.md.
 #

@@ -1,10 +1,14 @@
 #!/bin/bash
-# CI that catches what the tests alone miss (issue 4). .ci/run calls it after
+# CI that catches what the tests alone miss: compiler warnings, static
+# analysis, memory errors, parser crashes. .ci/run calls it after
 # ./run-tests.sh; each stage can also be run alone:
 #
-#   scripts/ci-extra.sh [warnings] [asan] [valgrind] [fuzz] ...   (default: all)
+#   scripts/ci-extra.sh [warnings] [cppcheck] [asan] [valgrind] [fuzz] ...
+#                                                            (default: all)
 #
-#   warnings  build everything with -Werror and more warnings
+#   warnings  make warnings: everything built with -Werror and more warnings
+#             (the flags are STRICT_WARN_CFLAGS in Makefile.am)
+#   cppcheck  make check-cppcheck: cppcheck over src/, any finding fails
 #   asan      the whole test suite (unit + integration) under ASan+UBSan,
 #             -fno-sanitize-recover=all, leaks checked
 #   valgrind  the integration tests with the helper, and the module inside
@@ -21,12 +25,12 @@ src_tree=$(pwd)
 work=${CI_EXTRA_DIR:-/tmp/pam_isc-ci-extra}
 jobs=$(nproc)
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(warnings asan valgrind fuzz)
+[ ${#stages[@]} -gt 0 ] || stages=(warnings cppcheck asan valgrind fuzz)
 for s in "${stages[@]}"; do
 	case $s in
-	warnings | asan | valgrind | fuzz) ;;
+	warnings | cppcheck | asan | valgrind | fuzz) ;;
 	*)
-		echo "usage: $0 [warnings] [asan] [valgrind] [fuzz]" >&2
+		echo "usage: $0 [warnings] [cppcheck] [asan] [valgrind] [fuzz]" >&2
 		exit 2
 		;;
 	esac
@@ -70,12 +74,18 @@ show_failures() {
 	return 0
 }
 
+# The flags live in Makefile.am (STRICT_WARN_CFLAGS); make warnings builds
+# the programs, libraries and test programs with them.
 stage_warnings() {
-	say "warnings build (-Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes)"
-	configure_in build-warn \
-		WARN_CFLAGS="-Werror -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes"
-	make -s -C "$work/build-warn" -j"$jobs"
-	make -s -C "$work/build-warn" -j"$jobs" check TESTS=
+	say "warnings build (make warnings)"
+	configure_in build-warn
+	make -s -C "$work/build-warn" -j"$jobs" warnings
+}
+
+stage_cppcheck() {
+	say "cppcheck (make check-cppcheck)"
+	configure_in build-cppcheck
+	make -s -C "$work/build-cppcheck" check-cppcheck
 }
 
 # ASan+UBSan: everything built with the sanitizers. Reports go to files
@@ -176,7 +186,7 @@ main() {
 	failed=()
 	for s in "${stages[@]}"; do
 		case $s in
-		warnings | asan | valgrind | fuzz)
+		warnings | cppcheck | asan | valgrind | fuzz)
 			start=$(date +%s)
 			if "stage_$s"; then
 				say "$s: ok ($(($(date +%s) - start)) s)"
@@ -186,7 +196,7 @@ main() {
 			fi
 			;;
 		*)
-			echo "usage: $0 [warnings] [asan] [valgrind] [fuzz]" >&2
+			echo "usage: $0 [warnings] [cppcheck] [asan] [valgrind] [fuzz]" >&2
 			exit 2
 			;;
 		esac

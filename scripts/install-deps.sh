@@ -19,9 +19,10 @@ packages=(
 	python3 systemd
 )
 # --extra: what scripts/ci-extra.sh and --enable-fuzzing need on top
-# (clang with libFuzzer, valgrind; gcc's ASan/UBSan come with build-essential).
+# (clang with libFuzzer, valgrind, cppcheck for make check-cppcheck; gcc's
+# ASan/UBSan come with build-essential).
 if [ "${1:-}" = --extra ]; then
-	packages+=(clang libclang-rt-14-dev valgrind)
+	packages+=(clang libclang-rt-14-dev valgrind cppcheck)
 fi
 
 missing=()

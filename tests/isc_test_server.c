@@ -2,7 +2,7 @@
  * password API, used by the integration tests, the demo and the benchmark.
  *
  * What it must do is specified in tests/isc_test_server.md; the API it
- * speaks is shared/isc-api.md. Nothing is mocked: TLS is real (a CA and a
+ * speaks is docs/isc-api.md. Nothing is mocked: TLS is real (a CA and a
  * server certificate generated at start), the RSA key ISC hands out is real,
  * and encryptedPassword is really decrypted. The decrypted password is never
  * written anywhere: the event log only gets its SHA-256 and its length.
@@ -87,14 +87,14 @@ struct switches {
 	char *failed_error;	       /* owned */
 	long token_ttl;
 	long delay_ms;
-	/* failure injection (issue 3) */
+	/* failure injection: for the failure policy, retry and queue tests */
 	long fail_count;      /* the next N matching API requests fail */
 	long fail_status;     /* with this status (400..599) */
 	long retry_after;     /* Retry-After seconds on them, -1: none */
 	int fail_endpoint;    /* enum endpoint, EP_NONE: any API endpoint */
 	long slow_ms;         /* API response bodies: one byte every slow_ms */
 	long finish_after_ms; /* > 0: final this long after set-password, polls aside */
-	/* issue 4: hostile response bodies */
+	/* hostile response bodies: for the strict parsers' tests */
 	int bad_body;        /* enum bad_body */
 	int bad_body_on;     /* enum endpoint it applies to */
 };
@@ -172,7 +172,7 @@ struct reply {
 
 enum endpoint { EP_NONE, EP_TOKEN, EP_CONTROL, EP_LOOKUP, EP_SET, EP_STATUS };
 
-/* Hostile bodies (switch bad_body, issue 4), answered instead of the real
+/* Hostile bodies (switch bad_body), answered instead of the real
  * body by the endpoint named by bad_body_on. */
 enum bad_body {
 	BAD_NONE,
@@ -1763,7 +1763,7 @@ static struct MHD_Response *slow_response(struct server *s, const char *text, si
 	return resp;
 }
 
-/* ---- hostile bodies (issue 4) ---- */
+/* ---- hostile bodies ---- */
 
 static const char maintenance_page[] =
 	"<!DOCTYPE html>\n<html><head><title>Scheduled maintenance</title></head>\n"

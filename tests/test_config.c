@@ -375,7 +375,7 @@ static void test_bad_values(void **state)
 		{ "helper_linger", "-1", "0 to 600" },
 		{ "queue_max_age", "31536001", "60 to 31536000" },
 		{ "queue_max_age", "1w", "60 to 31536000" },
-		/* issue 4 */
+		/* proxy and TLS pinning */
 		{ "proxy", "proxy.example.com:3128", "must start with" },
 		{ "proxy", "ftp://proxy", "must start with" },
 		{ "proxy", "http://", "no host" },
@@ -396,7 +396,7 @@ static void test_bad_values(void **state)
 		expect_bad_value(cases[i][0], cases[i][1], cases[i][2]);
 }
 
-/* issue 4: proxy and pins that are accepted, and the defaults (none). */
+/* Proxy and pins that are accepted, and the defaults (none). */
 static void test_proxy_and_pin(void **state)
 {
 	char text[4096] = "";
@@ -658,12 +658,12 @@ static const char *const sample_values[][2] = {
 	{ "skip_users", "root, backup" },
 	{ "runtime_dir", "/run/pam_isc" },
 	{ "helper_linger", "10" },
-	/* failure policy and offline queue (issue 3) */
+	/* failure policy and offline queue */
 	{ "on_error", "ignore" },
 	{ "prelim_check", "no" },
 	{ "state_dir", "/var/lib/pam_isc" },
 	{ "queue_max_age", "86400" },
-	/* issue 4 */
+	/* proxy and TLS pinning */
 	{ "proxy", "http://proxy.example.com:3128" },
 	{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=" },
 };
@@ -1057,7 +1057,7 @@ static void test_client_secret_errors(void **state)
 
 /* ---- the shipped example -------------------------------------------------- */
 
-/* Owner and mode of the config file and the secret file (issue 4): each
+/* Owner and mode of the config file and the secret file: each
  * refusal names the file and says why. */
 static void test_file_owner_mode(void **state)
 {

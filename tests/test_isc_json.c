@@ -650,7 +650,8 @@ static void test_deep_nesting(void **state)
 	expect_ok(P_SET, "{\"requestId\":\"r\",\"state\":\"FAILED\",\"x\":[[[[[{\"y\":[1]}]]]]]}");
 }
 
-/* issue 4: a key twice in one object, however spelled, is refused. */
+/* A key twice in one object, however spelled, is refused: two JSON readers
+ * could take different values from it. */
 static void test_duplicate_keys(void **state)
 {
 	(void)state;
@@ -671,7 +672,7 @@ static void test_duplicate_keys(void **state)
 	expect_ok(P_SET, "{\"requestId\":\"r\",\"state\":\"FAILED\",\"a\":1,\"A\":2,\"a \":3}");
 }
 
-/* issue 4: numbers too large for any field are refused, not wrapped. */
+/* Numbers too large for any field are refused, not wrapped. */
 static void test_huge_numbers(void **state)
 {
 	(void)state;

@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsutil.h"
+#include "text.h"
+
 #define CONFIG_FILE_MAX (64 * 1024)
 #define CONFIG_LINE_MAX 4096 /* bytes, not counting the LF or CRLF */
 #define SECRET_FILE_MAX 4096
@@ -188,7 +191,7 @@ const struct config_option config_options[] = {
 			       "handshake. 0: every change starts its own helper, which exits "
 			       "after it. Default: 10.",
 	},
-	/* ---- failure policy and offline queue (issue 3) ---- */
+	/* ---- failure policy and offline queue ---- */
 	{
 		.name = "on_error",
 		.type = CONFIG_T_CHOICE,
@@ -242,7 +245,7 @@ const struct config_option config_options[] = {
 			       "is dropped (and logged) instead of being sent, from 60 to 31536000 "
 			       "(a year). Default: 604800 (7 days).",
 	},
-	/* --- issue 4: proxy and TLS pinning --- */
+	/* --- proxy and TLS pinning --- */
 	{
 		.name = "proxy",
 		.type = CONFIG_T_PROXY,
@@ -347,14 +350,6 @@ size_t config_error_format(const struct config_error *err, char *buf, size_t siz
 static bool is_blank(char c)
 {
 	return c == ' ' || c == '\t';
-}
-
-static bool has_control_char(const char *s)
-{
-	for (; *s; s++)
-		if (((unsigned char)*s < ' ' && *s != '\t') || *s == 0x7f)
-			return true;
-	return false;
 }
 
 static int store_string(char **field, const char *value, size_t len, char *msg, size_t msgsize)
@@ -769,7 +764,7 @@ static int parse_line(struct parser *p, unsigned line_no, char *line)
 		set_error(p->err, line_no, key, "empty value");
 		return -1;
 	}
-	if (has_control_char(value)) {
+	if (text_has_control(value, TEXT_ALLOW_TAB)) {
 		set_error(p->err, line_no, key, "control character in the value");
 		return -1;
 	}
@@ -863,103 +858,6 @@ out:
 
 /* ---- files -------------------------------------------------------------- */
 
-/* Who may have written a file we trust (issue 4): root, or the user we
- * run as (pam_isc_ctl run by hand, tests), and nobody else. */
-static int check_file_owner_mode(const struct stat *st, bool secret, char *msg, size_t msgsize)
-{
-	if (st->st_uid != 0 && st->st_uid != geteuid()) {
-		snprintf(msg, msgsize, "refused: owned by uid %u; it must be owned by root",
-			 (unsigned)st->st_uid);
-		return -1;
-	}
-	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
-		snprintf(msg, msgsize,
-			 "refused: writable by group or others (mode %04o); use chmod go-w",
-			 (unsigned)(st->st_mode & 07777));
-		return -1;
-	}
-	if (secret && (st->st_mode & (S_IRGRP | S_IROTH))) {
-		snprintf(msg, msgsize,
-			 "refused: holds the client secret but is readable by group or others "
-			 "(mode %04o); use chmod 600",
-			 (unsigned)(st->st_mode & 07777));
-		return -1;
-	}
-	return 0;
-}
-
-/* Read a regular file of at most max bytes into a fresh buffer of max + 1
- * bytes (NUL-terminated; release with secret_free_buf(*out, max + 1)).
- * A symlink is refused: O_NOFOLLOW. O_NONBLOCK keeps a FIFO planted at the
- * path from hanging passwd; it is refused as not a regular file. The owner
- * and mode are checked (check_file_owner_mode; secret: no group or other
- * read either); *st_out, if given, receives the file's status. */
-static int read_small_file(const char *path, size_t max, bool secret, char **out, size_t *len,
-			   struct stat *st_out, char *msg, size_t msgsize)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int fd;
-
-	*out = NULL;
-	*len = 0;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		if (errno == ELOOP)
-			snprintf(msg, msgsize, "cannot open: it is a symbolic link (refused)");
-		else
-			snprintf(msg, msgsize, "cannot open: %s", strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) < 0) {
-		snprintf(msg, msgsize, "cannot stat: %s", strerror(errno));
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		snprintf(msg, msgsize, "not a regular file");
-		goto fail;
-	}
-	if (check_file_owner_mode(&st, secret, msg, msgsize) < 0)
-		goto fail;
-	if (st_out)
-		*st_out = st;
-	if (st.st_size < 0 || (unsigned long long)st.st_size > max)
-		goto too_large;
-	buf = malloc(max + 1);
-	if (!buf) {
-		snprintf(msg, msgsize, "out of memory");
-		goto fail;
-	}
-	/* Read up to one byte more than allowed: the file may have grown. */
-	for (;;) {
-		ssize_t r = read(fd, buf + got, max + 1 - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			snprintf(msg, msgsize, "cannot read: %s", strerror(errno));
-			goto fail;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-		if (got > max)
-			goto too_large;
-	}
-	close(fd);
-	buf[got] = '\0';
-	*out = buf;
-	*len = got;
-	return 0;
-too_large:
-	snprintf(msg, msgsize, "larger than %zu bytes", max);
-fail:
-	secret_free_buf(buf, max + 1);
-	close(fd);
-	return -1;
-}
-
 int config_load(const char *path, struct config *cfg, struct config_error *err)
 {
 	char *text, msg[sizeof err->message];
@@ -970,8 +868,10 @@ int config_load(const char *path, struct config *cfg, struct config_error *err)
 	error_reset(err, path);
 	struct stat st;
 
-	if (read_small_file(path, CONFIG_FILE_MAX, false, &text, &len, &st, msg, sizeof msg) <
-	    0) {
+	/* Owner and mode: see fsutil.h (FSUTIL_TRUSTED): root's, or the
+	 * running user's, and nobody else may write it. */
+	if (fsutil_read_file(path, CONFIG_FILE_MAX, FSUTIL_TRUSTED, &text, &len, &st, msg,
+			     sizeof msg) != 0) {
 		set_error(err, 0, "", "%s", msg);
 		return -1;
 	}
@@ -979,7 +879,7 @@ int config_load(const char *path, struct config *cfg, struct config_error *err)
 	secret_free_buf(text, CONFIG_FILE_MAX + 1);
 	/* An inline client_secret makes the file itself a secret file. */
 	if (rc == 0 && cfg->client_secret.data &&
-	    check_file_owner_mode(&st, true, msg, sizeof msg) < 0) {
+	    fsutil_check_trust(&st, FSUTIL_TRUSTED_SECRET, msg, sizeof msg) < 0) {
 		config_free(cfg);
 		error_reset(err, path);
 		set_error(err, 0, "client_secret", "%s", msg);
@@ -1007,8 +907,8 @@ int config_client_secret(const struct config *cfg, struct secret *out, struct co
 		return -1;
 	}
 	error_reset(err, cfg->client_secret_file);
-	if (read_small_file(cfg->client_secret_file, SECRET_FILE_MAX, true, &text, &len, NULL, msg,
-			    sizeof msg) < 0) {
+	if (fsutil_read_file(cfg->client_secret_file, SECRET_FILE_MAX, FSUTIL_TRUSTED_SECRET, &text,
+			     &len, NULL, msg, sizeof msg) != 0) {
 		set_error(err, 0, "client_secret_file", "%s", msg);
 		return -1;
 	}

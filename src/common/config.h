@@ -42,12 +42,12 @@ struct config {
 	char **skip_users; /* NULL-terminated */
 	char *runtime_dir;
 	unsigned helper_linger;  /* seconds, 0: no lingering helper */
-	/* failure policy and offline queue (issue 3) */
+	/* failure policy and offline queue */
 	unsigned on_error;       /* enum config_on_error */
 	unsigned prelim_check;   /* 1: yes, 0: no */
 	char *state_dir;
 	unsigned long queue_max_age; /* seconds */
-	/* issue 4: TLS and proxy */
+	/* TLS and proxy */
 	char *proxy;             /* NULL: no proxy at all */
 	char *pinned_public_key; /* NULL: no pin; else "sha256//B64[;sha256//B64...]" */
 };
@@ -69,8 +69,8 @@ enum config_type {
 	CONFIG_T_LIST,     /* comma-separated names */
 	CONFIG_T_SECRET,   /* stored in struct secret */
 	CONFIG_T_CHOICE,   /* one of .choices; the index is stored as unsigned */
-	CONFIG_T_PROXY,    /* http://, https://, socks5://, socks5h:// URL (issue 4) */
-	CONFIG_T_PIN,      /* sha256//BASE64 list (issue 4) */
+	CONFIG_T_PROXY,    /* http://, https://, socks5://, socks5h:// URL */
+	CONFIG_T_PIN,      /* sha256//BASE64 list */
 };
 
 struct config_option {

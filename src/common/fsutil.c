@@ -41,15 +41,17 @@ int fsutil_ensure_private_dir(const char *path, char *err, size_t errsize)
 	return 0;
 }
 
-static int fsync_dir(const char *dir)
+int fsutil_sync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc;
+	int rc, saved;
 
 	if (fd < 0)
 		return -1;
 	rc = fsync(fd);
+	saved = errno;
 	close(fd);
+	errno = saved;
 	return rc;
 }
 
@@ -92,7 +94,7 @@ int fsutil_write_atomic(const char *dir, const char *name, const void *data, siz
 	if (rename(tmp, final) < 0)
 		goto fail;
 	/* The rename is only durable once the directory is on disk. */
-	if (fsync_dir(dir) < 0) {
+	if (fsutil_sync_dir(dir) < 0) {
 		snprintf(err, errsize, "cannot sync %s: %s", dir, strerror(errno));
 		return -1;
 	}
@@ -105,8 +107,40 @@ fail:
 	return -1;
 }
 
-int fsutil_read_private(const char *path, size_t max, char **out, size_t *len, char *err,
-			size_t errsize)
+int fsutil_check_trust(const struct stat *st, enum fsutil_trust trust, char *err,
+		       size_t errsize)
+{
+	if (trust == FSUTIL_PRIVATE) {
+		if (st->st_uid != geteuid() || (st->st_mode & 077)) {
+			snprintf(err, errsize, "must be owned by uid %u with mode 0600",
+				 (unsigned)geteuid());
+			return -1;
+		}
+		return 0;
+	}
+	if (st->st_uid != 0 && st->st_uid != geteuid()) {
+		snprintf(err, errsize, "refused: owned by uid %u; it must be owned by root",
+			 (unsigned)st->st_uid);
+		return -1;
+	}
+	if (st->st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(err, errsize,
+			 "refused: writable by group or others (mode %04o); use chmod go-w",
+			 (unsigned)(st->st_mode & 07777));
+		return -1;
+	}
+	if (trust == FSUTIL_TRUSTED_SECRET && (st->st_mode & (S_IRGRP | S_IROTH))) {
+		snprintf(err, errsize,
+			 "refused: holds the client secret but is readable by group or others "
+			 "(mode %04o); use chmod 600",
+			 (unsigned)(st->st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+int fsutil_read_file(const char *path, size_t max, enum fsutil_trust trust, char **out,
+		     size_t *len, struct stat *st_out, char *err, size_t errsize)
 {
 	struct stat st;
 	char *buf = NULL;
@@ -117,52 +151,69 @@ int fsutil_read_private(const char *path, size_t max, char **out, size_t *len, c
 	*len = 0;
 	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
-		if (errno == ENOENT)
-			return 1;
-		snprintf(err, errsize, "cannot open %s: %s", path, strerror(errno));
-		return -1;
+		int e = errno;
+
+		if (e == ELOOP)
+			snprintf(err, errsize, "cannot open: it is a symbolic link (refused)");
+		else
+			snprintf(err, errsize, "cannot open: %s", strerror(e));
+		return e == ENOENT ? 1 : -1;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errsize, "%s is not a regular file", path);
+	if (fstat(fd, &st) < 0) {
+		snprintf(err, errsize, "cannot stat: %s", strerror(errno));
 		goto fail;
 	}
-	if (st.st_uid != geteuid() || (st.st_mode & 077)) {
-		snprintf(err, errsize, "%s must be owned by uid %u with mode 0600", path,
-			 (unsigned)geteuid());
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errsize, "not a regular file");
 		goto fail;
 	}
-	if ((size_t)st.st_size > max) {
-		snprintf(err, errsize, "%s is larger than %zu bytes", path, max);
+	if (fsutil_check_trust(&st, trust, err, errsize) < 0)
 		goto fail;
-	}
+	if (st_out)
+		*st_out = st;
+	if (st.st_size < 0 || (unsigned long long)st.st_size > max)
+		goto too_large;
 	buf = malloc(max + 1);
 	if (!buf) {
 		snprintf(err, errsize, "out of memory");
 		goto fail;
 	}
+	/* Read up to one byte more than allowed: the file may have grown. */
 	for (;;) {
 		ssize_t r = read(fd, buf + got, max + 1 - got);
+
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			snprintf(err, errsize, "cannot read %s: %s", path, strerror(errno));
+			snprintf(err, errsize, "cannot read: %s", strerror(errno));
 			goto fail;
 		}
 		if (r == 0)
 			break;
 		got += (size_t)r;
-		if (got > max) {
-			snprintf(err, errsize, "%s is larger than %zu bytes", path, max);
-			goto fail;
-		}
+		if (got > max)
+			goto too_large;
 	}
 	close(fd);
 	buf[got] = '\0';
 	*out = buf;
 	*len = got;
 	return 0;
+too_large:
+	snprintf(err, errsize, "larger than %zu bytes", max);
 fail:
 	secret_free_buf(buf, max + 1);
 	close(fd);
 	return -1;
+}
+
+int fsutil_read_private(const char *path, size_t max, char **out, size_t *len, char *err,
+			size_t errsize)
+{
+	char why[256];
+	int rc = fsutil_read_file(path, max, FSUTIL_PRIVATE, out, len, NULL, why, sizeof why);
+
+	if (rc < 0)
+		snprintf(err, errsize, "%s: %s", path, why);
+	return rc;
 }

@@ -1,10 +1,12 @@
-/* fsutil: the few file operations the helper does on root-only state
- * (token cache, pending status list): private directories, atomic writes,
- * bounded reads that never follow a symlink. */
+/* fsutil: the few file operations pam_isc does on files it must trust:
+ * private directories, atomic writes, and bounded reads that never follow
+ * a symlink and check the owner and mode, for its root-only state (token
+ * cache, queue, pending changes) and for the configuration and secret. */
 #ifndef PAM_ISC_FSUTIL_H
 #define PAM_ISC_FSUTIL_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 
 /* Make sure path is a directory we own with no group/other access, creating
  * it (0700) if it is missing. A symlink, another owner or a wider mode is
@@ -16,9 +18,46 @@ int fsutil_ensure_private_dir(const char *path, char *err, size_t errsize);
 int fsutil_write_atomic(const char *dir, const char *name, const void *data, size_t len,
 			char *err, size_t errsize);
 
-/* Read a regular file we own, at most max bytes, without following a
- * symlink. *out is NUL-terminated; free it with secret_free_buf(*out, *len).
- * Returns 0, -1 on error, or 1 when the file does not exist. */
+/* fsync the directory dir, so that a rename or an unlink in it is on disk.
+ * Returns 0, or -1 with errno set. */
+int fsutil_sync_dir(const char *dir);
+
+/* Whose a file must be, and how open it may be, for pam_isc to trust what
+ * it reads from it. */
+enum fsutil_trust {
+	/* State pam_isc wrote itself (token cache, queue, pending changes):
+	 * owned by the effective uid, no group or other permission at all. */
+	FSUTIL_PRIVATE,
+	/* Configuration an administrator wrote: owned by root or by the
+	 * effective uid (pam_isc_ctl run by hand, the tests), not writable by
+	 * group or others. */
+	FSUTIL_TRUSTED,
+	/* Such a file that holds a secret: not readable by group or others
+	 * either. */
+	FSUTIL_TRUSTED_SECRET,
+};
+
+/* 0 when st satisfies trust, else -1 with the reason (without the path) in
+ * err. */
+int fsutil_check_trust(const struct stat *st, enum fsutil_trust trust, char *err,
+		       size_t errsize);
+
+/* Read the file at path, at most max bytes, into a fresh buffer of max + 1
+ * bytes: NUL-terminated, length in *len; release it with
+ * secret_free_buf(*out, max + 1). The file must be a regular file (a FIFO
+ * planted at the path is refused, not waited on: O_NONBLOCK), is never
+ * read through a symbolic link (O_NOFOLLOW), and its owner and mode must
+ * satisfy trust (fsutil_check_trust). A file that grows beyond max while it
+ * is read is refused too. *st_out, if not NULL, receives the file's status
+ * once it has passed the trust check.
+ * Returns 0; 1 when the file does not exist; -1 on any other error. On 1
+ * and -1, err holds the reason, without the path (the caller names the
+ * file). */
+int fsutil_read_file(const char *path, size_t max, enum fsutil_trust trust, char **out,
+		     size_t *len, struct stat *st_out, char *err, size_t errsize);
+
+/* fsutil_read_file with FSUTIL_PRIVATE, and the path in err. *out may also
+ * be released with secret_free_buf(*out, *len). */
 int fsutil_read_private(const char *path, size_t max, char **out, size_t *len, char *err,
 			size_t errsize);
 

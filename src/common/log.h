@@ -28,11 +28,16 @@ struct log_ctx {
 /* Format event plus NULL-terminated key, value pairs into buf (always
  * NUL-terminated, truncated to size). A NULL value skips that pair.
  * Returns the length written. */
-size_t log_format(char *buf, size_t size, const char *event, ...);
+size_t log_format(char *buf, size_t size, const char *event, ...)
+	__attribute__((sentinel));
 size_t log_vformat(char *buf, size_t size, const char *event, va_list ap);
 
-/* Format and hand to the sink. priority is a syslog level (LOG_ERR ...). */
-void log_event(const struct log_ctx *lc, int priority, const char *event, ...);
+/* Format and hand to the sink. priority is a syslog level (LOG_ERR ...).
+ * The pairs end with a NULL key; sentinel makes the compiler check that
+ * every call ends with a null pointer (not a plain 0, which varargs would
+ * read as an int). */
+void log_event(const struct log_ctx *lc, int priority, const char *event, ...)
+	__attribute__((sentinel));
 
 /* Sink writing with syslog(LOG_AUTHPRIV | priority, "%s", line). */
 void log_syslog_sink(void *sink_ctx, int priority, const char *line);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "text.h"
 
 /* How much of a bad argument is quoted back in a message. */
 #define QUOTED_ARG_MAX 64
@@ -50,14 +51,6 @@ static int arg_error(char *err, size_t errsize, const char *arg, const char *wha
 	return -1;
 }
 
-static bool has_control_char(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < ' ' || *s == 0x7f)
-			return true;
-	return false;
-}
-
 /* A path argument: present, absolute, one line, short enough for PATH_MAX
  * (and so for the request the module sends the helper). */
 static int path_value(const char *arg, const char *value, const char **out, char *err,
@@ -67,7 +60,7 @@ static int path_value(const char *arg, const char *value, const char **out, char
 		return arg_error(err, errsize, arg, "empty value in module argument");
 	if (value[0] != '/')
 		return arg_error(err, errsize, arg, "path must be absolute in module argument");
-	if (has_control_char(value))
+	if (text_has_control(value, 0))
 		return arg_error(err, errsize, arg, "control character in module argument");
 	if (strlen(value) >= PATH_MAX)
 		return arg_error(err, errsize, arg, "path too long in module argument");

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "text.h"
+
 /* Header lines plus the largest password, with room to spare. */
 #define PROTO_REQUEST_MAX (PROTO_PATH_MAX + 1024 + PROTO_AUTHTOK_MAX)
 
@@ -46,14 +48,6 @@ static int reason_from_name(const char *s, enum proto_reason *out)
 	return -1;
 }
 
-static bool has_control_char(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return true;
-	return false;
-}
-
 bool proto_user_name_valid(const char *s)
 {
 	size_t len = s ? strlen(s) : 0;
@@ -62,7 +56,7 @@ bool proto_user_name_valid(const char *s)
 		return false;
 	if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
 		return false;
-	return !has_control_char(s) && strchr(s, '/') == NULL;
+	return !text_has_control(s, 0) && strchr(s, '/') == NULL;
 }
 
 bool proto_request_id_valid(const char *s)
@@ -103,7 +97,7 @@ int proto_send_request(int fd, const struct proto_request *req)
 	int n;
 
 	if (strchr(req->config_path, '\n') || !proto_user_name_valid(req->user) ||
-	    has_control_char(req->service) || req->authtok.len > PROTO_AUTHTOK_MAX) {
+	    text_has_control(req->service, 0) || req->authtok.len > PROTO_AUTHTOK_MAX) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -195,7 +189,7 @@ int proto_parse_request(const unsigned char *buf, size_t len, struct proto_reque
 		return -1;
 	}
 	if (expect_field(buf, len, &pos, "service", req->service, sizeof req->service) < 0 ||
-	    has_control_char(req->service)) {
+	    text_has_control(req->service, 0)) {
 		snprintf(err, errsize, "bad service field");
 		return -1;
 	}
@@ -463,7 +457,7 @@ int proto_parse_verdict(const char *line, struct proto_verdict *v)
 		return -1;
 	memcpy(copy, line, len);
 	copy[len] = '\0';
-	if (has_control_char(copy))
+	if (text_has_control(copy, 0))
 		return -1;
 
 	tok = strtok_r(copy, " ", &save);

@@ -90,12 +90,12 @@ struct proto_verdict {
 	char request_id[PROTO_REQUEST_ID_MAX + 1]; /* may be "" */
 };
 
-/* true when s is a safe user name to pass on: 1..PROTO_USER_MAX bytes, no
- * control characters, no '/', not "." or "..". */
 /* CLOCK_MONOTONIC in milliseconds: the deadlines of the module and of the
  * lingering helper's socket (the helper's HTTPS side has isc_client_now_ms). */
 long long proto_now_ms(void);
 
+/* true when s is a safe user name to pass on: 1..PROTO_USER_MAX bytes, no
+ * control characters (text_has_control), no '/', not "." or "..". */
 bool proto_user_name_valid(const char *s);
 /* true when s looks like an ISC request id: 1..64 of [A-Za-z0-9_-]. */
 bool proto_request_id_valid(const char *s);

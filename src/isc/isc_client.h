@@ -8,7 +8,7 @@
  * one and retries that call once.
  *
  * Trust and transport are fixed here and nowhere else: https only, no
- * redirects, peer and host verification on, TLS 1.2 or later, no proxy (the
+ * redirects, peer and host verification on, TLS 1.2 or later, proxy only if configured (the
  * helper's environment is clean anyway), response bodies capped at 1 MiB. */
 #ifndef PAM_ISC_ISC_CLIENT_H
 #define PAM_ISC_ISC_CLIENT_H

@@ -1,4 +1,4 @@
-/* isc_json: see isc_json.h and ../shared/isc-api.md.
+/* isc_json: see isc_json.h and docs/isc-api.md.
  *
  * Duplicate keys in an object: json-c keeps the last one silently, so a
  * body could say one thing to one JSON reader and another to the next. A

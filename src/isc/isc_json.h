@@ -1,5 +1,5 @@
 /* isc_json: request bodies and response parsing for the ISC password API
- * (../shared/isc-api.md), with json-c. No network here.
+ * (docs/isc-api.md), with json-c. No network here.
  *
  * Parsers are strict: the top level must be an object, required fields must
  * be present with the right JSON type, strings must be non-empty where the

@@ -8,7 +8,7 @@
 # Neither the access token nor the client secret is in any log or output.
 #
 # A helper started by hand as from setuid passwd (real uid 1001, effective
-# uid 0), held the same way, shows the process hardening (issue 4): fully
+# uid 0), held the same way, shows the process hardening: fully
 # root (real, effective, saved: 0, so the invoking user can neither signal
 # nor trace it), no core files (RLIMIT_CORE 0), not dumpable.
 . "$(dirname "$0")/../lib.sh"
