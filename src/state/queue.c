@@ -250,8 +250,10 @@ int queue_flush_lock(const struct config *cfg, char *err, size_t errsize)
 	return lock_file(cfg, ".flush", 0, err, errsize);
 }
 
-/* Read and parse queue/NAME. 0, 1 missing, -1 unreadable or corrupt. */
-static int read_entry(const char *path, struct queue_entry *e, char *err, size_t errsize)
+/* Read and parse queue/NAME. 0, 1 missing, -1 unreadable (an I/O error,
+ * no memory, not a private regular file, too large), -2 read but not an
+ * entry (torn or corrupt). */
+static int read_entry_why(const char *path, struct queue_entry *e, char *err, size_t errsize)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -260,9 +262,21 @@ static int read_entry(const char *path, struct queue_entry *e, char *err, size_t
 	memset(e, 0, sizeof *e);
 	if (rc != 0)
 		return rc;
+	errno = 0;
 	rc = queue_parse(text, len, e, err, errsize);
+	/* queue_parse fails with ENOMEM only when it could not copy a field. */
+	if (rc < 0)
+		rc = errno == ENOMEM ? -1 : -2;
 	secret_free_buf(text, QUEUE_FILE_MAX + 1);
 	return rc;
+}
+
+/* The same: 0, 1 missing, -1 unreadable or corrupt. */
+static int read_entry(const char *path, struct queue_entry *e, char *err, size_t errsize)
+{
+	int rc = read_entry_why(path, e, err, errsize);
+
+	return rc < -1 ? -1 : rc;
 }
 
 static int entry_paths(const struct config *cfg, const char *user, char *name, char *path,
@@ -299,8 +313,13 @@ int queue_put(const struct config *cfg, const struct queue_entry *e, long long d
 		free(text);
 		return -1;
 	}
-	rc = read_entry(path, &old, err, errsize);
-	if (rc == 0 && old.seq > e->seq) {
+	/* An entry that cannot be read now (I/O error, no memory) may be the
+	 * newer change: replacing it could send an older password to ISC, so
+	 * the put fails. One that was read but is not an entry is replaced. */
+	rc = read_entry_why(path, &old, err, errsize);
+	if (rc == -1) {
+		/* err says why */
+	} else if (rc == 0 && old.seq > e->seq) {
 		rc = 1; /* a newer change is already queued: it wins */
 	} else {
 		rc = fsutil_write_atomic(qdir, name, text, len, err, errsize) < 0 ? -1 : 0;
