@@ -454,10 +454,19 @@ int queue_claim(const struct config *cfg, const struct queue_entry *e, char *err
 	if (lock < 0)
 		return -1;
 	rc = read_entry(path, &cur, err, errsize);
-	if (rc == 0 && cur.seq != e->seq)
+	if (rc == 0 && cur.seq != e->seq) {
 		rc = 1; /* replaced by a newer change meanwhile */
-	else if (rc == 0 && (rename(path, inflight) < 0 || sync_dir(qdir) < 0)) {
+	} else if (rc == 0 && rename(path, inflight) < 0) {
 		snprintf(err, errsize, "cannot claim %s: %s", path, strerror(errno));
+		rc = -1;
+	} else if (rc == 0 && sync_dir(qdir) < 0) {
+		/* The claim is not durable: after a crash the entry could be back
+		 * under its name once ISC took it, and be sent twice. The caller
+		 * keeps a failed claim for the next flush, which would drop an
+		 * .inflight file as an interrupted delivery: put it back. */
+		snprintf(err, errsize, "cannot claim %s: %s", path, strerror(errno));
+		if (rename(inflight, path) == 0)
+			(void)sync_dir(qdir);
 		rc = -1;
 	}
 	queue_entry_free(&cur);
