@@ -3,7 +3,7 @@
 # analysis, memory errors, parser crashes. .ci/run calls it after
 # ./run-tests.sh; each stage can also be run alone:
 #
-#   scripts/ci-extra.sh [warnings] [cppcheck] [asan] [valgrind] [fuzz] ...
+#   scripts/ci-extra.sh [warnings] [cppcheck] [asan] [valgrind] [fuzz] [faults] ...
 #                                                            (default: all)
 #
 #   warnings  make warnings: everything built with -Werror and more warnings
@@ -14,6 +14,8 @@
 #   valgrind  the integration tests with the helper, and the module inside
 #             pamtester, under valgrind memcheck (errors and leaks fail)
 #   fuzz      the libFuzzer targets (clang), each for FUZZ_SECONDS (20)
+#   faults    make check-faults (failing allocations and system calls, see
+#             tests/fault/fault.h) under ASan+UBSan, leaks checked
 #
 # Each stage builds out of tree (VPATH) in its own directory under
 # CI_EXTRA_DIR (default /tmp/pam_isc-ci-extra), from a copy of the source
@@ -25,12 +27,12 @@ src_tree=$(pwd)
 work=${CI_EXTRA_DIR:-/tmp/pam_isc-ci-extra}
 jobs=$(nproc)
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(warnings cppcheck asan valgrind fuzz)
+[ ${#stages[@]} -gt 0 ] || stages=(warnings cppcheck asan valgrind fuzz faults)
 for s in "${stages[@]}"; do
 	case $s in
-	warnings | cppcheck | asan | valgrind | fuzz) ;;
+	warnings | cppcheck | asan | valgrind | fuzz | faults) ;;
 	*)
-		echo "usage: $0 [warnings] [cppcheck] [asan] [valgrind] [fuzz]" >&2
+		echo "usage: $0 [warnings] [cppcheck] [asan] [valgrind] [fuzz] [faults]" >&2
 		exit 2
 		;;
 	esac
@@ -179,6 +181,20 @@ stage_fuzz() {
 	make -s -C "$work/build-fuzz" -j"$jobs" fuzz-smoke FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
 }
 
+# Fault injection: the queue with the Nth wrapped call failing for every N,
+# and the fuzz inputs with faults (tests/fault), in an ASan+UBSan build: a
+# failure path that crashes, touches freed memory or leaks fails the stage.
+# Only the programs of check-faults are built.
+stage_faults() {
+	local dir=$work/build-faults san
+	say "fault injection (make check-faults) under ASan+UBSan, leaks checked"
+	san="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+	configure_in build-faults CC=gcc CFLAGS="-O1 -g $san" LDFLAGS="$san" WARN_CFLAGS=-Werror
+	ASAN_OPTIONS="detect_leaks=1:abort_on_error=0" \
+	UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+		make -s -C "$dir" -j"$jobs" check-faults
+}
+
 # Everything below runs from one function, so that bash has read the whole
 # script before it starts (editing it during a run cannot break the run).
 main() {
@@ -186,7 +202,7 @@ main() {
 	failed=()
 	for s in "${stages[@]}"; do
 		case $s in
-		warnings | cppcheck | asan | valgrind | fuzz)
+		warnings | cppcheck | asan | valgrind | fuzz | faults)
 			start=$(date +%s)
 			if "stage_$s"; then
 				say "$s: ok ($(($(date +%s) - start)) s)"
@@ -196,7 +212,7 @@ main() {
 			fi
 			;;
 		*)
-			echo "usage: $0 [warnings] [cppcheck] [asan] [valgrind] [fuzz]" >&2
+			echo "usage: $0 [warnings] [cppcheck] [asan] [valgrind] [fuzz] [faults]" >&2
 			exit 2
 			;;
 		esac

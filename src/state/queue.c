@@ -250,8 +250,10 @@ int queue_flush_lock(const struct config *cfg, char *err, size_t errsize)
 	return lock_file(cfg, ".flush", 0, err, errsize);
 }
 
-/* Read and parse queue/NAME. 0, 1 missing, -1 unreadable or corrupt. */
-static int read_entry(const char *path, struct queue_entry *e, char *err, size_t errsize)
+/* Read and parse queue/NAME. 0, 1 missing, -1 unreadable (an I/O error,
+ * no memory, not a private regular file, too large), -2 read but not an
+ * entry (torn or corrupt). */
+static int read_entry_why(const char *path, struct queue_entry *e, char *err, size_t errsize)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -260,9 +262,21 @@ static int read_entry(const char *path, struct queue_entry *e, char *err, size_t
 	memset(e, 0, sizeof *e);
 	if (rc != 0)
 		return rc;
+	errno = 0;
 	rc = queue_parse(text, len, e, err, errsize);
+	/* queue_parse fails with ENOMEM only when it could not copy a field. */
+	if (rc < 0)
+		rc = errno == ENOMEM ? -1 : -2;
 	secret_free_buf(text, QUEUE_FILE_MAX + 1);
 	return rc;
+}
+
+/* The same: 0, 1 missing, -1 unreadable or corrupt. */
+static int read_entry(const char *path, struct queue_entry *e, char *err, size_t errsize)
+{
+	int rc = read_entry_why(path, e, err, errsize);
+
+	return rc < -1 ? -1 : rc;
 }
 
 static int entry_paths(const struct config *cfg, const char *user, char *name, char *path,
@@ -299,8 +313,13 @@ int queue_put(const struct config *cfg, const struct queue_entry *e, long long d
 		free(text);
 		return -1;
 	}
-	rc = read_entry(path, &old, err, errsize);
-	if (rc == 0 && old.seq > e->seq) {
+	/* An entry that cannot be read now (I/O error, no memory) may be the
+	 * newer change: replacing it could send an older password to ISC, so
+	 * the put fails. One that was read but is not an entry is replaced. */
+	rc = read_entry_why(path, &old, err, errsize);
+	if (rc == -1) {
+		/* err says why */
+	} else if (rc == 0 && old.seq > e->seq) {
 		rc = 1; /* a newer change is already queued: it wins */
 	} else {
 		rc = fsutil_write_atomic(qdir, name, text, len, err, errsize) < 0 ? -1 : 0;
@@ -435,10 +454,19 @@ int queue_claim(const struct config *cfg, const struct queue_entry *e, char *err
 	if (lock < 0)
 		return -1;
 	rc = read_entry(path, &cur, err, errsize);
-	if (rc == 0 && cur.seq != e->seq)
+	if (rc == 0 && cur.seq != e->seq) {
 		rc = 1; /* replaced by a newer change meanwhile */
-	else if (rc == 0 && (rename(path, inflight) < 0 || sync_dir(qdir) < 0)) {
+	} else if (rc == 0 && rename(path, inflight) < 0) {
 		snprintf(err, errsize, "cannot claim %s: %s", path, strerror(errno));
+		rc = -1;
+	} else if (rc == 0 && sync_dir(qdir) < 0) {
+		/* The claim is not durable: after a crash the entry could be back
+		 * under its name once ISC took it, and be sent twice. The caller
+		 * keeps a failed claim for the next flush, which would drop an
+		 * .inflight file as an interrupted delivery: put it back. */
+		snprintf(err, errsize, "cannot claim %s: %s", path, strerror(errno));
+		if (rename(inflight, path) == 0)
+			(void)sync_dir(qdir);
 		rc = -1;
 	}
 	queue_entry_free(&cur);
