@@ -39,6 +39,8 @@ static void make_request(struct proto_request *r, enum proto_phase phase)
 	snprintf(r->service, sizeof r->service, "passwd");
 	r->debug = true;
 	r->phase = phase;
+	r->caller_uid = 1000;
+	r->deadline_ms = 123456789;
 	if (phase == PROTO_PHASE_UPDATE)
 		assert_int_equal(secret_set(&r->authtok, pw, sizeof pw - 1), 0);
 	else
@@ -49,7 +51,8 @@ static bool same_request(const struct proto_request *a, const struct proto_reque
 {
 	return strcmp(a->config_path, b->config_path) == 0 && strcmp(a->user, b->user) == 0 &&
 	       strcmp(a->service, b->service) == 0 && a->debug == b->debug &&
-	       a->phase == b->phase && a->authtok.len == b->authtok.len &&
+	       a->phase == b->phase && a->caller_uid == b->caller_uid &&
+	       a->deadline_ms == b->deadline_ms && a->authtok.len == b->authtok.len &&
 	       memcmp(a->authtok.data, b->authtok.data, a->authtok.len) == 0;
 }
 
