@@ -17,9 +17,9 @@
  * bytes, 0x00 (RFC 8017, 7.2.1). */
 #define PKCS1_V15_OVERHEAD 11
 
-/* A Base64 SPKI larger than this cannot be anything ISC sends (a 16384-bit
- * RSA key is under 3 KiB of Base64); refusing it early bounds the work done
- * on hostile input. */
+/* A Base64 SPKI larger than this cannot be anything ISC sends (even a
+ * 16384-bit RSA key, twice CRYPTO_MAX_RSA_BITS, is under 3 KiB of Base64);
+ * refusing it early bounds the work done on hostile input. */
 #define SPKI_B64_MAX 16384
 
 static void set_err(char *err, size_t errsize, const char *fmt, ...)
@@ -36,7 +36,8 @@ static void set_err(char *err, size_t errsize, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Import the Base64 SPKI and check it is an RSA key of acceptable size.
+/* Import the Base64 SPKI and check it is an RSA key of acceptable size
+ * (CRYPTO_MIN_RSA_BITS to CRYPTO_MAX_RSA_BITS).
  * On CRYPTO_OK, *key_out must be released with gnutls_pubkey_deinit. */
 static int load_rsa_key(const char *spki_b64, gnutls_pubkey_t *key_out,
 			unsigned int *bits_out, char *err, size_t errsize)
@@ -99,6 +100,11 @@ static int load_rsa_key(const char *spki_b64, gnutls_pubkey_t *key_out,
 	if (bits < CRYPTO_MIN_RSA_BITS) {
 		set_err(err, errsize, "RSA key too small (%u bits, need %d)", bits,
 			CRYPTO_MIN_RSA_BITS);
+		goto out;
+	}
+	if (bits > CRYPTO_MAX_RSA_BITS) {
+		set_err(err, errsize, "RSA key too large (%u bits, at most %d)", bits,
+			CRYPTO_MAX_RSA_BITS);
 		goto out;
 	}
 
