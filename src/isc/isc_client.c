@@ -276,11 +276,48 @@ static int build_url(const struct isc_client *c, const char *endpoint, const cha
 	return (n < 0 || (size_t)n >= size) ? -1 : 0;
 }
 
-/* One HTTP exchange on the client's handle. body NULL means GET. */
-static int perform(struct isc_client *c, const char *url, const char *content_type,
-		   const char *body, size_t body_len, bool with_token, struct response *resp,
-		   long *http, struct isc_client_error *err)
+/* A request that must go out at most once (set-password): libcurl itself
+ * sends a request again, on a fresh connection, when a pooled connection
+ * it reused closes before a byte of answer came ("Connection died,
+ * retrying a fresh connect"). It cannot tell a connection that was dead
+ * before the request from one that the server closed after reading it, and
+ * for set-password the second send could start a second change.
+ *
+ * Why this way: CURLOPT_FRESH_CONNECT or CURLOPT_FORBID_REUSE on
+ * set-password would stop the resend too, but cost every change a TCP and
+ * TLS handshake (round trips to ISC) on the connection its token and lookup
+ * just warmed, and the lingering helper's pool exists to spare exactly
+ * that; checking the connection before the request leaves the race open.
+ * libcurl calls CURLOPT_PREREQFUNCTION right before it sends each request,
+ * the resend included, so counting those calls catches the resend before
+ * it leaves: the second call aborts the transfer (CURLE_ABORTED_BY_CALLBACK),
+ * and the request counts as sent, outcome unknown (isc_client.h, err->sent).
+ * The connection stays pooled for every request that goes out normally. */
+struct send_count {
+	unsigned int sends; /* requests libcurl was about to send */
+	bool once;	    /* abort before a second one */
+};
+
+static int on_prereq(void *userdata, char *conn_primary_ip, char *conn_local_ip,
+		     int conn_primary_port, int conn_local_port)
 {
+	struct send_count *sc = userdata;
+
+	(void)conn_primary_ip;
+	(void)conn_local_ip;
+	(void)conn_primary_port;
+	(void)conn_local_port;
+	sc->sends++;
+	return (sc->once && sc->sends > 1) ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
+}
+
+/* One HTTP exchange on the client's handle. body NULL means GET. once: the
+ * request must not be sent twice (see struct send_count). */
+static int perform(struct isc_client *c, const char *url, const char *content_type,
+		   const char *body, size_t body_len, bool with_token, bool once,
+		   struct response *resp, long *http, struct isc_client_error *err)
+{
+	struct send_count sc = { .sends = 0, .once = once };
 	struct curl_slist *headers = NULL, *h;
 	long long remaining = c->deadline_ms - isc_client_now_ms();
 	CURL *curl = c->curl;
@@ -358,7 +395,9 @@ static int perform(struct isc_client *c, const char *url, const char *content_ty
 	    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_WRITEDATA, resp) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_HEADERDATA, resp) != CURLE_OK) {
+	    curl_easy_setopt(curl, CURLOPT_HEADERDATA, resp) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, on_prereq) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_PREREQDATA, &sc) != CURLE_OK) {
 		set_error(err, ISC_CLIENT_INTERNAL, "cannot set up the HTTP request");
 		goto out;
 	}
@@ -382,6 +421,15 @@ static int perform(struct isc_client *c, const char *url, const char *content_ty
 		err->sent = curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &sent_bytes) != CURLE_OK ||
 			    sent_bytes > 0;
 	}
+	if (rc == CURLE_ABORTED_BY_CALLBACK && sc.once && sc.sends > 1) {
+		/* The first send went out; ISC may have acted on it. */
+		err->sent = 1;
+		set_error(err, ISC_CLIENT_TRANSPORT,
+			  "the connection closed after the request, without an answer "
+			  "(not sent again)");
+		response_free(resp);
+		goto out;
+	}
 	if (rc != CURLE_OK) {
 		if (resp->too_large)
 			set_error(err, ISC_CLIENT_PROTOCOL, "response body larger than %d bytes",
@@ -404,6 +452,8 @@ out:
 	/* The handle keeps pointers to these; drop them before freeing. */
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, NULL);
+	curl_easy_setopt(curl, CURLOPT_PREREQDATA, NULL);
 	headers_free(headers);
 	secret_free_buf(auth, auth_len);
 	return ret;
@@ -486,7 +536,8 @@ static int request_loop(struct isc_client *c, const char *url, const char *conte
 
 		if (with_token && ensure_token_locked(c, err) < 0)
 			return -1;
-		if (perform(c, url, content_type, body, body_len, with_token, resp, http, err) < 0) {
+		if (perform(c, url, content_type, body, body_len, with_token, !idempotent, resp, http,
+			    err) < 0) {
 			/* A timeout used up the time; an internal error will not heal;
 			 * a set-password that went out may have been taken. */
 			if (err->kind != ISC_CLIENT_TRANSPORT || (!idempotent && err->sent))
