@@ -17,6 +17,7 @@
 
 #include "errbuf.h"
 #include "secret.h"
+#include "text.h"
 
 /* ISC's responses are two levels deep; 16 leaves room for fields we ignore
  * while keeping a hostile body from recursing far. */
@@ -46,51 +47,12 @@ const char *isc_state_name(enum isc_state s)
 
 /* ---- UTF-8 ---------------------------------------------------------------- */
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no
- * surrogates, nothing above U+10FFFF), or 0 if it is not one. */
-static size_t utf8_char_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	unsigned char lo = 0x80, hi = 0xBF;
-	size_t need;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF) {
-		need = 1;
-	} else if (c == 0xE0) {
-		need = 2;
-		lo = 0xA0;
-	} else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
-		need = 2;
-	} else if (c == 0xED) {
-		need = 2;
-		hi = 0x9F;
-	} else if (c == 0xF0) {
-		need = 3;
-		lo = 0x90;
-	} else if (c >= 0xF1 && c <= 0xF3) {
-		need = 3;
-	} else if (c == 0xF4) {
-		need = 3;
-		hi = 0x8F;
-	} else {
-		return 0;
-	}
-	if (n - 1 < need || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t k = 2; k <= need; k++)
-		if ((s[k] & 0xC0) != 0x80)
-			return 0;
-	return need + 1;
-}
-
 static bool utf8_valid(const unsigned char *s, size_t n)
 {
 	size_t i = 0;
 
 	while (i < n) {
-		size_t len = utf8_char_len(s + i, n - i);
+		size_t len = text_utf8_len(s + i, n - i);
 
 		if (len == 0)
 			return false;
@@ -776,7 +738,7 @@ static void copy_clean(char *dst, size_t dstsize, const char *src, size_t n)
 		n--;
 
 	for (size_t i = 0; i < n;) {
-		size_t len = utf8_char_len(s + i, n - i);
+		size_t len = text_utf8_len(s + i, n - i);
 		bool control = len == 0 || s[i] < 0x20 || s[i] == 0x7f ||
 			       (len == 2 && s[i] == 0xC2 && s[i + 1] < 0xA0);
 
