@@ -100,6 +100,8 @@ struct switches {
 	/* requests whose answer is lost: read whole, handled, connection closed */
 	long drop_count;   /* the next N matching API requests */
 	int drop_endpoint; /* enum endpoint, EP_NONE: any API endpoint */
+	/* accountName of a single-account identity; "": the user's name */
+	char account_name[MAX_NAME_LEN + 1];
 };
 
 struct token {
@@ -1016,6 +1018,9 @@ static int lookup_answer(struct server *s, const char *user, const char *source,
 		json_object *info;
 		/* The key may rotate (switch rotate_key): read it under the lock. */
 		pthread_mutex_lock(&s->lock);
+		if (n_accounts == 1 && s->sw.account_name[0])
+			snprintf(accounts[0].name, sizeof accounts[0].name, "%s",
+				 s->sw.account_name);
 		info = password_info_json(s, identity_id, accounts, n_accounts);
 		pthread_mutex_unlock(&s->lock);
 		reply_json(r, 200, info);
@@ -1446,6 +1451,11 @@ static int apply_switch(struct switches *next, const char *key, json_object *val
 	} else if (strcmp(key, "drop_endpoint") == 0) {
 		if (!is_string || !endpoint_switch_parse(text, &next->drop_endpoint))
 			goto bad_value;
+	} else if (strcmp(key, "account_name") == 0) {
+		size_t len = is_string ? (size_t)json_object_get_string_len(value) : 0;
+		if (!is_string || strlen(text) != len || len > MAX_NAME_LEN)
+			goto bad_value;
+		memcpy(next->account_name, text, len + 1);
 	} else if (strcmp(key, "failed_error") == 0) {
 		size_t len = is_string ? (size_t)json_object_get_string_len(value) : 0;
 		if (!is_string || strlen(text) != len || len > MAX_TEXT_LEN)
@@ -1533,7 +1543,8 @@ static json_object *switches_json(const struct switches *sw)
 	    !obj_add_str(body, "bad_body", bad_body_names[sw->bad_body]) ||
 	    !obj_add_str(body, "bad_body_on", bad_body_on_names[sw->bad_body_on]) ||
 	    !obj_add(body, "drop_count", json_object_new_int64(sw->drop_count)) ||
-	    !obj_add_str(body, "drop_endpoint", endpoint_switch_name(sw->drop_endpoint))) {
+	    !obj_add_str(body, "drop_endpoint", endpoint_switch_name(sw->drop_endpoint)) ||
+	    !obj_add_str(body, "account_name", sw->account_name)) {
 		json_object_put(body);
 		return NULL;
 	}
