@@ -97,6 +97,11 @@ struct switches {
 	/* hostile response bodies: for the strict parsers' tests */
 	int bad_body;        /* enum bad_body */
 	int bad_body_on;     /* enum endpoint it applies to */
+	/* requests whose answer is lost: read whole, handled, connection closed */
+	long drop_count;   /* the next N matching API requests */
+	int drop_endpoint; /* enum endpoint, EP_NONE: any API endpoint */
+	/* accountName of a single-account identity; "": the user's name */
+	char account_name[MAX_NAME_LEN + 1];
 };
 
 struct token {
@@ -1013,6 +1018,9 @@ static int lookup_answer(struct server *s, const char *user, const char *source,
 		json_object *info;
 		/* The key may rotate (switch rotate_key): read it under the lock. */
 		pthread_mutex_lock(&s->lock);
+		if (n_accounts == 1 && s->sw.account_name[0])
+			snprintf(accounts[0].name, sizeof accounts[0].name, "%s",
+				 s->sw.account_name);
 		info = password_info_json(s, identity_id, accounts, n_accounts);
 		pthread_mutex_unlock(&s->lock);
 		reply_json(r, 200, info);
@@ -1325,6 +1333,24 @@ static void handle_status(struct server *s, const char *request_id, struct reply
 /* ------------------------------------------------------------------------ */
 /* Test switches                                                             */
 
+/* The endpoint words of fail_endpoint and drop_endpoint. */
+static bool endpoint_switch_parse(const char *text, int *ep)
+{
+	static const struct {
+		const char *word;
+		int ep;
+	} words[] = { { "any", EP_NONE },	{ "token", EP_TOKEN }, { "lookup", EP_LOOKUP },
+		      { "set", EP_SET },	{ "status", EP_STATUS } };
+
+	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+		if (strcmp(text, words[i].word) == 0) {
+			*ep = words[i].ep;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Validates one switch into next; -1 with a reason. */
 static int apply_switch(struct switches *next, const char *key, json_object *value,
 			char **failed_error, bool *expire_tokens, bool *rotate_key, char *why,
@@ -1418,6 +1444,18 @@ static int apply_switch(struct switches *next, const char *key, json_object *val
 		if (i < 0)
 			goto bad_value;
 		next->bad_body_on = i;
+	} else if (strcmp(key, "drop_count") == 0) {
+		if (!is_int || number < 0 || number > MAX_FAIL_COUNT)
+			goto bad_value;
+		next->drop_count = (long)number;
+	} else if (strcmp(key, "drop_endpoint") == 0) {
+		if (!is_string || !endpoint_switch_parse(text, &next->drop_endpoint))
+			goto bad_value;
+	} else if (strcmp(key, "account_name") == 0) {
+		size_t len = is_string ? (size_t)json_object_get_string_len(value) : 0;
+		if (!is_string || strlen(text) != len || len > MAX_NAME_LEN)
+			goto bad_value;
+		memcpy(next->account_name, text, len + 1);
 	} else if (strcmp(key, "failed_error") == 0) {
 		size_t len = is_string ? (size_t)json_object_get_string_len(value) : 0;
 		if (!is_string || strlen(text) != len || len > MAX_TEXT_LEN)
@@ -1503,7 +1541,10 @@ static json_object *switches_json(const struct switches *sw)
 	    !obj_add(body, "slow_ms", json_object_new_int64(sw->slow_ms)) ||
 	    !obj_add(body, "finish_after_ms", json_object_new_int64(sw->finish_after_ms)) ||
 	    !obj_add_str(body, "bad_body", bad_body_names[sw->bad_body]) ||
-	    !obj_add_str(body, "bad_body_on", bad_body_on_names[sw->bad_body_on])) {
+	    !obj_add_str(body, "bad_body_on", bad_body_on_names[sw->bad_body_on]) ||
+	    !obj_add(body, "drop_count", json_object_new_int64(sw->drop_count)) ||
+	    !obj_add_str(body, "drop_endpoint", endpoint_switch_name(sw->drop_endpoint)) ||
+	    !obj_add_str(body, "account_name", sw->account_name)) {
 		json_object_put(body);
 		return NULL;
 	}
@@ -1906,6 +1947,24 @@ static char *bad_json_text(int kind, json_object *real, size_t *len)
 	return NULL;
 }
 
+/* Lost answers (switch drop_count): true when this request of endpoint ep
+ * is one of the next drop_count API requests (of drop_endpoint, or any). */
+static bool take_drop(struct server *s, enum endpoint ep)
+{
+	bool hit = false;
+
+	if (ep == EP_NONE || ep == EP_CONTROL)
+		return false;
+	pthread_mutex_lock(&s->lock);
+	if (s->sw.drop_count > 0 &&
+	    (s->sw.drop_endpoint == EP_NONE || s->sw.drop_endpoint == (int)ep)) {
+		s->sw.drop_count--;
+		hit = true;
+	}
+	pthread_mutex_unlock(&s->lock);
+	return hit;
+}
+
 /* Routes, handles, logs, holds and queues one request's response. */
 static enum MHD_Result answer(struct server *s, struct MHD_Connection *conn, const char *url,
 			      const char *method, const struct request_ctx *ctx)
@@ -1920,6 +1979,7 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *conn, con
 	enum MHD_Result queued;
 	size_t len = 0;
 	int bad;
+	bool drop;
 	const char *content_type = "application/json";
 
 	if (ctx->too_large) {
@@ -1962,11 +2022,26 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *conn, con
 	ev_str(&request_line, "method", method);
 	ev_str(&request_line, "path", url);
 	ev_num(&request_line, "status", r.status);
+	drop = strcmp(method, endpoint_method(ep)) == 0 && take_drop(s, ep);
 	pthread_mutex_lock(&s->lock);
 	write_event_locked(s, &request_line);
 	if (r.has_event)
 		write_event_locked(s, &r.event);
+	if (drop) {
+		struct event_line dropped;
+
+		ev_begin(&dropped, "dropped");
+		ev_num(&dropped, "conn", (long long)connection_id(conn));
+		ev_str(&dropped, "endpoint", endpoint_switch_name(ep));
+		write_event_locked(s, &dropped);
+	}
 	pthread_mutex_unlock(&s->lock);
+	if (drop) {
+		/* The request was read whole and handled; the answer is lost:
+		 * MHD_NO closes the connection without a byte of it. */
+		json_object_put(r.body);
+		return MHD_NO;
+	}
 
 	/* Switches are never held: a test must be able to lift a delay. */
 	if (ep != EP_CONTROL) {

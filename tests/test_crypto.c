@@ -2,8 +2,10 @@
  *
  * Keys are generated once per run in the group setup (RSA-2048 with its
  * private half for round trips; RSA-3072, RSA-1024, ECDSA P-256 and
- * RSA-PSS-2048 public keys for size and type checks). Passwords are compared with
- * assert_memory_equal and never printed. */
+ * RSA-PSS-2048 public keys for size and type checks). Keys above ISC's
+ * usual size are crafted, not generated (crafted_rsa_spki): generating an
+ * 8192-bit key takes seconds, and only the modulus' size matters there.
+ * Passwords are compared with assert_memory_equal and never printed. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,6 +14,7 @@
 
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +88,36 @@ out:
 		gnutls_pubkey_deinit(pub);
 	if (priv)
 		gnutls_privkey_deinit(priv);
+	return spki;
+}
+
+/* The SPKI (Base64) of an RSA public key whose modulus is exactly bits
+ * long: the top bit set, odd, e = 65537. Not a product of two primes, so
+ * nobody holds its private half; encryption under it is still the same
+ * modular exponentiation, which is all the size checks need. */
+static char *crafted_rsa_spki(unsigned int bits)
+{
+	static const unsigned char exponent[] = { 0x01, 0x00, 0x01 };
+	size_t n = ((size_t)bits + 7) / 8;
+	unsigned char *modulus = malloc(n);
+	gnutls_datum_t m = { modulus, (unsigned int)n };
+	gnutls_datum_t e = { (unsigned char *)(uintptr_t)exponent, sizeof exponent };
+	gnutls_datum_t der = { NULL, 0 };
+	gnutls_pubkey_t pub = NULL;
+	char *spki = NULL;
+
+	if (!modulus)
+		return NULL;
+	memset(modulus, 0xa5, n);
+	modulus[0] = (unsigned char)(1u << ((bits - 1) % 8));
+	modulus[n - 1] |= 1;
+	if (gnutls_pubkey_init(&pub) == 0 && gnutls_pubkey_import_rsa_raw(pub, &m, &e) == 0 &&
+	    gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &der) == 0)
+		spki = b64_line(der.data, der.size);
+	gnutls_free(der.data);
+	if (pub)
+		gnutls_pubkey_deinit(pub);
+	free(modulus);
 	return spki;
 }
 
@@ -350,6 +383,45 @@ static void test_bad_key_rsa1024(void **state)
 	expect_bad_key(k->rsa1024_spki, "too small (1024 bits");
 }
 
+/* The largest key ISC may hand out is accepted: 8192 bits carry 1013
+ * bytes, and the ciphertext is one 1024-byte block. */
+static void test_rsa_max_bits_accepted(void **state)
+{
+	char *spki = crafted_rsa_spki(CRYPTO_MAX_RSA_BITS);
+	const unsigned char pw[] = "password";
+	char *out = NULL;
+	char err[256] = "";
+	size_t max = 0;
+
+	(void)state;
+	assert_non_null(spki);
+	assert_int_equal(crypto_max_password_len(spki, &max, err, sizeof err), CRYPTO_OK);
+	assert_int_equal(max, CRYPTO_MAX_RSA_BITS / 8 - 11);
+	assert_int_equal(crypto_encrypt_password(spki, pw, sizeof pw - 1, &out, err, sizeof err),
+			 CRYPTO_OK);
+	assert_int_equal(strlen(out), 4 * ((CRYPTO_MAX_RSA_BITS / 8 + 2) / 3));
+	secret_free_str(out);
+	free(spki);
+}
+
+/* A bigger key is refused with a reason that names its size. */
+static void test_bad_key_rsa_too_large(void **state)
+{
+	static const unsigned int sizes[] = { CRYPTO_MAX_RSA_BITS + 1, 8200, 16384 };
+	char want[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+		char *spki = crafted_rsa_spki(sizes[i]);
+
+		assert_non_null(spki);
+		snprintf(want, sizeof want, "too large (%u bits, at most %d)", sizes[i],
+			 CRYPTO_MAX_RSA_BITS);
+		expect_bad_key(spki, want);
+		free(spki);
+	}
+}
+
 static void test_max_password_len(void **state)
 {
 	const struct keys *k = *state;
@@ -420,6 +492,8 @@ int main(void)
 		cmocka_unit_test(test_bad_key_ecdsa),
 		cmocka_unit_test(test_bad_key_rsa_pss),
 		cmocka_unit_test(test_bad_key_rsa1024),
+		cmocka_unit_test(test_rsa_max_bits_accepted),
+		cmocka_unit_test(test_bad_key_rsa_too_large),
 		cmocka_unit_test(test_max_password_len),
 		cmocka_unit_test(test_rsa3072_encrypts_its_max),
 		cmocka_unit_test(test_tiny_err_buffer),

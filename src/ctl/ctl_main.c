@@ -16,6 +16,7 @@
 #include "proto.h"
 #include "queue.h"
 #include "secret.h"
+#include "text.h"
 
 enum ctl_exit {
 	CTL_OK = 0,
@@ -58,7 +59,8 @@ static void usage(FILE *out)
 		CONFIG_DEFAULT_PATH, PAM_ISC_HELPER);
 }
 
-/* The tool speaks to a person: log lines go to stderr as well as syslog. */
+/* The tool speaks to a person: log lines go to stderr as well as syslog.
+ * A log line is printable ASCII already (log.h escapes every other byte). */
 static void ctl_sink(void *sink_ctx, int priority, const char *line)
 {
 	(void)sink_ctx;
@@ -67,16 +69,33 @@ static void ctl_sink(void *sink_ctx, int priority, const char *line)
 		fprintf(stderr, "pam_isc_ctl: %s\n", line);
 }
 
+/* Every string this tool prints that is not its own (what ISC answered,
+ * what the queue and the key cache hold, library error texts) goes through
+ * shown(): an escape sequence from the network must not reach root's
+ * terminal (text.h). A text too long for the buffer is cut, marked "...". */
+struct shown {
+	char s[1024];
+};
+
+static const char *shown(struct shown *b, const char *text)
+{
+	/* Cut or not, b->s is a terminated, printable text. */
+	(void)text_for_terminal(text, b->s, sizeof b->s);
+	return b->s;
+}
+
 static void print_client_error(const char *step, const struct isc_client_error *e)
 {
+	struct shown b;
+
 	printf("%-8s FAILED (%s", step, isc_client_err_kind_name(e->kind));
 	if (e->http)
 		printf(", http %ld", e->http);
 	if (e->detail[0])
-		printf(", %s", e->detail);
+		printf(", %s", shown(&b, e->detail));
 	if (e->tracking[0])
-		printf(", trackingId %s", e->tracking);
-	printf("): %s\n", e->text);
+		printf(", trackingId %s", shown(&b, e->tracking));
+	printf("): %s\n", shown(&b, e->text));
 }
 
 static int cmd_check(const struct config *cfg, const char *user, const struct log_ctx *lc)
@@ -87,13 +106,14 @@ static int cmd_check(const struct config *cfg, const char *user, const struct lo
 	struct isc_client_error e;
 	struct isc_password_info info = { 0 };
 	char name[512], account[512], text[512];
+	struct shown b1, b2, b3;
 	size_t idx;
 	int ret = CTL_FAILED, rc;
 
 	printf("config   ok\n");
 	if (config_client_secret(cfg, &secret, &conf_err) < 0) {
 		config_error_format(&conf_err, text, sizeof text);
-		printf("secret   FAILED: %s\n", text);
+		printf("secret   FAILED: %s\n", shown(&b1, text));
 		return CTL_CONFIG;
 	}
 	printf("secret   ok\n");
@@ -113,18 +133,19 @@ static int cmd_check(const struct config *cfg, const char *user, const struct lo
 		struct queue_list l;
 		int k = queue_key_load(cfg, &key_id, &key, qerr, sizeof qerr);
 		if (k == 0)
-			printf("keycache ok: key %s cached in %s\n", key_id, cfg->state_dir);
+			printf("keycache ok: key %s cached in %s\n", shown(&b1, key_id),
+			       shown(&b2, cfg->state_dir));
 		else if (k == 1)
 			printf("keycache none yet (the first successful lookup caches it)\n");
 		else
-			printf("keycache FAILED: %s\n", qerr);
+			printf("keycache FAILED: %s\n", shown(&b1, qerr));
 		free(key_id);
 		free(key);
 		if (queue_list(cfg, &l, NULL, NULL, qerr, sizeof qerr) == 0) {
 			printf("queue    %zu queued, %zu unreadable\n", l.n, l.bad);
 			queue_list_free(&l);
 		} else {
-			printf("queue    FAILED: %s\n", qerr);
+			printf("queue    FAILED: %s\n", shown(&b1, qerr));
 		}
 	}
 	if (!user) {
@@ -141,8 +162,8 @@ static int cmd_check(const struct config *cfg, const char *user, const struct lo
 		print_client_error("lookup", &e);
 		goto out;
 	}
-	printf("lookup   ok: identity %s, source %s, key %s\n", info.identity_id, info.source_id,
-	       info.public_key_id);
+	printf("lookup   ok: identity %s, source %s, key %s\n", shown(&b1, info.identity_id),
+	       shown(&b2, info.source_id), shown(&b3, info.public_key_id));
 	rc = change_select_account(&info, account, &idx);
 	if (rc < 0) {
 		printf("account  FAILED: %s (%zu accounts on the source)\n",
@@ -150,8 +171,9 @@ static int cmd_check(const struct config *cfg, const char *user, const struct lo
 		       info.n_accounts);
 		goto out;
 	}
-	printf("account  ok: %s (%s)\n", info.accounts[idx].account_id,
-	       info.accounts[idx].account_name ? info.accounts[idx].account_name : "-");
+	printf("account  ok: %s (%s)\n", shown(&b1, info.accounts[idx].account_id),
+	       info.accounts[idx].account_name ? shown(&b2, info.accounts[idx].account_name)
+					       : "-");
 	ret = CTL_OK;
 out:
 	isc_password_info_free(&info);
@@ -167,6 +189,7 @@ static int cmd_status(const struct config *cfg, const char *request_id, const st
 	struct isc_client *client = NULL;
 	struct isc_client_error e;
 	struct isc_status st = { 0 };
+	struct shown b;
 	char text[512];
 	int ret = CTL_FAILED;
 
@@ -176,7 +199,7 @@ static int cmd_status(const struct config *cfg, const char *request_id, const st
 	}
 	if (config_client_secret(cfg, &secret, &conf_err) < 0) {
 		config_error_format(&conf_err, text, sizeof text);
-		fprintf(stderr, "pam_isc_ctl: %s\n", text);
+		fprintf(stderr, "pam_isc_ctl: %s\n", shown(&b, text));
 		return CTL_CONFIG;
 	}
 	if (isc_client_new(cfg, &secret, isc_client_now_ms() + (long long)cfg->timeout * 1000, lc,
@@ -186,9 +209,10 @@ static int cmd_status(const struct config *cfg, const char *request_id, const st
 		print_client_error("status", &e);
 		goto out;
 	}
+	/* request_id passed proto_request_id_valid; the state is ours. */
 	printf("request %s state %s\n", request_id, isc_state_name(st.state));
 	for (size_t i = 0; i < st.n_errors; i++)
-		printf("error   %s\n", st.errors[i]);
+		printf("error   %s\n", shown(&b, st.errors[i]));
 	ret = CTL_OK;
 out:
 	isc_status_free(&st);
@@ -249,8 +273,10 @@ static int cmd_flush(const struct config *cfg, struct follow_ctx *f, const struc
 
 static void print_bad(void *ctx, const char *file, const char *why)
 {
+	struct shown b1, b2;
+
 	(void)ctx;
-	printf("unreadable %s: %s\n", file, why);
+	printf("unreadable %s: %s\n", shown(&b1, file), shown(&b2, why));
 }
 
 static int cmd_queue(const struct config *cfg)
@@ -258,10 +284,11 @@ static int cmd_queue(const struct config *cfg)
 	struct queue_list l;
 	char err[256];
 	long long now = (long long)time(NULL);
+	struct shown b1, b2;
 	int rc;
 
 	if (queue_list(cfg, &l, print_bad, NULL, err, sizeof err) < 0) {
-		fprintf(stderr, "pam_isc_ctl: %s\n", err);
+		fprintf(stderr, "pam_isc_ctl: %s\n", shown(&b1, err));
 		return CTL_FAILED;
 	}
 	printf("%-24s %10s  %-20s %s\n", "USER", "AGE(s)", "QUEUED(UTC)", "KEY ID");
@@ -271,8 +298,8 @@ static int cmd_queue(const struct config *cfg)
 		struct tm tm;
 		if (gmtime_r(&t, &tm))
 			strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-		printf("%-24s %10lld  %-20s %s\n", l.items[i].user, now - l.items[i].time, when,
-		       l.items[i].key_id);
+		printf("%-24s %10lld  %-20s %s\n", shown(&b1, l.items[i].user),
+		       now - l.items[i].time, when, shown(&b2, l.items[i].key_id));
 	}
 	printf("%zu queued", l.n);
 	if (l.inflight)
@@ -316,8 +343,10 @@ int main(int argc, char **argv)
 	}
 	openlog("pam_isc_ctl", LOG_PID, LOG_AUTHPRIV);
 	if (config_load(config_path, &cfg, &conf_err) < 0) {
+		struct shown b;
+
 		config_error_format(&conf_err, text, sizeof text);
-		fprintf(stderr, "pam_isc_ctl: %s\n", text);
+		fprintf(stderr, "pam_isc_ctl: %s\n", shown(&b, text));
 		return CTL_CONFIG;
 	}
 	if (isc_client_global_init() < 0) {

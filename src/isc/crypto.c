@@ -7,36 +7,23 @@
 
 #include <gnutls/abstract.h>
 #include <gnutls/gnutls.h>
-#include <stdarg.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "errbuf.h"
 
 /* PKCS#1 v1.5 encryption padding: 0x00 0x02, at least 8 random non-zero
  * bytes, 0x00 (RFC 8017, 7.2.1). */
 #define PKCS1_V15_OVERHEAD 11
 
-/* A Base64 SPKI larger than this cannot be anything ISC sends (a 16384-bit
- * RSA key is under 3 KiB of Base64); refusing it early bounds the work done
- * on hostile input. */
+/* A Base64 SPKI larger than this cannot be anything ISC sends (even a
+ * 16384-bit RSA key, twice CRYPTO_MAX_RSA_BITS, is under 3 KiB of Base64);
+ * refusing it early bounds the work done on hostile input. */
 #define SPKI_B64_MAX 16384
 
-static void set_err(char *err, size_t errsize, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errsize, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errsize == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errsize, fmt, ap);
-	va_end(ap);
-}
-
-/* Import the Base64 SPKI and check it is an RSA key of acceptable size.
+/* Import the Base64 SPKI and check it is an RSA key of acceptable size
+ * (CRYPTO_MIN_RSA_BITS to CRYPTO_MAX_RSA_BITS).
  * On CRYPTO_OK, *key_out must be released with gnutls_pubkey_deinit. */
 static int load_rsa_key(const char *spki_b64, gnutls_pubkey_t *key_out,
 			unsigned int *bits_out, char *err, size_t errsize)
@@ -52,12 +39,12 @@ static int load_rsa_key(const char *spki_b64, gnutls_pubkey_t *key_out,
 	*key_out = NULL;
 	*bits_out = 0;
 	if (!spki_b64 || !*spki_b64) {
-		set_err(err, errsize, "public key missing");
+		errbuf_set(err, errsize, "public key missing");
 		return CRYPTO_BAD_KEY;
 	}
 	b64_len = strlen(spki_b64);
 	if (b64_len > SPKI_B64_MAX) {
-		set_err(err, errsize, "public key too large (%zu Base64 characters)", b64_len);
+		errbuf_set(err, errsize, "public key too large (%zu Base64 characters)", b64_len);
 		return CRYPTO_BAD_KEY;
 	}
 	/* gnutls_datum_t is not const-qualified; the decoder only reads it. */
@@ -65,23 +52,23 @@ static int load_rsa_key(const char *spki_b64, gnutls_pubkey_t *key_out,
 	b64.size = (unsigned int)b64_len;
 	rc = gnutls_base64_decode2(&b64, &der);
 	if (rc < 0) {
-		set_err(err, errsize, "public key is not valid Base64");
+		errbuf_set(err, errsize, "public key is not valid Base64");
 		goto out;
 	}
 	if (der.size == 0) {
-		set_err(err, errsize, "public key decodes to nothing");
+		errbuf_set(err, errsize, "public key decodes to nothing");
 		goto out;
 	}
 
 	rc = gnutls_pubkey_init(&key);
 	if (rc < 0) {
-		set_err(err, errsize, "gnutls_pubkey_init: %s", gnutls_strerror(rc));
+		errbuf_set(err, errsize, "gnutls_pubkey_init: %s", gnutls_strerror(rc));
 		ret = CRYPTO_INTERNAL;
 		goto out;
 	}
 	rc = gnutls_pubkey_import(key, &der, GNUTLS_X509_FMT_DER);
 	if (rc < 0) {
-		set_err(err, errsize, "public key is not a DER SubjectPublicKeyInfo: %s",
+		errbuf_set(err, errsize, "public key is not a DER SubjectPublicKeyInfo: %s",
 			gnutls_strerror(rc));
 		goto out;
 	}
@@ -93,12 +80,17 @@ static int load_rsa_key(const char *spki_b64, gnutls_pubkey_t *key_out,
 
 		if (algo >= 0)
 			name = gnutls_pk_algorithm_get_name((gnutls_pk_algorithm_t)algo);
-		set_err(err, errsize, "public key is not RSA (%s)", name ? name : "unknown");
+		errbuf_set(err, errsize, "public key is not RSA (%s)", name ? name : "unknown");
 		goto out;
 	}
 	if (bits < CRYPTO_MIN_RSA_BITS) {
-		set_err(err, errsize, "RSA key too small (%u bits, need %d)", bits,
+		errbuf_set(err, errsize, "RSA key too small (%u bits, need %d)", bits,
 			CRYPTO_MIN_RSA_BITS);
+		goto out;
+	}
+	if (bits > CRYPTO_MAX_RSA_BITS) {
+		errbuf_set(err, errsize, "RSA key too large (%u bits, at most %d)", bits,
+			CRYPTO_MAX_RSA_BITS);
 		goto out;
 	}
 
@@ -126,7 +118,7 @@ int crypto_max_password_len(const char *spki_b64, size_t *max, char *err, size_t
 	int rc;
 
 	if (!max) {
-		set_err(err, errsize, "no output pointer");
+		errbuf_set(err, errsize, "no output pointer");
 		return CRYPTO_INTERNAL;
 	}
 	*max = 0;
@@ -169,16 +161,16 @@ int crypto_encrypt_password(const char *spki_b64, const unsigned char *pw, size_
 	int ret;
 
 	if (!b64_out) {
-		set_err(err, errsize, "no output pointer");
+		errbuf_set(err, errsize, "no output pointer");
 		return CRYPTO_INTERNAL;
 	}
 	*b64_out = NULL;
 	if (pw_len == 0) {
-		set_err(err, errsize, "empty password");
+		errbuf_set(err, errsize, "empty password");
 		return CRYPTO_EMPTY;
 	}
 	if (!pw) {
-		set_err(err, errsize, "no password buffer");
+		errbuf_set(err, errsize, "no password buffer");
 		return CRYPTO_INTERNAL;
 	}
 
@@ -187,7 +179,7 @@ int crypto_encrypt_password(const char *spki_b64, const unsigned char *pw, size_
 		return ret;
 	max = max_len_for_bits(bits);
 	if (pw_len > max) {
-		set_err(err, errsize, "password too long for the key (%zu bytes, at most %zu)",
+		errbuf_set(err, errsize, "password too long for the key (%zu bytes, at most %zu)",
 			pw_len, max);
 		ret = CRYPTO_TOO_LONG;
 		goto out;
@@ -200,13 +192,13 @@ int crypto_encrypt_password(const char *spki_b64, const unsigned char *pw, size_
 	 * decrypts (not OAEP). */
 	rc = gnutls_pubkey_encrypt_data(key, 0, &plain, &cipher);
 	if (rc < 0) {
-		set_err(err, errsize, "RSA encryption failed: %s", gnutls_strerror(rc));
+		errbuf_set(err, errsize, "RSA encryption failed: %s", gnutls_strerror(rc));
 		ret = CRYPTO_INTERNAL;
 		goto out;
 	}
 	rc = gnutls_base64_encode2(&cipher, &b64);
 	if (rc < 0) {
-		set_err(err, errsize, "Base64 encoding failed: %s", gnutls_strerror(rc));
+		errbuf_set(err, errsize, "Base64 encoding failed: %s", gnutls_strerror(rc));
 		ret = CRYPTO_INTERNAL;
 		goto out;
 	}
@@ -214,7 +206,7 @@ int crypto_encrypt_password(const char *spki_b64, const unsigned char *pw, size_
 	 * allocator need not be malloc. */
 	line = b64_single_line(&b64);
 	if (!line) {
-		set_err(err, errsize, "out of memory");
+		errbuf_set(err, errsize, "out of memory");
 		ret = CRYPTO_INTERNAL;
 		goto out;
 	}

@@ -10,7 +10,7 @@
 
 enum crypto_status {
 	CRYPTO_OK = 0,
-	CRYPTO_BAD_KEY = -1,  /* not Base64, not DER SPKI, not RSA, < 2048 bits */
+	CRYPTO_BAD_KEY = -1,  /* not Base64, not DER SPKI, not RSA, < 2048 or > 8192 bits */
 	CRYPTO_TOO_LONG = -2, /* password longer than the key can carry */
 	CRYPTO_EMPTY = -3,    /* empty password */
 	CRYPTO_INTERNAL = -4, /* allocation, RNG, library failure */
@@ -18,6 +18,12 @@ enum crypto_status {
 
 /* Smallest RSA modulus accepted, in bits. */
 #define CRYPTO_MIN_RSA_BITS 2048
+/* Largest RSA modulus accepted, in bits. ISC hands out 2048-bit keys; an
+ * RSA operation's cost grows steeply with the size (more than the square,
+ * the cube with an exponent as large as the modulus, which the key's
+ * sender chooses too), so a far bigger key is no key ISC meant to send,
+ * and refusing it bounds the work a hostile answer can cause. */
+#define CRYPTO_MAX_RSA_BITS 8192
 
 /* Largest password (bytes) the key can carry: modulus bytes - 11.
  * Returns CRYPTO_OK and sets *max, or CRYPTO_BAD_KEY. */

@@ -13,6 +13,7 @@
 #include <syslog.h>
 #include <time.h>
 
+#include "errbuf.h"
 #include "token_cache.h"
 
 #define USER_AGENT "pam_isc/" PACKAGE_VERSION
@@ -84,7 +85,7 @@ static void set_error(struct isc_client_error *err, enum isc_client_err_kind kin
 
 	err->kind = kind;
 	va_start(ap, fmt);
-	vsnprintf(err->text, sizeof err->text, fmt, ap);
+	errbuf_vset(err->text, sizeof err->text, fmt, ap);
 	va_end(ap);
 }
 
@@ -275,11 +276,48 @@ static int build_url(const struct isc_client *c, const char *endpoint, const cha
 	return (n < 0 || (size_t)n >= size) ? -1 : 0;
 }
 
-/* One HTTP exchange on the client's handle. body NULL means GET. */
-static int perform(struct isc_client *c, const char *url, const char *content_type,
-		   const char *body, size_t body_len, bool with_token, struct response *resp,
-		   long *http, struct isc_client_error *err)
+/* A request that must go out at most once (set-password): libcurl itself
+ * sends a request again, on a fresh connection, when a pooled connection
+ * it reused closes before a byte of answer came ("Connection died,
+ * retrying a fresh connect"). It cannot tell a connection that was dead
+ * before the request from one that the server closed after reading it, and
+ * for set-password the second send could start a second change.
+ *
+ * Why this way: CURLOPT_FRESH_CONNECT or CURLOPT_FORBID_REUSE on
+ * set-password would stop the resend too, but cost every change a TCP and
+ * TLS handshake (round trips to ISC) on the connection its token and lookup
+ * just warmed, and the lingering helper's pool exists to spare exactly
+ * that; checking the connection before the request leaves the race open.
+ * libcurl calls CURLOPT_PREREQFUNCTION right before it sends each request,
+ * the resend included, so counting those calls catches the resend before
+ * it leaves: the second call aborts the transfer (CURLE_ABORTED_BY_CALLBACK),
+ * and the request counts as sent, outcome unknown (isc_client.h, err->sent).
+ * The connection stays pooled for every request that goes out normally. */
+struct send_count {
+	unsigned int sends; /* requests libcurl was about to send */
+	bool once;	    /* abort before a second one */
+};
+
+static int on_prereq(void *userdata, char *conn_primary_ip, char *conn_local_ip,
+		     int conn_primary_port, int conn_local_port)
 {
+	struct send_count *sc = userdata;
+
+	(void)conn_primary_ip;
+	(void)conn_local_ip;
+	(void)conn_primary_port;
+	(void)conn_local_port;
+	sc->sends++;
+	return (sc->once && sc->sends > 1) ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
+}
+
+/* One HTTP exchange on the client's handle. body NULL means GET. once: the
+ * request must not be sent twice (see struct send_count). */
+static int perform(struct isc_client *c, const char *url, const char *content_type,
+		   const char *body, size_t body_len, bool with_token, bool once,
+		   struct response *resp, long *http, struct isc_client_error *err)
+{
+	struct send_count sc = { .sends = 0, .once = once };
 	struct curl_slist *headers = NULL, *h;
 	long long remaining = c->deadline_ms - isc_client_now_ms();
 	CURL *curl = c->curl;
@@ -338,7 +376,7 @@ static int perform(struct isc_client *c, const char *url, const char *content_ty
 	      curl_easy_setopt(curl, CURLOPT_CAPATH, NULL) != CURLE_OK)) ||
 	    /* The configured proxy, or none: "" disables every proxy, including
 	     * ones named by the environment; NOPROXY "" lets no host bypass the
-	     * configured one (issue 4). */
+	     * configured one. */
 	    curl_easy_setopt(curl, CURLOPT_PROXY, c->cfg->proxy ? c->cfg->proxy : "") !=
 		    CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_NOPROXY, "") != CURLE_OK ||
@@ -357,7 +395,9 @@ static int perform(struct isc_client *c, const char *url, const char *content_ty
 	    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_WRITEDATA, resp) != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header) != CURLE_OK ||
-	    curl_easy_setopt(curl, CURLOPT_HEADERDATA, resp) != CURLE_OK) {
+	    curl_easy_setopt(curl, CURLOPT_HEADERDATA, resp) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, on_prereq) != CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_PREREQDATA, &sc) != CURLE_OK) {
 		set_error(err, ISC_CLIENT_INTERNAL, "cannot set up the HTTP request");
 		goto out;
 	}
@@ -381,6 +421,15 @@ static int perform(struct isc_client *c, const char *url, const char *content_ty
 		err->sent = curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &sent_bytes) != CURLE_OK ||
 			    sent_bytes > 0;
 	}
+	if (rc == CURLE_ABORTED_BY_CALLBACK && sc.once && sc.sends > 1) {
+		/* The first send went out; ISC may have acted on it. */
+		err->sent = 1;
+		set_error(err, ISC_CLIENT_TRANSPORT,
+			  "the connection closed after the request, without an answer "
+			  "(not sent again)");
+		response_free(resp);
+		goto out;
+	}
 	if (rc != CURLE_OK) {
 		if (resp->too_large)
 			set_error(err, ISC_CLIENT_PROTOCOL, "response body larger than %d bytes",
@@ -403,6 +452,8 @@ out:
 	/* The handle keeps pointers to these; drop them before freeing. */
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, NULL);
+	curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, NULL);
+	curl_easy_setopt(curl, CURLOPT_PREREQDATA, NULL);
 	headers_free(headers);
 	secret_free_buf(auth, auth_len);
 	return ret;
@@ -485,7 +536,8 @@ static int request_loop(struct isc_client *c, const char *url, const char *conte
 
 		if (with_token && ensure_token_locked(c, err) < 0)
 			return -1;
-		if (perform(c, url, content_type, body, body_len, with_token, resp, http, err) < 0) {
+		if (perform(c, url, content_type, body, body_len, with_token, !idempotent, resp, http,
+			    err) < 0) {
 			/* A timeout used up the time; an internal error will not heal;
 			 * a set-password that went out may have been taken. */
 			if (err->kind != ISC_CLIENT_TRANSPORT || (!idempotent && err->sent))
@@ -538,7 +590,6 @@ static int fetch_token(struct isc_client *c, struct isc_client_error *err)
 	struct isc_token tok = { 0 };
 	struct response resp;
 	long http = 0;
-	long long t0 = isc_client_now_ms();
 	int ret = -1;
 
 	if (snprintf(url, sizeof url, "%s/oauth/token", c->cfg->api_url) >= (int)sizeof url) {
@@ -558,7 +609,6 @@ static int fetch_token(struct isc_client *c, struct isc_client_error *err)
 	}
 	snprintf(form, form_len, "grant_type=client_credentials&client_id=%s&client_secret=%s",
 		 id, secret);
-	(void)t0;
 	if (request_loop(c, url, "application/x-www-form-urlencoded", form, strlen(form), false,
 			 true, &resp, &http, err) < 0)
 		goto out;
@@ -626,48 +676,96 @@ int isc_client_ensure_token(struct isc_client *c, struct isc_client_error *err)
 	return ensure_token_locked(c, err);
 }
 
-/* An authenticated API call, through the request loop. */
-static int api_call(struct isc_client *c, const char *url, const char *body, size_t body_len,
-		    bool idempotent, struct response *resp, long *http,
-		    struct isc_client_error *err)
+/* The three API calls (lookup, set-password, status) differ only in what
+ * is asked and how the answer is read: an endpoint, a request body (none:
+ * GET), whether the request may be repeated, the success status, and a
+ * parser. The rest is one skeleton (api_call). */
+typedef int (*api_parse_fn)(const char *body, size_t len, void *out, char *err,
+			    size_t errsize);
+
+struct api_spec {
+	const char *endpoint; /* "query-password-info", ... */
+	bool idempotent;      /* false: set-password (see request_loop) */
+	bool accept_202;      /* 202 Accepted is a success too (set-password) */
+	api_parse_fn parse;
+};
+
+/* Adapters: the parsers take their own result types. */
+static int parse_password_info(const char *body, size_t len, void *out, char *err,
+			       size_t errsize)
 {
-	return request_loop(c, url, "application/json", body, body_len, true, idempotent, resp,
-			    http, err);
+	return isc_json_parse_password_info(body, len, out, err, errsize);
 }
 
-int isc_client_lookup(struct isc_client *c, const char *user_name,
-		      struct isc_password_info *out, struct isc_client_error *err)
+static int parse_set_result(const char *body, size_t len, void *out, char *err, size_t errsize)
+{
+	return isc_json_parse_set_result(body, len, out, err, errsize);
+}
+
+static int parse_status(const char *body, size_t len, void *out, char *err, size_t errsize)
+{
+	return isc_json_parse_status(body, len, out, err, errsize);
+}
+
+static const struct api_spec API_LOOKUP = { "query-password-info", true, false,
+					    parse_password_info };
+/* Not idempotent: a set-password that may have reached ISC (the request
+ * went out, then a timeout, a reset or a 5xx other than 503) is not
+ * repeated, because a second request would start a second change, and if
+ * the person changes the password again meanwhile, a late repeat could put
+ * the older password back. err->sent tells the caller that the outcome is
+ * unknown. Retried only when ISC certainly did not act: no connection, TLS
+ * handshake failed, 429, 503. */
+static const struct api_spec API_SET = { "set-password", false, true, parse_set_result };
+static const struct api_spec API_STATUS = { "password-change-status", true, false,
+					    parse_status };
+
+/* One authenticated API call: the URL (with id, if any, as the last path
+ * segment), the request loop with body (NULL: GET), the status check, and
+ * the parse of a successful answer into out. The caller has cleared err and
+ * out. Returns 0, or -1 with err filled (HTTP error details, or why the
+ * answer was unusable). */
+static int api_call(struct isc_client *c, const struct api_spec *spec, const char *id,
+		    const char *body, void *out, struct isc_client_error *err)
 {
 	char url[URL_MAX], perr[128];
-	char *body;
 	struct response resp;
 	long http = 0;
 	int ret = -1;
 
-	clear_error(err);
-	memset(out, 0, sizeof *out);
-	if (build_url(c, "query-password-info", NULL, url, sizeof url) < 0) {
+	if (build_url(c, spec->endpoint, id, url, sizeof url) < 0) {
 		set_error(err, ISC_CLIENT_INTERNAL, "URL too long");
 		return -1;
 	}
-	body = isc_json_build_lookup(user_name, c->cfg->source_name);
-	if (!body) {
-		set_error(err, ISC_CLIENT_INTERNAL, "out of memory");
+	if (request_loop(c, url, "application/json", body, body ? strlen(body) : 0, true,
+			 spec->idempotent, &resp, &http, err) < 0)
 		return -1;
-	}
-	if (api_call(c, url, body, strlen(body), true, &resp, &http, err) < 0)
-		goto out;
-	if (http != 200) {
+	if (http != 200 && !(spec->accept_202 && http == 202)) {
 		http_error(err, http, &resp);
-	} else if (isc_json_parse_password_info(resp.body ? resp.body : "", resp.len, out, perr,
-						sizeof perr) < 0) {
-		set_error(err, ISC_CLIENT_PROTOCOL, "query-password-info response: %s", perr);
+	} else if (spec->parse(resp.body ? resp.body : "", resp.len, out, perr, sizeof perr) < 0) {
+		set_error(err, ISC_CLIENT_PROTOCOL, "%s response: %s", spec->endpoint, perr);
 		err->http = http;
 	} else {
 		ret = 0;
 	}
 	response_free(&resp);
-out:
+	return ret;
+}
+
+int isc_client_lookup(struct isc_client *c, const char *user_name,
+		      struct isc_password_info *out, struct isc_client_error *err)
+{
+	char *body;
+	int ret;
+
+	clear_error(err);
+	memset(out, 0, sizeof *out);
+	body = isc_json_build_lookup(user_name, c->cfg->source_name);
+	if (!body) {
+		set_error(err, ISC_CLIENT_INTERNAL, "out of memory");
+		return -1;
+	}
+	ret = api_call(c, &API_LOOKUP, NULL, body, out, err);
 	free(body);
 	return ret;
 }
@@ -676,44 +774,19 @@ int isc_client_set_password(struct isc_client *c, const struct isc_password_info
 			    const struct isc_account *account, const char *encrypted_b64,
 			    struct isc_set_result *out, struct isc_client_error *err)
 {
-	char url[URL_MAX], perr[128];
 	char *body;
-	struct response resp;
-	long http = 0;
-	int ret = -1;
+	int ret;
 
 	clear_error(err);
 	memset(out, 0, sizeof *out);
-	if (build_url(c, "set-password", NULL, url, sizeof url) < 0) {
-		set_error(err, ISC_CLIENT_INTERNAL, "URL too long");
-		return -1;
-	}
 	body = isc_json_build_set_password(info->identity_id, encrypted_b64, info->public_key_id,
 					   account->account_id, info->source_id);
 	if (!body) {
 		set_error(err, ISC_CLIENT_INTERNAL, "out of memory");
 		return -1;
 	}
-	/* Not idempotent: a set-password that may have reached ISC (the request
-	 * went out, then a timeout, a reset or a 5xx other than 503) is not
-	 * repeated, because a second request would start a second change, and
-	 * if the person changes the password again meanwhile, a late repeat
-	 * could put the older password back. err->sent tells the caller that the
-	 * outcome is unknown. Retried only when ISC certainly did not act: no
-	 * connection, TLS handshake failed, 429, 503. */
-	if (api_call(c, url, body, strlen(body), false, &resp, &http, err) < 0)
-		goto out;
-	if (http != 202 && http != 200) {
-		http_error(err, http, &resp);
-	} else if (isc_json_parse_set_result(resp.body ? resp.body : "", resp.len, out, perr,
-					     sizeof perr) < 0) {
-		set_error(err, ISC_CLIENT_PROTOCOL, "set-password response: %s", perr);
-		err->http = http;
-	} else {
-		ret = 0;
-	}
-	response_free(&resp);
-out:
+	ret = api_call(c, &API_SET, NULL, body, out, err);
+	/* It holds the ciphertext. */
 	secret_free_str(body);
 	return ret;
 }
@@ -721,28 +794,7 @@ out:
 int isc_client_status(struct isc_client *c, const char *request_id, struct isc_status *out,
 		      struct isc_client_error *err)
 {
-	char url[URL_MAX], perr[128];
-	struct response resp;
-	long http = 0;
-	int ret = -1;
-
 	clear_error(err);
 	memset(out, 0, sizeof *out);
-	if (build_url(c, "password-change-status", request_id, url, sizeof url) < 0) {
-		set_error(err, ISC_CLIENT_INTERNAL, "URL too long");
-		return -1;
-	}
-	if (api_call(c, url, NULL, 0, true, &resp, &http, err) < 0)
-		return -1;
-	if (http != 200) {
-		http_error(err, http, &resp);
-	} else if (isc_json_parse_status(resp.body ? resp.body : "", resp.len, out, perr,
-					 sizeof perr) < 0) {
-		set_error(err, ISC_CLIENT_PROTOCOL, "password-change-status response: %s", perr);
-		err->http = http;
-	} else {
-		ret = 0;
-	}
-	response_free(&resp);
-	return ret;
+	return api_call(c, &API_STATUS, request_id, NULL, out, err);
 }

@@ -46,7 +46,9 @@ struct isc_client_error {
  * errors are retried with jittered exponential backoff, at most
  * ISC_CLIENT_MAX_ATTEMPTS tries, while time is left; other 4xx never.
  * set-password is not idempotent: it is retried only when it certainly did
- * not reach ISC (no connection, TLS failed, 429, 503). */
+ * not reach ISC (no connection, TLS failed, 429, 503), and libcurl's own
+ * resend of a request whose reused connection closed without an answer is
+ * stopped before it leaves (err->sent, outcome unknown). */
 #define ISC_CLIENT_MAX_ATTEMPTS 4
 #define ISC_CLIENT_BACKOFF_MS 250
 

@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <json-c/json.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,7 +15,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "errbuf.h"
 #include "secret.h"
+#include "text.h"
 
 /* ISC's responses are two levels deep; 16 leaves room for fields we ignore
  * while keeping a hostile body from recursing far. */
@@ -30,20 +31,6 @@
  * anything beyond ten years is nonsense, and capping it keeps time
  * arithmetic on expires_in far from overflow. */
 #define EXPIRES_IN_MAX (10L * 366 * 24 * 60 * 60)
-
-static void set_err(char *err, size_t errsize, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errsize, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || errsize == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errsize, fmt, ap);
-	va_end(ap);
-}
 
 const char *isc_state_name(enum isc_state s)
 {
@@ -60,51 +47,12 @@ const char *isc_state_name(enum isc_state s)
 
 /* ---- UTF-8 ---------------------------------------------------------------- */
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no
- * surrogates, nothing above U+10FFFF), or 0 if it is not one. */
-static size_t utf8_char_len(const unsigned char *s, size_t n)
-{
-	unsigned char c = s[0];
-	unsigned char lo = 0x80, hi = 0xBF;
-	size_t need;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF) {
-		need = 1;
-	} else if (c == 0xE0) {
-		need = 2;
-		lo = 0xA0;
-	} else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
-		need = 2;
-	} else if (c == 0xED) {
-		need = 2;
-		hi = 0x9F;
-	} else if (c == 0xF0) {
-		need = 3;
-		lo = 0x90;
-	} else if (c >= 0xF1 && c <= 0xF3) {
-		need = 3;
-	} else if (c == 0xF4) {
-		need = 3;
-		hi = 0x8F;
-	} else {
-		return 0;
-	}
-	if (n - 1 < need || s[1] < lo || s[1] > hi)
-		return 0;
-	for (size_t k = 2; k <= need; k++)
-		if ((s[k] & 0xC0) != 0x80)
-			return 0;
-	return need + 1;
-}
-
 static bool utf8_valid(const unsigned char *s, size_t n)
 {
 	size_t i = 0;
 
 	while (i < n) {
-		size_t len = utf8_char_len(s + i, n - i);
+		size_t len = text_utf8_len(s + i, n - i);
 
 		if (len == 0)
 			return false;
@@ -126,7 +74,7 @@ static int json_text_check(const unsigned char *s, size_t n, char *err, size_t e
 	bool in_string = false, escaped = false;
 
 	if (!utf8_valid(s, n)) {
-		set_err(err, errsize, "not JSON: invalid UTF-8");
+		errbuf_set(err, errsize, "not JSON: invalid UTF-8");
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -140,13 +88,13 @@ static int json_text_check(const unsigned char *s, size_t n, char *err, size_t e
 			else if (c == '"')
 				in_string = false;
 			else if (c < 0x20) {
-				set_err(err, errsize, "not JSON: control character in a string");
+				errbuf_set(err, errsize, "not JSON: control character in a string");
 				return -1;
 			}
 		} else if (c == '"') {
 			in_string = true;
 		} else if (c == '\0' || !strchr(outside_string, c)) {
-			set_err(err, errsize, "not JSON: unexpected character at offset %zu", i);
+			errbuf_set(err, errsize, "not JSON: unexpected character at offset %zu", i);
 			return -1;
 		}
 	}
@@ -281,14 +229,14 @@ static int level_add_key(struct key_level *l, struct json_key *key, char *err, s
 			return 0;
 	}
 	if (l->n >= MAX_OBJECT_KEYS) {
-		set_err(err, errsize, "an object has more than %d keys", MAX_OBJECT_KEYS);
+		errbuf_set(err, errsize, "an object has more than %d keys", MAX_OBJECT_KEYS);
 		return -1;
 	}
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 16;
 		struct json_key *grown = realloc(l->keys, cap * sizeof *grown);
 		if (!grown) {
-			set_err(err, errsize, "out of memory");
+			errbuf_set(err, errsize, "out of memory");
 			return -1;
 		}
 		l->keys = grown;
@@ -312,7 +260,7 @@ static int check_duplicate_keys(const char *s, size_t n, char *err, size_t errsi
 
 		if (c == '{' || c == '[') {
 			if (depth > PARSE_MAX_DEPTH) {
-				set_err(err, errsize, "not JSON: nesting too deep");
+				errbuf_set(err, errsize, "not JSON: nesting too deep");
 				rc = -1;
 				break;
 			}
@@ -336,14 +284,14 @@ static int check_duplicate_keys(const char *s, size_t n, char *err, size_t errsi
 			int added;
 
 			if (decode_string(s, n, &pos, &key) < 0) {
-				set_err(err, errsize, "out of memory");
+				errbuf_set(err, errsize, "out of memory");
 				rc = -1;
 				break;
 			}
 			top->expect_key = false;
 			added = level_add_key(top, &key, err, errsize);
 			if (added == 0)
-				set_err(err, errsize,
+				errbuf_set(err, errsize,
 					"not JSON we accept: a key appears twice in an object");
 			if (added <= 0)
 				rc = -1;
@@ -372,16 +320,16 @@ static struct json_object *parse_value(const char *body, size_t len, char *err, 
 	enum json_tokener_error jerr;
 
 	if (!body || len == 0) {
-		set_err(err, errsize, "empty body");
+		errbuf_set(err, errsize, "empty body");
 		return NULL;
 	}
 	if (len > ISC_JSON_MAX_BODY) {
-		set_err(err, errsize, "body too large (%zu bytes)", len);
+		errbuf_set(err, errsize, "body too large (%zu bytes)", len);
 		return NULL;
 	}
 	/* json-c would stop at a NUL and report success on the part before it. */
 	if (memchr(body, '\0', len)) {
-		set_err(err, errsize, "not JSON: NUL byte in body");
+		errbuf_set(err, errsize, "not JSON: NUL byte in body");
 		return NULL;
 	}
 	if (json_text_check((const unsigned char *)body, len, err, errsize) < 0)
@@ -389,7 +337,7 @@ static struct json_object *parse_value(const char *body, size_t len, char *err, 
 
 	tok = json_tokener_new_ex(PARSE_MAX_DEPTH);
 	if (!tok) {
-		set_err(err, errsize, "out of memory");
+		errbuf_set(err, errsize, "out of memory");
 		return NULL;
 	}
 #ifdef JSON_TOKENER_VALIDATE_UTF8
@@ -403,13 +351,13 @@ static struct json_object *parse_value(const char *body, size_t len, char *err, 
 	jerr = json_tokener_get_error(tok);
 	if (!value) {
 		if (jerr == json_tokener_success)
-			set_err(err, errsize, "top level is null");
+			errbuf_set(err, errsize, "top level is null");
 		else if (jerr == json_tokener_continue)
-			set_err(err, errsize, "not JSON: incomplete");
+			errbuf_set(err, errsize, "not JSON: incomplete");
 		else
-			set_err(err, errsize, "not JSON: %s", json_tokener_error_desc(jerr));
+			errbuf_set(err, errsize, "not JSON: %s", json_tokener_error_desc(jerr));
 	} else if (jerr != json_tokener_success || json_tokener_get_parse_end(tok) != len) {
-		set_err(err, errsize, "not JSON: trailing data after the value");
+		errbuf_set(err, errsize, "not JSON: trailing data after the value");
 		json_object_put(value);
 		value = NULL;
 	} else if (check_duplicate_keys(body, len, err, errsize) < 0) {
@@ -426,7 +374,7 @@ static struct json_object *parse_object(const char *body, size_t len, char *err,
 	struct json_object *value = parse_value(body, len, err, errsize);
 
 	if (value && !json_object_is_type(value, json_type_object)) {
-		set_err(err, errsize, "top level is a JSON %s, expected object",
+		errbuf_set(err, errsize, "top level is a JSON %s, expected object",
 			json_type_to_name(json_object_get_type(value)));
 		json_object_put(value);
 		value = NULL;
@@ -456,7 +404,7 @@ static int copy_string(struct json_object *value, const char *name, unsigned int
 	size_t len;
 
 	if (!json_object_is_type(value, json_type_string)) {
-		set_err(err, errsize, "field %s: expected string%s, got %s", name,
+		errbuf_set(err, errsize, "field %s: expected string%s, got %s", name,
 			flags & FIELD_NULLABLE ? " or null" : "",
 			json_type_to_name(json_object_get_type(value)));
 		return -1;
@@ -464,16 +412,16 @@ static int copy_string(struct json_object *value, const char *name, unsigned int
 	s = json_object_get_string(value);
 	len = strlen(s);
 	if (!has_no_nul(value)) {
-		set_err(err, errsize, "field %s: contains a NUL character", name);
+		errbuf_set(err, errsize, "field %s: contains a NUL character", name);
 		return -1;
 	}
 	if (len == 0 && (flags & FIELD_NONEMPTY)) {
-		set_err(err, errsize, "field %s: empty", name);
+		errbuf_set(err, errsize, "field %s: empty", name);
 		return -1;
 	}
 	*out = strdup(s);
 	if (!*out) {
-		set_err(err, errsize, "out of memory");
+		errbuf_set(err, errsize, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -488,7 +436,7 @@ static int find_field(struct json_object *obj, const char *key, const char *name
 	if (json_object_object_get_ex(obj, key, value))
 		return 1;
 	if (flags & FIELD_REQUIRED) {
-		set_err(err, errsize, "field %s: missing", name);
+		errbuf_set(err, errsize, "field %s: missing", name);
 		return -1;
 	}
 	return 0;
@@ -508,7 +456,7 @@ static int take_string(struct json_object *obj, const char *key, const char *nam
 	if (!value) {
 		if (flags & FIELD_NULLABLE)
 			return 0;
-		set_err(err, errsize, "field %s: expected string, got null", name);
+		errbuf_set(err, errsize, "field %s: expected string, got null", name);
 		return -1;
 	}
 	return copy_string(value, name, flags, out, err, errsize);
@@ -524,7 +472,7 @@ static int take_state(struct json_object *obj, enum isc_state *state, char *err,
 	if (find_field(obj, "state", "state", FIELD_REQUIRED, &value, err, errsize) < 0)
 		return -1;
 	if (!value || !json_object_is_type(value, json_type_string)) {
-		set_err(err, errsize, "field state: expected string, got %s",
+		errbuf_set(err, errsize, "field state: expected string, got %s",
 			json_type_to_name(json_object_get_type(value)));
 		return -1;
 	}
@@ -536,7 +484,7 @@ static int take_state(struct json_object *obj, enum isc_state *state, char *err,
 		}
 	}
 	/* The value is not echoed: err must never carry body content. */
-	set_err(err, errsize, "field state: unknown value");
+	errbuf_set(err, errsize, "field state: unknown value");
 	return -1;
 }
 
@@ -556,13 +504,13 @@ static int take_array(struct json_object *obj, const char *key, unsigned int fla
 	if (!value && (flags & FIELD_NULLABLE))
 		return 0;
 	if (!value || !json_object_is_type(value, json_type_array)) {
-		set_err(err, errsize, "field %s: expected array, got %s", key,
+		errbuf_set(err, errsize, "field %s: expected array, got %s", key,
 			json_type_to_name(json_object_get_type(value)));
 		return -1;
 	}
 	*count = json_object_array_length(value);
 	if (*count > MAX_ARRAY_ITEMS) {
-		set_err(err, errsize, "field %s: too many entries (%zu, at most %d)", key, *count,
+		errbuf_set(err, errsize, "field %s: too many entries (%zu, at most %d)", key, *count,
 			MAX_ARRAY_ITEMS);
 		*count = 0;
 		return -1;
@@ -587,7 +535,7 @@ int isc_json_parse_token(const char *body, size_t len, struct isc_token *out, ch
 		       errsize) < 0)
 		goto out;
 	if (!value) {
-		set_err(err, errsize, "field access_token: expected string, got null");
+		errbuf_set(err, errsize, "field access_token: expected string, got null");
 		goto out;
 	}
 	rc = copy_string(value, "access_token", FIELD_NONEMPTY, &out->access_token, err, errsize);
@@ -602,13 +550,13 @@ int isc_json_parse_token(const char *body, size_t len, struct isc_token *out, ch
 
 	if (find_field(top, "token_type", "token_type", 0, &value, err, errsize) > 0) {
 		if (!value || !json_object_is_type(value, json_type_string)) {
-			set_err(err, errsize, "field token_type: expected string, got %s",
+			errbuf_set(err, errsize, "field token_type: expected string, got %s",
 				json_type_to_name(json_object_get_type(value)));
 			goto out;
 		}
 		if (!has_no_nul(value) ||
 		    strcasecmp(json_object_get_string(value), "bearer") != 0) {
-			set_err(err, errsize, "field token_type: not bearer");
+			errbuf_set(err, errsize, "field token_type: not bearer");
 			goto out;
 		}
 	}
@@ -616,7 +564,7 @@ int isc_json_parse_token(const char *body, size_t len, struct isc_token *out, ch
 	if (find_field(top, "expires_in", "expires_in", FIELD_REQUIRED, &value, err, errsize) < 0)
 		goto out;
 	if (!value || !json_object_is_type(value, json_type_int)) {
-		set_err(err, errsize, "field expires_in: expected integer, got %s",
+		errbuf_set(err, errsize, "field expires_in: expected integer, got %s",
 			json_type_to_name(json_object_get_type(value)));
 		goto out;
 	}
@@ -624,7 +572,7 @@ int isc_json_parse_token(const char *body, size_t len, struct isc_token *out, ch
 	 * as uint64, which get_int64 clamps), so the range check covers them. */
 	expires_in = json_object_get_int64(value);
 	if (expires_in <= 0 || expires_in > EXPIRES_IN_MAX) {
-		set_err(err, errsize, "field expires_in: out of range");
+		errbuf_set(err, errsize, "field expires_in: out of range");
 		goto out;
 	}
 	out->expires_in = (long)expires_in;
@@ -642,7 +590,7 @@ static int parse_account(struct json_object *item, size_t index, struct isc_acco
 	char name[64];
 
 	if (!item || !json_object_is_type(item, json_type_object)) {
-		set_err(err, errsize, "field accounts[%zu]: expected object, got %s", index,
+		errbuf_set(err, errsize, "field accounts[%zu]: expected object, got %s", index,
 			json_type_to_name(json_object_get_type(item)));
 		return -1;
 	}
@@ -682,7 +630,7 @@ int isc_json_parse_password_info(const char *body, size_t len, struct isc_passwo
 	if (n > 0) {
 		out->accounts = calloc(n, sizeof *out->accounts);
 		if (!out->accounts) {
-			set_err(err, errsize, "out of memory");
+			errbuf_set(err, errsize, "out of memory");
 			goto out;
 		}
 		/* Set now so that a failure part-way frees what was filled. */
@@ -746,7 +694,7 @@ int isc_json_parse_status(const char *body, size_t len, struct isc_status *out, 
 	if (n > 0) {
 		out->errors = calloc(n, sizeof *out->errors);
 		if (!out->errors) {
-			set_err(err, errsize, "out of memory");
+			errbuf_set(err, errsize, "out of memory");
 			goto out;
 		}
 		out->n_errors = n;
@@ -757,7 +705,7 @@ int isc_json_parse_status(const char *body, size_t len, struct isc_status *out, 
 
 		snprintf(name, sizeof name, "errors[%zu]", i);
 		if (!item) {
-			set_err(err, errsize, "field %s: expected string, got null", name);
+			errbuf_set(err, errsize, "field %s: expected string, got null", name);
 			goto out;
 		}
 		if (copy_string(item, name, 0, &out->errors[i], err, errsize) < 0)
@@ -790,7 +738,7 @@ static void copy_clean(char *dst, size_t dstsize, const char *src, size_t n)
 		n--;
 
 	for (size_t i = 0; i < n;) {
-		size_t len = utf8_char_len(s + i, n - i);
+		size_t len = text_utf8_len(s + i, n - i);
 		bool control = len == 0 || s[i] < 0x20 || s[i] == 0x7f ||
 			       (len == 2 && s[i] == 0xC2 && s[i + 1] < 0xA0);
 
