@@ -42,7 +42,7 @@
  * (host_context_reset), and leave the directory passwd was started in: a
  * follower or service outlives the change and must not keep a home
  * directory from being unmounted. Every path we use is absolute. */
-static int harden_process(char *err, size_t errsize)
+static int harden_process(bool reset_context, char *err, size_t errsize)
 {
 	struct rlimit no_core = { 0, 0 };
 
@@ -65,9 +65,19 @@ static int harden_process(char *err, size_t errsize)
 	}
 	/* Only root can put the rest back; a test run as another user keeps
 	 * what it has (core files are off in any case). */
-	if (geteuid() == 0 && host_context_reset(err, errsize) < 0)
+	if (reset_context && geteuid() == 0 && host_context_reset(err, errsize) < 0)
 		return 1;
 	return 0;
+}
+
+/* Started by systemd's socket activation (pam-isc.socket)? The service
+ * manager made our context then; there is nothing of a caller to undo, and
+ * the unit's sandbox would not let us touch it anyway. */
+static bool started_by_systemd(void)
+{
+	const char *pid = getenv("LISTEN_PID");
+
+	return pid && strtol(pid, NULL, 10) == (long)getpid();
 }
 
 /* Is a self-started service holding runtime_dir/service.lock? */
@@ -196,7 +206,7 @@ int main(int argc, char **argv)
 	openlog("pam_isc", LOG_PID, LOG_AUTHPRIV);
 	/* The module may be gone when we answer: a write must fail, not kill. */
 	signal(SIGPIPE, SIG_IGN);
-	rc = harden_process(err, sizeof err);
+	rc = harden_process(!started_by_systemd(), err, sizeof err);
 	if (rc < 0) {
 		log_event(&lc, LOG_ERR, "error", "step", "helper", "text", err, NULL);
 		return 1;
@@ -205,8 +215,7 @@ int main(int argc, char **argv)
 	 * only, and starts nothing long-lived from such a context. */
 	reset_failed = rc > 0;
 	if (reset_failed)
-		log_event(&lc, argc > 1 && strcmp(argv[1], "chauthtok") == 0 ? LOG_DEBUG : LOG_WARNING,
-			  "context", "text", err, NULL);
+		log_event(&lc, LOG_DEBUG, "context", "text", err, NULL);
 	if (argc < 2 || (strcmp(argv[1], "chauthtok") != 0 &&
 			 !(config_path = config_arg(argc, argv, &lc)))) {
 		fprintf(stderr, "usage: pam_isc_helper chauthtok | serve --config PATH [--debug] | "
