@@ -332,6 +332,32 @@ static void test_attempt_waits_for_delivery(void **state)
 	queue_entry_free(&e);
 }
 
+/* The sequence record is written without fsync: one torn by a crash
+ * counts as none (no change of before the crash still runs), and the next
+ * attempt writes it again. */
+static void test_torn_seq_record(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_entry e;
+	char err[256], name[65], path[PATH_MAX + 80];
+	long long seq = 0;
+	FILE *fp;
+
+	make_entry(&e, "gina", "T0xE", now_ns());
+	assert_int_equal(queue_remove(&f->cfg, "gina", deadline(), err, sizeof err), 1);
+	assert_int_equal(queue_entry_name("gina", name), 0);
+	snprintf(path, sizeof path, "%s/queue/seq/%s", f->state, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("PAM_ISC_SEQ/1\nseq=12", fp);
+	fclose(fp);
+	assert_int_equal(queue_put(&f->cfg, &e, deadline(), err, sizeof err), 0);
+	assert_int_equal(queue_attempt(&f->cfg, "gina", deadline(), &seq, err, sizeof err), 0);
+	assert_true(seq > e.seq);
+	assert_int_equal(queue_put(&f->cfg, &e, deadline(), err, sizeof err), 1);
+	queue_entry_free(&e);
+}
+
 static int n_inflight_seen;
 static void count_inflight(void *ctx, const struct queue_entry *e, const char *file)
 {
@@ -476,6 +502,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_late_put_after_newer_attempt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_after_newer_attempt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attempt_waits_for_delivery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_seq_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_and_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_killed_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_lock, setup, teardown),

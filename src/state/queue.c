@@ -364,7 +364,10 @@ static long long realtime_ns(void)
 	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* The seq of the user's newest recorded attempt (0: none). 0 or -1. */
+/* The seq of the user's newest recorded attempt (0: none). 0 or -1 (the
+ * file cannot be read). A record that does not parse counts as none: it
+ * is written without fsync (below), so a crash may leave it torn, and
+ * after a crash no change of before it is still running. */
 static int seq_load(const struct user_paths *p, long long *seq, char *err, size_t errsize)
 {
 	static const char magic[] = SEQ_MAGIC "\n";
@@ -380,25 +383,44 @@ static int seq_load(const struct user_paths *p, long long *seq, char *err, size_
 		return -1;
 	q = text + sizeof magic - 1;
 	end = text + len;
-	rc = -1;
-	if (len >= sizeof magic - 1 && memcmp(text, magic, sizeof magic - 1) == 0 &&
-	    take_number(&q, end, "seq", seq) == 0 && end - q == 4 && memcmp(q, "end\n", 4) == 0)
-		rc = 0;
-	secret_free_buf(text, len);
-	if (rc < 0) {
+	if (!(len >= sizeof magic - 1 && memcmp(text, magic, sizeof magic - 1) == 0 &&
+	      take_number(&q, end, "seq", seq) == 0 && end - q == 4 &&
+	      memcmp(q, "end\n", 4) == 0))
 		*seq = 0;
-		snprintf(err, errsize, "%s is not a valid sequence record", p->seq);
-	}
-	return rc;
+	secret_free_buf(text, len);
+	return 0;
 }
 
+/* Replace the record: a temporary file renamed over it (a reader sees the
+ * old or the new one), without fsync. It only has to hold against changes
+ * running at the same time, which a crash ends; what must survive a crash
+ * (an entry, its removal) is synced where it happens. This keeps a change
+ * to one rename instead of two fsyncs. */
 static int seq_store(const struct user_paths *p, long long seq, char *err, size_t errsize)
 {
-	char text[64];
+	char text[64], tmp[PATH_MAX];
 	int n = snprintf(text, sizeof text, SEQ_MAGIC "\nseq=%lld\nend\n", seq);
+	bool ok;
+	int fd;
 
-	return fsutil_write_atomic(p->seq_dir, p->name, text, (size_t)n, err, errsize) < 0 ? -1
-											 : 0;
+	if (snprintf(tmp, sizeof tmp, "%s/.%s.XXXXXX", p->seq_dir, p->name) >= (int)sizeof tmp) {
+		snprintf(err, errsize, "state_dir path too long");
+		return -1;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errsize, "cannot create a file in %s: %s", p->seq_dir, strerror(errno));
+		return -1;
+	}
+	ok = fchmod(fd, 0600) == 0 && write(fd, text, (size_t)n) == n;
+	if (close(fd) < 0)
+		ok = false;
+	if (!ok || rename(tmp, p->seq) < 0) {
+		snprintf(err, errsize, "cannot write %s: %s", p->seq, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
 }
 
 /* The seq of an attempt that comes after rec: strictly increasing even if
@@ -456,7 +478,7 @@ int queue_attempt(const struct config *cfg, const char *user, long long deadline
 		unlock_file(ulock);
 		return lock;
 	}
-	/* A record that does not read is rewritten: this attempt is newer
+	/* A record that cannot be read is rewritten: this attempt is newer
 	 * than anything queued before it in any case. */
 	if (seq_load(&p, &rec, why, sizeof why) < 0)
 		rec = 0;

@@ -18,7 +18,10 @@
  * Every file is written atomically (temporary file, fsync, rename, fsync of
  * the directory), mode 0600, so a reader sees a whole entry or none; a
  * parser that accepts only complete entries (the last line is "end") and
- * refuses anything else guards against the rest.
+ * refuses anything else guards against the rest. The seq record alone is
+ * renamed into place without fsync (it must hold only against changes
+ * running at the same time, which a crash ends; the removal of an entry
+ * is synced); one torn by a crash counts as none.
  *
  * Order: only the newest password ever reaches ISC after an older one.
  * Every change attempt (the update phase of a live change, whatever its
