@@ -358,6 +358,31 @@ static void test_torn_seq_record(void **state)
 	queue_entry_free(&e);
 }
 
+/* Seq records of users without an entry go a day after the last attempt;
+ * one whose user still has an entry stays. */
+static void test_gc_seq(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_entry e;
+	char err[256], name[65], path[PATH_MAX + 80], path2[PATH_MAX + 80];
+	struct timespec old[2] = { { .tv_sec = 1000000000 }, { .tv_sec = 1000000000 } };
+
+	assert_int_equal(queue_remove(&f->cfg, "hank", deadline(), err, sizeof err), 1);
+	make_entry(&e, "ida", "T0xE", 0);
+	assert_int_equal(queue_put(&f->cfg, &e, deadline(), err, sizeof err), 0);
+	assert_int_equal(queue_entry_name("hank", name), 0);
+	snprintf(path, sizeof path, "%s/queue/seq/%s", f->state, name);
+	assert_int_equal(queue_entry_name("ida", name), 0);
+	snprintf(path2, sizeof path2, "%s/queue/seq/%s", f->state, name);
+	assert_int_equal(queue_gc_seq(&f->cfg, err, sizeof err), 0);
+	assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+	assert_int_equal(utimensat(AT_FDCWD, path2, old, 0), 0);
+	assert_int_equal(queue_gc_seq(&f->cfg, err, sizeof err), 1);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(access(path2, F_OK), 0);
+	queue_entry_free(&e);
+}
+
 static int n_inflight_seen;
 static void count_inflight(void *ctx, const struct queue_entry *e, const char *file)
 {
@@ -503,6 +528,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_release_after_newer_attempt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attempt_waits_for_delivery, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_seq_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gc_seq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_and_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_killed_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_lock, setup, teardown),

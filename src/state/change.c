@@ -505,6 +505,8 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 	}
 	if (queue_drop_inflight(cfg, flush_on_inflight, &st, qerr, sizeof qerr) < 0)
 		log_event(lc, LOG_ERR, "error", "step", "queue", "text", qerr, NULL);
+	if (queue_gc_seq(cfg, qerr, sizeof qerr) < 0)
+		log_event(lc, LOG_ERR, "error", "step", "queue", "text", qerr, NULL);
 	if (queue_list(cfg, &list, flush_on_bad, &st, qerr, sizeof qerr) < 0) {
 		log_event(lc, LOG_ERR, "error", "step", "queue", "text", qerr, NULL);
 		goto out;

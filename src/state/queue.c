@@ -26,6 +26,10 @@
 #define USER_LOCK_DIR "locks"
 #define LOCK_WAIT_MS 5000
 #define UNBOUND "-"
+/* A seq record is kept this long after the user's last attempt when no
+ * entry is left: far longer than a change can run (timeout is at most
+ * minutes, and the module ends an overrunning helper). */
+#define SEQ_KEEP_S (24 * 3600)
 
 void queue_entry_free(struct queue_entry *e)
 {
@@ -350,7 +354,10 @@ static int user_paths(const struct config *cfg, const char *user, struct user_pa
 		snprintf(err, errsize, "state_dir path too long");
 		return -1;
 	}
-	snprintf(p->lock_name, sizeof p->lock_name, USER_LOCK_DIR "/%s", p->name);
+	/* 256 lock files, by the first byte of the name: bounded however many
+	 * users change passwords; two users that share one only wait for each
+	 * other while a flush delivers one of them. */
+	snprintf(p->lock_name, sizeof p->lock_name, USER_LOCK_DIR "/%.2s", p->name);
 	return 0;
 }
 
@@ -782,6 +789,55 @@ int queue_drop_inflight(const struct config *cfg,
 		snprintf(err, errsize, "cannot sync %s: %s", qdir, strerror(errno));
 		return -1;
 	}
+	return count;
+}
+
+int queue_gc_seq(const struct config *cfg, char *err, size_t errsize)
+{
+	char qdir[PATH_MAX], sdir[PATH_MAX], path[PATH_MAX], why[256];
+	struct dirent *d;
+	int count = 0;
+	DIR *dir;
+
+	if (queue_dirs(cfg, err, errsize) < 0 || sub_path(cfg, "queue", NULL, qdir, sizeof qdir) < 0 ||
+	    sub_path(cfg, "queue", SEQ_DIR, sdir, sizeof sdir) < 0)
+		return -1;
+	dir = opendir(sdir);
+	if (!dir) {
+		snprintf(err, errsize, "cannot open %s: %s", sdir, strerror(errno));
+		return -1;
+	}
+	while ((d = readdir(dir)) != NULL) {
+		struct stat st;
+		bool inflight;
+		bool stale_temp = d->d_name[0] == '.' && strlen(d->d_name) == 1 + 64 + 7;
+		int lock;
+
+		if (!stale_temp && (!is_entry_name(d->d_name, &inflight) || inflight))
+			continue;
+		if (snprintf(path, sizeof path, "%s/%s", sdir, d->d_name) >= (int)sizeof path)
+			continue;
+		/* Under the queue lock: queue_attempt and queue_put write the
+		 * record under it. */
+		lock = lock_file(cfg, ".lock", mono_ms() + LOCK_WAIT_MS, why, sizeof why);
+		if (lock < 0)
+			break;
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		    time(NULL) - st.st_mtime > (stale_temp ? 600 : SEQ_KEEP_S)) {
+			char entry[PATH_MAX], infl[PATH_MAX];
+			bool has_entry =
+				!stale_temp &&
+				(snprintf(entry, sizeof entry, "%s/%s", qdir, d->d_name) >=
+					 (int)sizeof entry ||
+				 snprintf(infl, sizeof infl, "%s/%s" INFLIGHT, qdir, d->d_name) >=
+					 (int)sizeof infl ||
+				 access(entry, F_OK) == 0 || access(infl, F_OK) == 0);
+			if (!has_entry && unlink(path) == 0)
+				count++;
+		}
+		unlock_file(lock);
+	}
+	closedir(dir);
 	return count;
 }
 

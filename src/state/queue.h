@@ -9,9 +9,11 @@
  *     queue/<sha256(user)>      one entry per user: the newest change
  *     queue/<sha256(user)>.inflight   an entry being delivered
  *     queue/seq/<sha256(user)>  the seq of the user's newest change attempt;
- *                               stays when the entry goes (a tombstone)
- *     queue/locks/<sha256(user)>  flock: held by a flush while it delivers
- *                               the user's entry, resends included
+ *                               stays when the entry goes (a tombstone),
+ *                               a day after the last attempt (queue_gc_seq)
+ *     queue/locks/<2 hex>       flock by the first byte of sha256(user): held
+ *                               by a flush while it delivers the user's
+ *                               entry, resends included
  *     queue/.lock               flock: short critical sections (put, claim, release)
  *     queue/.flush              flock: one flush at a time
  *
@@ -155,6 +157,11 @@ int queue_drop(const struct config *cfg, const struct queue_entry *e, char *err,
 int queue_drop_inflight(const struct config *cfg,
 			void (*cb)(void *ctx, const struct queue_entry *e, const char *file),
 			void *ctx, char *err, size_t errsize);
+
+/* Remove the seq records (and torn temporary files) of users without an
+ * entry whose last attempt is older than a day: no change of before it
+ * can still be running. Returns the count, -1. */
+int queue_gc_seq(const struct config *cfg, char *err, size_t errsize);
 
 /* Take the flush lock (non-blocking). Returns an fd to close, -2 when
  * another flush holds it, -1 on an error. */
