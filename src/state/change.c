@@ -232,27 +232,38 @@ static int encrypt_for(const struct log_ctx *lc, const char *user, const char *k
 /* The update phase of a change begins (whatever comes of it): it
  * supersedes the user's queued entry and any older change still to be
  * queued, and waits for a flush delivering an older entry of the user. 0,
- * or -1 with the verdict filled (nothing may be sent then). */
+ * or -1 with the verdict filled when nothing may be sent: a flush still
+ * delivers an older entry of the user at the deadline. A state_dir that
+ * fails otherwise (a full disk, say) is logged and the change goes on:
+ * the older entry was removed if it could be, and a flush could not work
+ * there either. */
 static int begin_attempt(struct change_ctx *ctx, long long deadline_ms,
 			 struct proto_verdict *verdict)
 {
 	char qerr[256];
 	int rc;
 
-	if (ctx->seq > 0)
+	if (ctx->seq > 0 || ctx->attempt_logged)
 		return 0;
 	if (ctx->attempt_failed) {
 		fail(verdict, PROTO_REASON_UNREACHABLE);
 		return -1;
 	}
 	rc = queue_attempt(ctx->cfg, ctx->user, deadline_ms, &ctx->seq, qerr, sizeof qerr);
-	if (rc < 0) {
-		log_event(ctx->lc, LOG_ERR, "error", "user", ctx->user, "step", "queue", "text",
-			  qerr, "reason", rc == -2 ? "delivery_running" : "state_dir", NULL);
-		fail(verdict, rc == -2 ? PROTO_REASON_UNREACHABLE : PROTO_REASON_INTERNAL);
+	if (rc == -2) {
+		log_event(ctx->lc, LOG_ERR, "error", "user", ctx->user, "step", "queue", "reason",
+			  "delivery_running", "text", qerr, NULL);
+		fail(verdict, PROTO_REASON_UNREACHABLE);
 		ctx->seq = 0;
 		ctx->attempt_failed = true;
 		return -1;
+	}
+	if (rc < 0) {
+		log_event(ctx->lc, LOG_ERR, "error", "user", ctx->user, "step", "queue", "reason",
+			  "state_dir", "text", qerr, NULL);
+		ctx->seq = 0;
+		ctx->attempt_logged = true;
+		return 0;
 	}
 	if (rc == 0)
 		log_event(ctx->lc, LOG_NOTICE, "queue_superseded", "user", ctx->user, "text",

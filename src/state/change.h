@@ -55,7 +55,8 @@ struct change_ctx {
 	/* The seq of this change's attempt (queue_attempt), taken when the
 	 * update phase begins; 0 before. */
 	long long seq;
-	bool attempt_failed;
+	bool attempt_failed; /* a flush held the user's lock past the deadline */
+	bool attempt_logged; /* state_dir failed; logged once, the change goes on */
 };
 /* pool: where the HTTPS client takes its connection from and leaves it
  * (the lingering helper's), or NULL. */

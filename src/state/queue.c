@@ -491,11 +491,14 @@ int queue_attempt(const struct config *cfg, const char *user, long long deadline
 		rec = 0;
 	next = next_seq(rec);
 	rc = seq_store(&p, next, err, errsize);
-	if (rc == 0) {
-		if (access(p.entry, F_OK) < 0 && errno == ENOENT)
+	/* The older entry goes even when the record could not be written (a
+	 * full disk): the flush then has nothing older to send. */
+	if (access(p.entry, F_OK) < 0 && errno == ENOENT) {
+		if (rc == 0)
 			rc = 1;
-		else if (remove_file(p.entry, p.qdir, err, errsize) < 0)
-			rc = -1;
+	} else if (remove_file(p.entry, p.qdir, rc == 0 ? err : why,
+			       rc == 0 ? errsize : sizeof why) < 0) {
+		rc = -1;
 	}
 	unlock_file(lock);
 	unlock_file(ulock);

@@ -110,8 +110,9 @@ int queue_put(const struct config *cfg, const struct queue_entry *e, long long d
  * flush sending an older entry), record a new seq (*seq, may be NULL) and
  * remove user's queued entry, which the new change supersedes. 0 an entry
  * was removed, 1 there was none, -2 a lock was not had by deadline_ms (a
- * flush is delivering the user's older entry), -1 another error; nothing
- * was recorded then. */
+ * flush is delivering the user's older entry; nothing was done), -1
+ * another error (the entry is removed if it can be, even when the record
+ * could not be written). */
 int queue_attempt(const struct config *cfg, const char *user, long long deadline_ms,
 		  long long *seq, char *err, size_t errsize);
 /* queue_attempt without the seq. */
