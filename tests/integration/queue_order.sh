@@ -5,7 +5,8 @@
 #   flush has nothing older to send;
 # - a flush waiting on a 429's Retry-After to resend an older entry and a
 #   live change of the same user meanwhile: the older one is never sent
-#   after the newer one;
+#   after the newer one (the change waits for the delivery, or, when that
+#   outlasts its timeout, is queued after it);
 # - an entry bound to another identity, account or local uid than the one
 #   ISC / the name service answers at flush time is dropped, not sent (a
 #   recycled login never receives someone else's queued password).
@@ -93,6 +94,37 @@ cat "$T/ctl.bg.out" >>"$T/pamtester.all"
 last_set_is bob 'Bob-newest-3' || fail "bob's older queued password was delivered after the newer one"
 [ ! -e "$(entry_of bob)" ] && [ ! -e "$(entry_of bob).inflight" ] || fail "bob's entry is left"
 log "ok: a flush retrying after a 429 never sends the older password after a newer change"
+
+# --- 2b. the same, but the delivery outlasts the live change's timeout: the
+# live change is not sent (event=error reason=delivery_running) but queued,
+# newer than the entry in delivery, and the next flush sends it last.
+down
+change bob 'Bob-queued-old-4'
+up 'timeout = 20'
+server_control '{"fail_count": 1, "fail_endpoint": "set", "fail_status": 429, "retry_after": 6}'
+mark=$(events_mark)
+with_nss "$PAM_ISC_CTL" --config "$T/pam_isc.conf" --helper "$PAM_ISC_HELPER" flush \
+	>"$T/ctl.bg.out" 2>&1 &
+flush_pid=$!
+for ((i = 0; i < 100; i++)); do
+	events_since "$mark" | _grep -qE '^injected endpoint=set .*status=429' && break
+	sleep 0.1
+done
+events_since "$mark" | _grep -qE '^injected endpoint=set .*status=429' ||
+	fail "the flush's set-password did not get the 429"
+write_config 'on_error = queue' 'timeout = 3'
+change bob 'Bob-newest-5'
+wait_for_log 'event=error user=bob step=queue reason=delivery_running' 5 ||
+	fail "no delivery_running line"
+wait "$flush_pid" || true
+cat "$T/ctl.bg.out" >>"$T/pamtester.all"
+[ "$(sets_with bob 'Bob-newest-5')" -eq 0 ] || fail "bob's newest password was sent during the delivery"
+[ -f "$(entry_of bob)" ] || fail "bob's newest change was not queued"
+up
+ctl flush
+[ "$CTL_RC" -eq 0 ] || fail "flush: exit $CTL_RC"
+last_set_is bob 'Bob-newest-5' || fail "bob's newest password is not the last ISC got"
+log "ok: a change that cannot wait for a running delivery is queued after it"
 
 # --- 3. the entry is bound to the identity, the account and the local uid it
 # was encrypted for: when that changed, it is dropped with one line each.
