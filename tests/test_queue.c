@@ -135,11 +135,21 @@ static void test_format_round_trip(void **state)
 		assert_int_equal(queue_format(&u, &t2, &l2), -1);
 		queue_entry_free(&u);
 	}
-	/* An entry of the first format (no bindings) is refused. */
+	/* An entry of the first format (queued before an upgrade) reads as not
+	 * bound; one with the new fields under the old magic is refused. */
 	{
 		static const char v1[] = "PAM_ISC_QUEUE/1\nuser=alice\nlogin=alice\nsource=S\n"
 					 "key_id=k\ntime=1\nseq=1\nciphertext=QQ==\nend\n";
-		assert_int_equal(queue_parse(v1, sizeof v1 - 1, &got, err, sizeof err), -1);
+		static const char mixed[] = "PAM_ISC_QUEUE/1\nuser=alice\nuid=1\nlogin=alice\n"
+					    "source=S\nidentity=-\naccount=-\nkey_id=k\ntime=1\n"
+					    "seq=1\nciphertext=QQ==\nend\n";
+		assert_int_equal(queue_parse(v1, sizeof v1 - 1, &got, err, sizeof err), 0);
+		assert_true(got.uid == -1);
+		assert_string_equal(got.identity, "");
+		assert_string_equal(got.account, "");
+		assert_string_equal(got.ciphertext, "QQ==");
+		queue_entry_free(&got);
+		assert_int_equal(queue_parse(mixed, sizeof mixed - 1, &got, err, sizeof err), -1);
 	}
 
 	/* Every shorter prefix (a torn write) is refused. */

@@ -189,20 +189,31 @@ int queue_parse(const char *text, size_t len, struct queue_entry *e, char *err, 
 {
 	const char *p = text, *end = text + len;
 	static const char magic[] = QUEUE_MAGIC "\n";
+	static const char magic1[] = QUEUE_MAGIC_1 "\n";
+	bool v1 = false;
 
 	memset(e, 0, sizeof *e);
-	if (len < sizeof magic - 1 || memcmp(text, magic, sizeof magic - 1) != 0 ||
-	    memchr(text, '\0', len)) {
+	e->uid = -1;
+	if (memchr(text, '\0', len)) {
 		snprintf(err, errsize, "not a queue entry");
 		return -1;
 	}
-	p += sizeof magic - 1;
+	if (len >= sizeof magic - 1 && memcmp(text, magic, sizeof magic - 1) == 0) {
+		p += sizeof magic - 1;
+	} else if (len >= sizeof magic1 - 1 && memcmp(text, magic1, sizeof magic1 - 1) == 0) {
+		/* Queued before the bindings existed: read as not bound. */
+		p += sizeof magic1 - 1;
+		v1 = true;
+	} else {
+		snprintf(err, errsize, "not a queue entry");
+		return -1;
+	}
 	if (take(&p, end, "user", e->user, sizeof e->user, NULL) < 0 ||
-	    !proto_user_name_valid(e->user) || take_uid(&p, end, &e->uid) < 0 ||
+	    !proto_user_name_valid(e->user) || (!v1 && take_uid(&p, end, &e->uid) < 0) ||
 	    take(&p, end, "login", e->login, sizeof e->login, NULL) < 0 ||
 	    take(&p, end, "source", e->source, sizeof e->source, NULL) < 0 ||
-	    take_binding(&p, end, "identity", e->identity, sizeof e->identity) < 0 ||
-	    take_binding(&p, end, "account", e->account, sizeof e->account) < 0 ||
+	    (!v1 && take_binding(&p, end, "identity", e->identity, sizeof e->identity) < 0) ||
+	    (!v1 && take_binding(&p, end, "account", e->account, sizeof e->account) < 0) ||
 	    take(&p, end, "key_id", e->key_id, sizeof e->key_id, NULL) < 0 ||
 	    take_number(&p, end, "time", &e->time) < 0 ||
 	    take_number(&p, end, "seq", &e->seq) < 0 ||

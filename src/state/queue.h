@@ -62,6 +62,8 @@
 #include "proto.h"
 
 #define QUEUE_MAGIC "PAM_ISC_QUEUE/2"
+/* The first format (no uid, identity, account): still read, as not bound. */
+#define QUEUE_MAGIC_1 "PAM_ISC_QUEUE/1"
 #define QUEUE_FILE_MAX (16 * 1024)
 #define QUEUE_MAX_ENTRIES 100000
 #define QUEUE_UID_MAX 4294967294LL /* (uid_t)-1 is no uid */
@@ -83,7 +85,8 @@ void queue_entry_free(struct queue_entry *e);
 
 /* Text form of an entry (for the file); *out is malloc'd. 0 or -1. */
 int queue_format(const struct queue_entry *e, char **out, size_t *len);
-/* Parse a file's text strictly. 0 or -1 with a reason. */
+/* Parse a file's text strictly (either format; the first one reads as not
+ * bound: uid -1, no identity, no account). 0 or -1 with a reason. */
 int queue_parse(const char *text, size_t len, struct queue_entry *e, char *err, size_t errsize);
 
 /* Make sure state_dir, state_dir/queue (with seq/ and locks/) and
