@@ -252,6 +252,9 @@ static void run_queue_entry(const uint8_t *data, size_t size)
 		FUZZ_CHECK_TERMINATED(e.login);
 		FUZZ_CHECK_TERMINATED(e.source);
 		FUZZ_CHECK_TERMINATED(e.key_id);
+		FUZZ_CHECK_TERMINATED(e.identity);
+		FUZZ_CHECK_TERMINATED(e.account);
+		FUZZ_CHECK(e.uid >= -1 && e.uid <= QUEUE_UID_MAX);
 		FUZZ_CHECK(e.ciphertext != NULL);
 		FUZZ_CHECK(proto_user_name_valid(e.user));
 		/* What was read can be written back, and reads back equal. */
@@ -259,6 +262,8 @@ static void run_queue_entry(const uint8_t *data, size_t size)
 		FUZZ_CHECK(queue_format(&e, &text, &len) == 0);
 		FUZZ_CHECK(queue_parse(text, len, &again, err, sizeof err) == 0);
 		FUZZ_CHECK(strcmp(again.user, e.user) == 0 && again.seq == e.seq &&
+			   again.uid == e.uid && strcmp(again.identity, e.identity) == 0 &&
+			   strcmp(again.account, e.account) == 0 &&
 			   strcmp(again.ciphertext, e.ciphertext) == 0);
 		queue_entry_free(&again);
 		free(text);

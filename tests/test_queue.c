@@ -60,8 +60,11 @@ static void make_entry(struct queue_entry *e, const char *user, const char *ct, 
 {
 	memset(e, 0, sizeof *e);
 	snprintf(e->user, sizeof e->user, "%s", user);
+	e->uid = 1001;
 	snprintf(e->login, sizeof e->login, "%s@corp", user);
 	snprintf(e->source, sizeof e->source, "Linux Hosts");
+	snprintf(e->identity, sizeof e->identity, "2c9180835d2e5168015d32f890ca1581");
+	snprintf(e->account, sizeof e->account, "uid=%s,ou=people,dc=example,dc=com", user);
 	snprintf(e->key_id, sizeof e->key_id, "a2V5LTE=");
 	e->ciphertext = strdup(ct);
 	e->time = 1700000000;
@@ -100,9 +103,54 @@ static void test_format_round_trip(void **state)
 	assert_string_equal(got.source, "Linux Hosts");
 	assert_string_equal(got.key_id, "a2V5LTE=");
 	assert_string_equal(got.ciphertext, "QUJD+/==");
+	assert_string_equal(got.identity, "2c9180835d2e5168015d32f890ca1581");
+	assert_string_equal(got.account, "uid=alice,ou=people,dc=example,dc=com");
+	assert_true(got.uid == 1001);
 	assert_true(got.time == 1700000000);
 	assert_true(got.seq == 42);
 	queue_entry_free(&got);
+
+	/* Bindings not known when queued are written "-" and read back empty
+	 * (uid -1); "-" itself is no identity, and uid (uid_t)-1 is none. */
+	{
+		struct queue_entry u;
+		char *t2;
+		size_t l2;
+		make_entry(&u, "bob", "QQ==", 7);
+		u.identity[0] = u.account[0] = '\0';
+		u.uid = -1;
+		assert_int_equal(queue_format(&u, &t2, &l2), 0);
+		assert_non_null(strstr(t2, "\nuid=-\n"));
+		assert_non_null(strstr(t2, "\nidentity=-\naccount=-\n"));
+		assert_int_equal(queue_parse(t2, l2, &got, err, sizeof err), 0);
+		assert_string_equal(got.identity, "");
+		assert_string_equal(got.account, "");
+		assert_true(got.uid == -1);
+		queue_entry_free(&got);
+		free(t2);
+		snprintf(u.identity, sizeof u.identity, "-");
+		assert_int_equal(queue_format(&u, &t2, &l2), -1);
+		u.identity[0] = '\0';
+		u.uid = 4294967295LL;
+		assert_int_equal(queue_format(&u, &t2, &l2), -1);
+		queue_entry_free(&u);
+	}
+	/* An entry of the first format (queued before an upgrade) reads as not
+	 * bound; one with the new fields under the old magic is refused. */
+	{
+		static const char v1[] = "PAM_ISC_QUEUE/1\nuser=alice\nlogin=alice\nsource=S\n"
+					 "key_id=k\ntime=1\nseq=1\nciphertext=QQ==\nend\n";
+		static const char mixed[] = "PAM_ISC_QUEUE/1\nuser=alice\nuid=1\nlogin=alice\n"
+					    "source=S\nidentity=-\naccount=-\nkey_id=k\ntime=1\n"
+					    "seq=1\nciphertext=QQ==\nend\n";
+		assert_int_equal(queue_parse(v1, sizeof v1 - 1, &got, err, sizeof err), 0);
+		assert_true(got.uid == -1);
+		assert_string_equal(got.identity, "");
+		assert_string_equal(got.account, "");
+		assert_string_equal(got.ciphertext, "QQ==");
+		queue_entry_free(&got);
+		assert_int_equal(queue_parse(mixed, sizeof mixed - 1, &got, err, sizeof err), -1);
+	}
 
 	/* Every shorter prefix (a torn write) is refused. */
 	for (size_t n = 0; n < len; n++) {
@@ -118,7 +166,7 @@ static void test_format_round_trip(void **state)
 		buf[0] = 'X';
 		assert_int_equal(queue_parse(buf, strlen(buf), &got, err, sizeof err), -1);
 	}
-	assert_int_equal(queue_parse("PAM_ISC_QUEUE/1\nuser=\n", 22, &got, err, sizeof err), -1);
+	assert_int_equal(queue_parse("PAM_ISC_QUEUE/2\nuser=\n", 22, &got, err, sizeof err), -1);
 	free(text);
 	/* Fields that could break the format are refused at write time. */
 	snprintf(e.login, sizeof e.login, "bad\nline");
@@ -205,6 +253,146 @@ static void test_delivery_steps(void **state)
 	queue_entry_free(&e2);
 }
 
+static long long now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* A slow older change: its attempt began (seq taken) before a newer change
+ * reached ISC (queue_remove records that newer attempt). Its late
+ * queue_put must be refused, also when the newer change left no entry. */
+static void test_late_put_after_newer_attempt(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_entry slow, queued;
+	struct queue_list l;
+	char err[256], path[PATH_MAX + 80];
+
+	make_entry(&slow, "carol", "U0xPVw==", now_ns());
+	/* nothing queued: the newer change still records its attempt */
+	assert_int_equal(queue_remove(&f->cfg, "carol", deadline(), err, sizeof err), 1);
+	assert_int_equal(queue_put(&f->cfg, &slow, deadline(), err, sizeof err), 1);
+	entry_path(f, "carol", "", path, sizeof path);
+	assert_int_equal(access(path, F_OK), -1);
+
+	/* an older entry removed by a newer attempt is not brought back by a
+	 * change that began before that attempt either */
+	make_entry(&queued, "dave", "T0xE", now_ns());
+	queue_entry_free(&slow);
+	make_entry(&slow, "dave", "U0xPVw==", now_ns());
+	assert_int_equal(queue_put(&f->cfg, &queued, deadline(), err, sizeof err), 0);
+	assert_int_equal(queue_remove(&f->cfg, "dave", deadline(), err, sizeof err), 0);
+	assert_int_equal(queue_put(&f->cfg, &slow, deadline(), err, sizeof err), 1);
+	assert_int_equal(queue_put(&f->cfg, &queued, deadline(), err, sizeof err), 1);
+	assert_int_equal(queue_list(&f->cfg, &l, NULL, NULL, err, sizeof err), 0);
+	assert_int_equal(l.n, 0);
+	queue_list_free(&l);
+	queue_entry_free(&slow);
+	queue_entry_free(&queued);
+}
+
+/* A flush claimed an entry; a newer change's attempt comes meanwhile: the
+ * claimed (older) entry must not go back into the queue, and a second
+ * claim of it must fail. */
+static void test_release_after_newer_attempt(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_entry e;
+	char err[256], path[PATH_MAX + 80], inflight[PATH_MAX + 80];
+
+	entry_path(f, "erin", "", path, sizeof path);
+	entry_path(f, "erin", ".inflight", inflight, sizeof inflight);
+	make_entry(&e, "erin", "T0xE", now_ns());
+	assert_int_equal(queue_put(&f->cfg, &e, deadline(), err, sizeof err), 0);
+	assert_int_equal(queue_claim(&f->cfg, &e, err, sizeof err), 0);
+	queue_remove(&f->cfg, "erin", deadline(), err, sizeof err);
+	assert_int_equal(queue_release(&f->cfg, "erin", err, sizeof err), 0);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(access(inflight, F_OK), -1);
+	assert_int_equal(queue_claim(&f->cfg, &e, err, sizeof err), 1);
+	queue_entry_free(&e);
+}
+
+/* A flush delivering the user's entry holds the user's lock: a newer
+ * change's attempt waits for it, and when it cannot have it in time,
+ * nothing is recorded and the entry stays. */
+static void test_attempt_waits_for_delivery(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_entry e;
+	char err[256], path[PATH_MAX + 80];
+	long long seq = 0;
+	int lk;
+
+	entry_path(f, "fred", "", path, sizeof path);
+	make_entry(&e, "fred", "T0xE", now_ns());
+	assert_int_equal(queue_put(&f->cfg, &e, deadline(), err, sizeof err), 0);
+	lk = queue_user_lock(&f->cfg, "fred", deadline(), err, sizeof err);
+	assert_true(lk >= 0);
+	assert_int_equal(queue_attempt(&f->cfg, "fred", deadline() - 1900, &seq, err, sizeof err),
+			 -2);
+	assert_int_equal(access(path, F_OK), 0);
+	queue_user_unlock(lk);
+	assert_int_equal(queue_attempt(&f->cfg, "fred", deadline(), &seq, err, sizeof err), 0);
+	assert_true(seq > e.seq);
+	assert_int_equal(access(path, F_OK), -1);
+	queue_entry_free(&e);
+}
+
+/* The sequence record is written without fsync: one torn by a crash
+ * counts as none (no change of before the crash still runs), and the next
+ * attempt writes it again. */
+static void test_torn_seq_record(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_entry e;
+	char err[256], name[65], path[PATH_MAX + 80];
+	long long seq = 0;
+	FILE *fp;
+
+	make_entry(&e, "gina", "T0xE", now_ns());
+	assert_int_equal(queue_remove(&f->cfg, "gina", deadline(), err, sizeof err), 1);
+	assert_int_equal(queue_entry_name("gina", name), 0);
+	snprintf(path, sizeof path, "%s/queue/seq/%s", f->state, name);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("PAM_ISC_SEQ/1\nseq=12", fp);
+	fclose(fp);
+	assert_int_equal(queue_put(&f->cfg, &e, deadline(), err, sizeof err), 0);
+	assert_int_equal(queue_attempt(&f->cfg, "gina", deadline(), &seq, err, sizeof err), 0);
+	assert_true(seq > e.seq);
+	assert_int_equal(queue_put(&f->cfg, &e, deadline(), err, sizeof err), 1);
+	queue_entry_free(&e);
+}
+
+/* Seq records of users without an entry go a day after the last attempt;
+ * one whose user still has an entry stays. */
+static void test_gc_seq(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_entry e;
+	char err[256], name[65], path[PATH_MAX + 80], path2[PATH_MAX + 80];
+	struct timespec old[2] = { { .tv_sec = 1000000000 }, { .tv_sec = 1000000000 } };
+
+	assert_int_equal(queue_remove(&f->cfg, "hank", deadline(), err, sizeof err), 1);
+	make_entry(&e, "ida", "T0xE", 0);
+	assert_int_equal(queue_put(&f->cfg, &e, deadline(), err, sizeof err), 0);
+	assert_int_equal(queue_entry_name("hank", name), 0);
+	snprintf(path, sizeof path, "%s/queue/seq/%s", f->state, name);
+	assert_int_equal(queue_entry_name("ida", name), 0);
+	snprintf(path2, sizeof path2, "%s/queue/seq/%s", f->state, name);
+	assert_int_equal(queue_gc_seq(&f->cfg, err, sizeof err), 0);
+	assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+	assert_int_equal(utimensat(AT_FDCWD, path2, old, 0), 0);
+	assert_int_equal(queue_gc_seq(&f->cfg, err, sizeof err), 1);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(access(path2, F_OK), 0);
+	queue_entry_free(&e);
+}
+
 static int n_inflight_seen;
 static void count_inflight(void *ctx, const struct queue_entry *e, const char *file)
 {
@@ -244,7 +432,7 @@ static void test_interrupted_and_corrupt(void **state)
 	entry_path(f, "dave", "", path, sizeof path);
 	fp = fopen(path, "w");
 	assert_non_null(fp);
-	fputs("PAM_ISC_QUEUE/1\nuser=dave\nlogin=da", fp);
+	fputs("PAM_ISC_QUEUE/2\nuser=dave\nlogin=da", fp);
 	fclose(fp);
 	chmod(path, 0600);
 	assert_int_equal(queue_list(&f->cfg, &l, count_bad, &bad, err, sizeof err), 0);
@@ -275,7 +463,7 @@ static void test_killed_writer(void **state)
 		    sizeof tmp);
 	fp = fopen(tmp, "w");
 	assert_non_null(fp);
-	fputs("PAM_ISC_QUEUE/1\nuser=erin\nlogin=erin\nsource=Linux Hosts\nkey_id=k2\ntime=9", fp);
+	fputs("PAM_ISC_QUEUE/2\nuser=erin\nlogin=erin\nsource=Linux Hosts\nkey_id=k2\ntime=9", fp);
 	fclose(fp);
 	chmod(tmp, 0600);
 
@@ -346,6 +534,11 @@ int main(void)
 		cmocka_unit_test(test_format_round_trip),
 		cmocka_unit_test_setup_teardown(test_put_newest_wins, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delivery_steps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_late_put_after_newer_attempt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_after_newer_attempt, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attempt_waits_for_delivery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_torn_seq_record, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gc_seq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_and_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_killed_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush_lock, setup, teardown),

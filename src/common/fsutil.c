@@ -58,6 +58,12 @@ int fsutil_sync_dir(const char *dir)
 int fsutil_write_atomic(const char *dir, const char *name, const void *data, size_t len,
 			char *err, size_t errsize)
 {
+	return fsutil_write_replace(dir, name, data, len, true, err, errsize);
+}
+
+int fsutil_write_replace(const char *dir, const char *name, const void *data, size_t len,
+			 bool durable, char *err, size_t errsize)
+{
 	char tmp[PATH_MAX], final[PATH_MAX];
 	const unsigned char *p = data;
 	int fd, n;
@@ -84,7 +90,7 @@ int fsutil_write_atomic(const char *dir, const char *name, const void *data, siz
 		p += w;
 		len -= (size_t)w;
 	}
-	if (fsync(fd) < 0)
+	if (durable && fsync(fd) < 0)
 		goto fail;
 	if (close(fd) < 0) {
 		fd = -1;
@@ -94,7 +100,7 @@ int fsutil_write_atomic(const char *dir, const char *name, const void *data, siz
 	if (rename(tmp, final) < 0)
 		goto fail;
 	/* The rename is only durable once the directory is on disk. */
-	if (fsutil_sync_dir(dir) < 0) {
+	if (durable && fsutil_sync_dir(dir) < 0) {
 		snprintf(err, errsize, "cannot sync %s: %s", dir, strerror(errno));
 		return -1;
 	}

@@ -5,6 +5,7 @@
 #ifndef PAM_ISC_FSUTIL_H
 #define PAM_ISC_FSUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
 
@@ -17,6 +18,11 @@ int fsutil_ensure_private_dir(const char *path, char *err, size_t errsize);
  * rename over name, fsync dir. Readers see the old or the new content. */
 int fsutil_write_atomic(const char *dir, const char *name, const void *data, size_t len,
 			char *err, size_t errsize);
+/* The same, and with durable false without the two fsyncs: for a file that
+ * only has to be whole (never torn, never half-written) for the processes
+ * running now, not to survive a crash. */
+int fsutil_write_replace(const char *dir, const char *name, const void *data, size_t len,
+			 bool durable, char *err, size_t errsize);
 
 /* fsync the directory dir, so that a rename or an unlink in it is on disk.
  * Returns 0, or -1 with errno set. */

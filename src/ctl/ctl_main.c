@@ -41,7 +41,7 @@ static void usage(FILE *out)
 		"  status REQUEST_ID    ask ISC for the state of one password change\n"
 		"  flush                deliver the offline queue now (for a timer: no prompts,\n"
 		"                       outcome in syslog and the exit status)\n"
-		"  queue                list the queued changes: user, age, key id (no password)\n"
+		"  queue                list the queued changes: user, age, uid, key id (no password)\n"
 		"\n"
 		"options:\n"
 		"  --config PATH        configuration file (default %s)\n"
@@ -291,15 +291,17 @@ static int cmd_queue(const struct config *cfg)
 		fprintf(stderr, "pam_isc_ctl: %s\n", shown(&b1, err));
 		return CTL_FAILED;
 	}
-	printf("%-24s %10s  %-20s %s\n", "USER", "AGE(s)", "QUEUED(UTC)", "KEY ID");
+	printf("%-24s %10s  %-20s %-10s %s\n", "USER", "AGE(s)", "QUEUED(UTC)", "UID", "KEY ID");
 	for (size_t i = 0; i < l.n; i++) {
-		char when[32] = "-";
+		char when[32] = "-", uid[24] = "-";
 		time_t t = (time_t)l.items[i].time;
 		struct tm tm;
 		if (gmtime_r(&t, &tm))
 			strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-		printf("%-24s %10lld  %-20s %s\n", shown(&b1, l.items[i].user),
-		       now - l.items[i].time, when, shown(&b2, l.items[i].key_id));
+		if (l.items[i].uid >= 0)
+			snprintf(uid, sizeof uid, "%lld", l.items[i].uid);
+		printf("%-24s %10lld  %-20s %-10s %s\n", shown(&b1, l.items[i].user),
+		       now - l.items[i].time, when, uid, shown(&b2, l.items[i].key_id));
 	}
 	printf("%zu queued", l.n);
 	if (l.inflight)

@@ -1,6 +1,7 @@
 /* session: see session.h. */
 #include "session.h"
 #include "follower.h"
+#include "queue.h"
 #include "service_link.h"
 
 #include <stdio.h>
@@ -50,6 +51,19 @@ static long long work_deadline(const struct config *cfg, const struct proto_requ
 	return (theirs < own ? theirs : own) - VERDICT_MARGIN_MS;
 }
 
+/* An update phase that sends nothing still supersedes the user's older
+ * queued change (queue.h: only the newest password ever reaches ISC after
+ * an older one); change_set and change_queue do this themselves. */
+static void supersede_queued(struct session *s, const struct proto_request *req,
+			     long long deadline, const struct log_ctx *lc)
+{
+	char err[256];
+
+	if (queue_attempt(&s->cfg, req->user, deadline, NULL, err, sizeof err) < 0)
+		log_event(lc, LOG_ERR, "error", "user", req->user, "step", "queue", "text", err,
+			  NULL);
+}
+
 /* The update phase after a preliminary phase in this session: the lookup
  * is in ctx, or the preliminary phase already knows why there is none. */
 static void update_after_prelim(struct session *s, const struct proto_request *req,
@@ -64,15 +78,18 @@ static void update_after_prelim(struct session *s, const struct proto_request *r
 		 * a second time. */
 		memset(verdict, 0, sizeof *verdict);
 		verdict->reason = PROTO_REASON_UNREACHABLE;
-		if (s->cfg.on_error == CONFIG_ON_ERROR_QUEUE && s->ctx.client)
+		if (s->cfg.on_error == CONFIG_ON_ERROR_QUEUE && s->ctx.client) {
 			change_queue(&s->ctx, req->authtok.data, req->authtok.len, deadline,
 				     verdict);
-		else
+		} else {
+			supersede_queued(s, req, deadline, lc);
 			log_event(lc, LOG_DEBUG, "not_sent", "user", req->user, "text",
 				  "ISC was unreachable in the preliminary phase", NULL);
+		}
 	} else {
 		/* ISC said no (or the configuration is broken): same answer, no
 		 * second lookup. */
+		supersede_queued(s, req, deadline, lc);
 		*verdict = s->prelim;
 	}
 }

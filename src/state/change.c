@@ -1,6 +1,7 @@
 /* change: see change.h. */
 #include "change.h"
 
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,26 @@ static void fail(struct proto_verdict *v, enum proto_reason reason)
 {
 	v->accepted = false;
 	v->reason = reason;
+}
+
+/* What a failed set-password means for the change it carried. */
+enum set_failure {
+	SET_NOT_TAKEN, /* certainly not taken, ISC may take it later: retry or queue */
+	SET_REFUSED,   /* ISC answered no (4xx other than 429): final */
+	SET_UNKNOWN,   /* it went out and no usable answer came: ISC may have it */
+};
+
+/* The one place that decides whether a set-password may be sent again
+ * (or queued): only when it certainly did not reach ISC (no connection,
+ * TLS failed, nothing sent) or ISC said it did not act (429, 503). */
+static enum set_failure set_failure_of(const struct isc_client_error *e)
+{
+	if (e->kind == ISC_CLIENT_HTTP) {
+		if (e->http == 429 || e->http == 503)
+			return SET_NOT_TAKEN;
+		return e->http >= 500 ? SET_UNKNOWN : SET_REFUSED;
+	}
+	return e->sent ? SET_UNKNOWN : SET_NOT_TAKEN;
 }
 
 static void fail_unknown_outcome(const struct log_ctx *lc, const char *user)
@@ -208,12 +229,57 @@ static int encrypt_for(const struct log_ctx *lc, const char *user, const char *k
 	return 0;
 }
 
-static long long realtime_ns(void)
+/* The update phase of a change begins (whatever comes of it): it
+ * supersedes the user's queued entry and any older change still to be
+ * queued, and waits for a flush delivering an older entry of the user. 0,
+ * or -1 with the verdict filled when nothing may be sent: a flush still
+ * delivers an older entry of the user at the deadline. A state_dir that
+ * fails otherwise (a full disk, say) is logged and the change goes on:
+ * the older entry was removed if it could be, and a flush could not work
+ * there either. */
+static int begin_attempt(struct change_ctx *ctx, long long deadline_ms,
+			 struct proto_verdict *verdict)
 {
-	struct timespec ts;
+	char qerr[256];
+	int rc;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	if (ctx->seq > 0 || ctx->attempt_logged)
+		return 0;
+	if (ctx->attempt_failed) {
+		fail(verdict, PROTO_REASON_UNREACHABLE);
+		return -1;
+	}
+	rc = queue_attempt(ctx->cfg, ctx->user, deadline_ms, &ctx->seq, qerr, sizeof qerr);
+	if (rc == -2) {
+		log_event(ctx->lc, LOG_ERR, "error", "user", ctx->user, "step", "queue", "reason",
+			  "delivery_running", "text", qerr, NULL);
+		fail(verdict, PROTO_REASON_UNREACHABLE);
+		ctx->seq = 0;
+		ctx->attempt_failed = true;
+		return -1;
+	}
+	if (rc < 0) {
+		log_event(ctx->lc, LOG_ERR, "error", "user", ctx->user, "step", "queue", "reason",
+			  "state_dir", "text", qerr, NULL);
+		ctx->seq = 0;
+		ctx->attempt_logged = true;
+		return 0;
+	}
+	if (rc == 0)
+		log_event(ctx->lc, LOG_NOTICE, "queue_superseded", "user", ctx->user, "text",
+			  "an older queued change was removed: a newer change is being made", NULL);
+	return 0;
+}
+
+/* The local uid of user now, -1 when the name service does not say. */
+static long long local_uid(const char *user)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (getpwnam_r(user, &pw, buf, sizeof buf, &res) != 0 || !res)
+		return -1;
+	return (long long)res->pw_uid;
 }
 
 int change_queue(struct change_ctx *ctx, const unsigned char *pw, size_t pw_len,
@@ -223,9 +289,13 @@ int change_queue(struct change_ctx *ctx, const unsigned char *pw, size_t pw_len,
 	struct queue_entry entry = { 0 };
 	char *key_id = NULL, *key = NULL, qerr[256];
 	const char *use_id, *use_key;
-	long long seq = realtime_ns();
+	struct proto_verdict ignored = { 0 };
 	int rc;
 
+	/* Queued without an attempt on record only when the user's lock was
+	 * busy or state_dir failed: then queue_put takes a new seq itself,
+	 * newer than anything on record. */
+	begin_attempt(ctx, deadline_ms, &ignored);
 	memset(verdict, 0, sizeof *verdict);
 	fail(verdict, PROTO_REASON_UNREACHABLE);
 	if (ctx->looked_up) {
@@ -255,8 +325,14 @@ int change_queue(struct change_ctx *ctx, const unsigned char *pw, size_t pw_len,
 	snprintf(entry.login, sizeof entry.login, "%s", ctx->user_name);
 	snprintf(entry.source, sizeof entry.source, "%s", ctx->cfg->source_name);
 	snprintf(entry.key_id, sizeof entry.key_id, "%s", use_id);
+	if (ctx->looked_up) {
+		snprintf(entry.identity, sizeof entry.identity, "%s", ctx->info.identity_id);
+		snprintf(entry.account, sizeof entry.account, "%s",
+			 ctx->info.accounts[ctx->idx].account_id);
+	}
+	entry.uid = local_uid(ctx->user);
 	entry.time = (long long)time(NULL);
-	entry.seq = seq;
+	entry.seq = ctx->seq;
 	rc = queue_put(ctx->cfg, &entry, deadline_ms, qerr, sizeof qerr);
 	if (rc < 0) {
 		log_event(lc, LOG_ERR, "not_queued", "user", ctx->user, "reason", "queue_write",
@@ -269,7 +345,8 @@ int change_queue(struct change_ctx *ctx, const unsigned char *pw, size_t pw_len,
 	verdict->queued = true;
 	log_event(lc, LOG_WARNING, "queued", "user", ctx->user, "key_id", use_id, "source",
 		  ctx->cfg->source_name, "text",
-		  rc == 1 ? "a newer queued change for this user was kept"
+		  rc == 1 ? "a newer change of this user came meanwhile; it wins and this one is "
+			    "not kept"
 			  : "ISC unreachable; the change is kept for pam_isc_ctl flush",
 		  NULL);
 out:
@@ -289,27 +366,31 @@ int change_set(struct change_ctx *ctx, const unsigned char *pw, size_t pw_len,
 	const struct isc_account *account = &ctx->info.accounts[ctx->idx];
 	struct isc_client_error e;
 	struct isc_set_result set = { 0 };
-	char *encrypted = NULL, qerr[256];
+	char *encrypted = NULL;
 	int ret = -1;
 
 	memset(verdict, 0, sizeof *verdict);
 	fail(verdict, PROTO_REASON_INTERNAL);
 	if (!ctx->looked_up)
 		return -1;
+	if (begin_attempt(ctx, deadline_ms, verdict) < 0) {
+		if (verdict->reason == PROTO_REASON_UNREACHABLE &&
+		    cfg->on_error == CONFIG_ON_ERROR_QUEUE)
+			change_queue(ctx, pw, pw_len, deadline_ms, verdict);
+		goto out;
+	}
 	isc_client_set_deadline(ctx->client, deadline_ms);
 	if (encrypt_for(lc, user, ctx->info.public_key, pw, pw_len, &encrypted, verdict) < 0)
 		goto out;
 
 	if (isc_client_set_password(ctx->client, &ctx->info, account, encrypted, &set, &e) < 0) {
+		enum set_failure how = set_failure_of(&e);
 		log_client_error(lc, user, "set", &e);
 		fail(verdict, reason_for(&e));
-		if (verdict->reason == PROTO_REASON_UNREACHABLE && e.sent &&
-		    !(e.kind == ISC_CLIENT_HTTP && (e.http == 429 || e.http == 503))) {
+		if (how == SET_UNKNOWN)
 			fail_unknown_outcome(lc, user);
-		} else if (verdict->reason == PROTO_REASON_UNREACHABLE &&
-			   cfg->on_error == CONFIG_ON_ERROR_QUEUE) {
+		else if (how == SET_NOT_TAKEN && cfg->on_error == CONFIG_ON_ERROR_QUEUE)
 			change_queue(ctx, pw, pw_len, deadline_ms, verdict);
-		}
 		goto out;
 	}
 
@@ -319,12 +400,6 @@ int change_set(struct change_ctx *ctx, const unsigned char *pw, size_t pw_len,
 	else if (set.request_id)
 		log_event(lc, LOG_WARNING, "bad_request_id", "user", user, "text",
 			  "ISC sent a request id pam_isc cannot follow", NULL);
-
-	/* ISC has this change now: an older queued one must never follow it. */
-	if (queue_remove(cfg, user, deadline_ms + 2000, qerr, sizeof qerr) == 0)
-		log_event(lc, LOG_NOTICE, "queue_superseded", "user", user, "text",
-			  "an older queued change was removed: this newer one reached ISC",
-			  NULL);
 
 	if (set.state == ISC_STATE_FAILED) {
 		log_event(lc, LOG_ERR, "final", "user", user, "request",
@@ -352,8 +427,11 @@ int change_run(const struct config *cfg, const char *user, const unsigned char *
 {
 	struct change_ctx ctx;
 
+	/* Without a preliminary phase the whole run is the update phase: the
+	 * attempt is on record before the lookup, whatever comes of it. */
 	if (change_begin(&ctx, cfg, user, lc, pool, deadline_ms, verdict) == 0) {
-		if (change_lookup(&ctx, deadline_ms, verdict) == 0)
+		if (begin_attempt(&ctx, deadline_ms, verdict) == 0 &&
+		    change_lookup(&ctx, deadline_ms, verdict) == 0)
 			change_set(&ctx, pw, pw_len, deadline_ms, verdict);
 		else if (verdict->reason == PROTO_REASON_UNREACHABLE &&
 			 cfg->on_error == CONFIG_ON_ERROR_QUEUE)
@@ -438,6 +516,8 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 	}
 	if (queue_drop_inflight(cfg, flush_on_inflight, &st, qerr, sizeof qerr) < 0)
 		log_event(lc, LOG_ERR, "error", "step", "queue", "text", qerr, NULL);
+	if (queue_gc_seq(cfg, qerr, sizeof qerr) < 0)
+		log_event(lc, LOG_ERR, "error", "step", "queue", "text", qerr, NULL);
 	if (queue_list(cfg, &list, flush_on_bad, &st, qerr, sizeof qerr) < 0) {
 		log_event(lc, LOG_ERR, "error", "step", "queue", "text", qerr, NULL);
 		goto out;
@@ -468,7 +548,8 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 		char account_name[512], age[24];
 		const char *why = NULL;
 		size_t idx = 0;
-		long long now = (long long)time(NULL);
+		long long now = (long long)time(NULL), uid_now;
+		int ulock;
 
 		if (stop) {
 			res->remaining++;
@@ -497,6 +578,14 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 			flush_drop(cfg, lc, e, why,
 				   "the user is now out of scope (below min_uid or in "
 				   "skip_users); the queued change is not sent",
+				   res);
+			continue;
+		}
+		uid_now = local_uid(e->user);
+		if (e->uid >= 0 && uid_now >= 0 && uid_now != e->uid) {
+			flush_drop(cfg, lc, e, "uid_changed",
+				   "the login now belongs to another local uid than the one the "
+				   "change was queued for; it is not sent",
 				   res);
 			continue;
 		}
@@ -534,6 +623,22 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 			isc_password_info_free(&info);
 			continue;
 		}
+		if (e->identity[0] && strcmp(info.identity_id, e->identity) != 0) {
+			flush_drop(cfg, lc, e, "identity_changed",
+				   "ISC now answers another identity for this login than the one "
+				   "the change was queued for; it is not sent",
+				   res);
+			isc_password_info_free(&info);
+			continue;
+		}
+		if (e->account[0] && strcmp(info.accounts[idx].account_id, e->account) != 0) {
+			flush_drop(cfg, lc, e, "account_changed",
+				   "ISC now answers another account for this login than the one "
+				   "the change was queued for; it is not sent",
+				   res);
+			isc_password_info_free(&info);
+			continue;
+		}
 		if (strcmp(info.public_key_id, e->key_id) != 0) {
 			/* The ciphertext is for a key ISC no longer has. */
 			flush_drop(cfg, lc, e, "key_rotated",
@@ -544,20 +649,23 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 			isc_password_info_free(&info);
 			continue;
 		}
-		if (queue_claim(cfg, e, qerr, sizeof qerr) != 0) {
+		/* The user's lock, held until done or release, covers every
+		 * resend isc_client makes of this set-password (after a 429):
+		 * a newer change of the user waits for it in queue_attempt, so
+		 * no resend of this older entry can follow that change. */
+		ulock = queue_user_lock(cfg, e->user, isc_client_now_ms() + 5000, qerr,
+					sizeof qerr);
+		if (ulock < 0 || queue_claim(cfg, e, qerr, sizeof qerr) != 0) {
+			queue_user_unlock(ulock);
 			res->remaining++; /* replaced meanwhile (or unreadable): next flush */
 			isc_password_info_free(&info);
 			continue;
 		}
 		if (isc_client_set_password(client, &info, &info.accounts[idx], e->ciphertext, &set,
 					    &err) < 0) {
-			enum proto_reason r = reason_for(&err);
-			bool certain_not_taken =
-				!err.sent || (err.kind == ISC_CLIENT_HTTP &&
-					      (err.http == 429 || err.http == 503));
+			enum set_failure how = set_failure_of(&err);
 			log_client_error(lc, e->user, "set", &err);
-			if ((r == PROTO_REASON_UNREACHABLE || r == PROTO_REASON_INTERNAL) &&
-			    certain_not_taken) {
+			if (how == SET_NOT_TAKEN) {
 				if (queue_release(cfg, e->user, qerr, sizeof qerr) < 0)
 					log_event(lc, LOG_ERR, "error", "user", e->user, "step",
 						  "queue", "text", qerr, NULL);
@@ -566,17 +674,18 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 			} else {
 				queue_done(cfg, e->user, qerr, sizeof qerr);
 				res->dropped++;
-				if (r == PROTO_REASON_UNREACHABLE || r == PROTO_REASON_INTERNAL)
+				if (how == SET_UNKNOWN)
 					fail_unknown_outcome(lc, e->user);
 				log_event(lc, LOG_ERR, "queue_dropped", "user", e->user, "reason",
-					  certain_not_taken ? "refused" : "outcome_unknown", "key_id",
-					  e->key_id, "text",
-					  certain_not_taken
+					  how == SET_REFUSED ? "refused" : "outcome_unknown",
+					  "key_id", e->key_id, "text",
+					  how == SET_REFUSED
 						  ? "ISC refused the queued change; the person must "
 						    "change the password again"
 						  : "no answer to set-password; not sent again",
 					  NULL);
 			}
+			queue_user_unlock(ulock);
 			isc_password_info_free(&info);
 			continue;
 		}
@@ -584,6 +693,7 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 		if (queue_done(cfg, e->user, qerr, sizeof qerr) < 0)
 			log_event(lc, LOG_ERR, "error", "user", e->user, "step", "queue", "text", qerr,
 				  NULL);
+		queue_user_unlock(ulock);
 		res->delivered++;
 		{
 			const char *rid = set.request_id && proto_request_id_valid(set.request_id)

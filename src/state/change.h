@@ -37,6 +37,10 @@ int change_run(const struct config *cfg, const char *user, const unsigned char *
  *   change_set     encrypt, set-password (needs a lookup); an unreachable
  *                  ISC under on_error = queue queues the change
  *   change_queue   queue the change with the cached key (no network)
+ * change_set, change_queue and change_run begin the update phase with
+ * queue_attempt (queue.h): the change supersedes the user's queued entry
+ * and every older change still to be queued, whatever its outcome, and
+ * waits for a flush that is delivering an older entry of the user.
  * Each fills *verdict when it fails (and returns -1). */
 struct change_ctx {
 	const struct config *cfg;
@@ -48,6 +52,11 @@ struct change_ctx {
 	struct isc_password_info info;
 	size_t idx;
 	bool looked_up;
+	/* The seq of this change's attempt (queue_attempt), taken when the
+	 * update phase begins; 0 before. */
+	long long seq;
+	bool attempt_failed; /* a flush held the user's lock past the deadline */
+	bool attempt_logged; /* state_dir failed; logged once, the change goes on */
 };
 /* pool: where the HTTPS client takes its connection from and leaves it
  * (the lingering helper's), or NULL. */

@@ -87,6 +87,8 @@ static struct {
 	size_t trace_len;
 	const char *trace[FAULT_TRACE_MAX];
 	bool trace_failed[FAULT_TRACE_MAX];
+	/* the path a rename or unlink was about (cut; "" for other calls) */
+	char trace_path[FAULT_TRACE_MAX][128];
 } st;
 
 static unsigned long long next_rand(void)
@@ -160,6 +162,11 @@ size_t fault_trace_len(void)
 	return st.trace_len;
 }
 
+const char *fault_trace_path(size_t i)
+{
+	return i < st.trace_len ? st.trace_path[i] : NULL;
+}
+
 const char *fault_trace_name(size_t i, bool *failed)
 {
 	if (i >= st.trace_len)
@@ -218,6 +225,7 @@ static bool inject(const char *name, struct kinds k, int *err)
 	if (slot < FAULT_TRACE_MAX) {
 		st.trace[slot] = name;
 		st.trace_failed[slot] = fail;
+		st.trace_path[slot][0] = '\0';
 	}
 	if (!fail)
 		return false;
@@ -368,7 +376,11 @@ int __wrap_rename(const char *from, const char *to)
 {
 	int e;
 
-	if (inject("rename", KINDS(0, EIO, ENOSPC), &e)) {
+	bool fail = inject("rename", KINDS(0, EIO, ENOSPC), &e);
+
+	if (st.trace_len > 0 && st.trace_len <= FAULT_TRACE_MAX && st.armed && !st.held)
+		snprintf(st.trace_path[st.trace_len - 1], sizeof st.trace_path[0], "%s", to);
+	if (fail) {
 		errno = e;
 		return -1;
 	}

@@ -60,5 +60,7 @@ unsigned long fault_injected(void);
 #define FAULT_TRACE_MAX 4096
 size_t fault_trace_len(void);
 const char *fault_trace_name(size_t i, bool *failed);
+/* The destination of a traced rename (cut to 127 bytes), else "". */
+const char *fault_trace_path(size_t i);
 
 #endif
