@@ -71,7 +71,11 @@ if [ "${_CHECK_DEB_IN_NS:-0}" = 1 ]; then
 		fail "postinst did not enable pam-isc-flush.timer"
 	[ ! -e /etc/systemd/system/multi-user.target.wants/pam-isc-flush.service ] ||
 		fail "postinst enabled the service itself"
-	ok "postinst configure: profile registered, not enabled; dirs created; timer enabled"
+	[ -L /etc/systemd/system/sockets.target.wants/pam-isc.socket ] ||
+		fail "postinst did not enable pam-isc.socket"
+	[ ! -e /etc/systemd/system/multi-user.target.wants/pam-isc.service ] ||
+		fail "postinst enabled pam-isc.service itself (the socket starts it)"
+	ok "postinst configure: profile registered, not enabled; dirs created; timer and socket enabled"
 
 	pam-auth-update --enable isc
 	line=$(grep -n 'pam_isc' /etc/pam.d/common-password || true)
@@ -101,6 +105,8 @@ if [ "${_CHECK_DEB_IN_NS:-0}" = 1 ]; then
 	done
 	[ ! -e /etc/systemd/system/timers.target.wants/pam-isc-flush.timer ] ||
 		fail "postrm purge left the timer enabled"
+	[ ! -e /etc/systemd/system/sockets.target.wants/pam-isc.socket ] ||
+		fail "postrm purge left the socket enabled"
 	ok "postrm purge: nothing left"
 	exit 0
 fi
@@ -124,6 +130,8 @@ has -rwxr-xr-x /usr/sbin/pam_isc_ctl
 has -rw-r--r-- /usr/share/pam-configs/isc
 has -rw-r--r-- /lib/systemd/system/pam-isc-flush.service
 has -rw-r--r-- /lib/systemd/system/pam-isc-flush.timer
+has -rw-r--r-- /lib/systemd/system/pam-isc.service
+has -rw-r--r-- /lib/systemd/system/pam-isc.socket
 has -rw-r--r-- /usr/lib/tmpfiles.d/pam_isc.conf
 has -rw------- /etc/security/pam_isc.conf
 has -rw-r--r-- /usr/share/doc/libpam-isc/copyright
@@ -163,6 +171,11 @@ grep -qx 'ExecStart=/usr/sbin/pam_isc_ctl flush' "$work/root/lib/systemd/system/
 	fail "the service does not run /usr/sbin/pam_isc_ctl flush"
 grep -qx 'ConditionPathExists=/etc/security/pam_isc.conf' "$work/root/lib/systemd/system/pam-isc-flush.service" ||
 	fail "the service's config condition is not /etc/security/pam_isc.conf"
+grep -qx 'ExecStart=/usr/libexec/pam_isc/pam_isc_helper serve --config /etc/security/pam_isc.conf' \
+	"$work/root/lib/systemd/system/pam-isc.service" ||
+	fail "pam-isc.service does not run /usr/libexec/pam_isc/pam_isc_helper serve"
+grep -qx 'ListenStream=/run/pam_isc/service.sock' "$work/root/lib/systemd/system/pam-isc.socket" ||
+	fail "pam-isc.socket does not listen on /run/pam_isc/service.sock"
 cmp -s "$work/root/usr/share/pam-configs/isc" "$top/conf/pam-configs/isc" ||
 	fail "the packaged profile differs from conf/pam-configs/isc"
 ok "module links and exports, compiled-in paths, unit paths, profile"
@@ -172,9 +185,13 @@ if command -v systemd-analyze >/dev/null; then
 	mkdir "$work/units"
 	sed "s#^ExecStart=/usr/sbin/#ExecStart=$work/root/usr/sbin/#" \
 		"$work/root/lib/systemd/system/pam-isc-flush.service" >"$work/units/pam-isc-flush.service"
-	cp "$work/root/lib/systemd/system/pam-isc-flush.timer" "$work/units/"
+	sed "s#^ExecStart=/usr/libexec/#ExecStart=$work/root/usr/libexec/#" \
+		"$work/root/lib/systemd/system/pam-isc.service" >"$work/units/pam-isc.service"
+	cp "$work/root/lib/systemd/system/pam-isc-flush.timer" \
+		"$work/root/lib/systemd/system/pam-isc.socket" "$work/units/"
 	systemd-analyze verify --man=no "$work/units/pam-isc-flush.service" \
-		"$work/units/pam-isc-flush.timer" || fail "systemd-analyze verify"
+		"$work/units/pam-isc-flush.timer" "$work/units/pam-isc.service" \
+		"$work/units/pam-isc.socket" || fail "systemd-analyze verify"
 	ok "systemd-analyze verify"
 fi
 

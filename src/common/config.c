@@ -181,15 +181,15 @@ const struct config_option config_options[] = {
 		.min = 0,
 		.max = 600,
 		FIELD(helper_linger),
-		.description = "Seconds the helper stays after a change, with its TLS connection "
-			       "to ISC open, to serve the next change of this host, from 0 to 600. "
-			       "It waits on a socket in runtime_dir that only root can reach, "
-			       "serves one change at a time (a change that comes while it is busy "
-			       "starts a helper of its own) and exits when nothing came for that "
-			       "long. Worth it where many passwords change in a row (chpasswd, "
-			       "directory sync): a change then costs no process start and no TLS "
-			       "handshake. 0: every change starts its own helper, which exits "
-			       "after it. Default: 10.",
+		.description = "Seconds the per-host service (pam_isc_helper serve) stays when "
+			       "idle, from 0 to 600. The service serves the changes of the whole "
+			       "host over a socket in runtime_dir that only root can reach, keeping "
+			       "the token and the TLS connection to ISC, so that a change costs no "
+			       "process start and no TLS handshake (chpasswd, directory sync). "
+			       "systemd starts it through pam-isc.socket; without systemd a helper "
+			       "leaves one behind only when its caller was root in the host's own "
+			       "context, never from an ordinary user's passwd. 0: no service; every "
+			       "change starts a one-shot helper, which exits after it. Default: 10.",
 	},
 	/* ---- failure policy and offline queue ---- */
 	{
