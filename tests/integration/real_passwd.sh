@@ -359,6 +359,11 @@ wait_for_log "$unix_re" 5 $((n_unix + 1)) || fail "veto stack: no pam_unix line 
 log "ok: veto stack: ISC accepted first, then pam_unix set the same password (request $LAST_REQUEST)"
 
 # --- the follower reports each change's final state -----------------------------------
+# A change made by an ordinary user's passwd while no per-host service runs
+# leaves its follow-up to the service or to the flush timer, whose command
+# starts the follower: run it, as the timer would.
+"$top_builddir/pam_isc_ctl" --config "$ISC_CONF" --helper "$INST/pam_isc_helper" flush \
+	>"$T/flush.out" 2>&1 || fail "pam_isc_ctl flush: $(cat "$T/flush.out")"
 for req in "${!FINAL_WANTED[@]}"; do
 	wait_for_log "pam_isc\[[0-9]+\]: event=final user=$USER_NAME request=$req state=FINISHED" 30 ||
 		fail "no final line for the ${FINAL_WANTED[$req]} change (request $req)"
