@@ -1,5 +1,6 @@
 /* fsutil: see fsutil.h. */
 #include "fsutil.h"
+#include "io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -81,15 +82,8 @@ int fsutil_write_replace(const char *dir, const char *name, const void *data, si
 	}
 	if (fchmod(fd, 0600) < 0)
 		goto fail;
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			goto fail;
-		p += w;
-		len -= (size_t)w;
-	}
+	if (io_write_all(fd, p, len) < 0)
+		goto fail;
 	if (durable && fsync(fd) < 0)
 		goto fail;
 	if (close(fd) < 0) {

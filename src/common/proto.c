@@ -74,23 +74,6 @@ bool proto_request_id_valid(const char *s)
 	return true;
 }
 
-static int send_all(int fd, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int proto_send_request(int fd, const struct proto_request *req)
 {
 	char header[PROTO_PATH_MAX + 512];
@@ -111,9 +94,9 @@ int proto_send_request(int fd, const struct proto_request *req)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	if (send_all(fd, header, (size_t)n) < 0)
+	if (io_write_all(fd, header, (size_t)n) < 0)
 		return -1;
-	if (req->authtok.len > 0 && send_all(fd, req->authtok.data, req->authtok.len) < 0)
+	if (req->authtok.len > 0 && io_write_all(fd, req->authtok.data, req->authtok.len) < 0)
 		return -1;
 	return 0;
 }
@@ -234,14 +217,6 @@ int proto_parse_request(const unsigned char *buf, size_t len, struct proto_reque
 		return -1;
 	}
 	return 0;
-}
-
-long long proto_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Wait at most idle_ms for fd to become readable. Returns 0, or -1 (err set). */

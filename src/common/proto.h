@@ -33,6 +33,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "io.h"
 #include "secret.h"
 
 #define PROTO_MAGIC "PAM_ISC/2"
@@ -61,7 +62,7 @@ struct proto_request {
 	 * passwd): what the per-host service throttles by. */
 	uid_t caller_uid;
 	/* When the module stops waiting for this request's verdict
-	 * (proto_now_ms clock, shared by all processes of the host): work
+	 * (io_now_ms clock, shared by all processes of the host): work
 	 * that cannot end by then is not started. */
 	long long deadline_ms;
 	struct secret authtok;
@@ -90,9 +91,6 @@ struct proto_verdict {
 	char request_id[PROTO_REQUEST_ID_MAX + 1]; /* may be "" */
 };
 
-/* CLOCK_MONOTONIC in milliseconds: the deadlines of the module and of the
- * lingering helper's socket (the helper's HTTPS side has isc_client_now_ms). */
-long long proto_now_ms(void);
 
 /* true when s is a safe user name to pass on: 1..PROTO_USER_MAX bytes, no
  * control characters (text_has_control), no '/', not "." or "..". */

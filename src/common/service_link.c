@@ -27,24 +27,6 @@
 #define SCM_PIDFD 0x04
 #endif
 
-int service_send_all(int fd, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-		if (n < 0 && errno == ENOTSOCK) /* a pipe or a file (tests) */
-			n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int set_blocking(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
@@ -108,7 +90,7 @@ static int read_greeting(int fd, long long deadline, struct sender *from)
 				      .msg_control = control.buf,
 				      .msg_controllen = sizeof control.buf };
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		long long left = deadline - proto_now_ms();
+		long long left = deadline - io_now_ms();
 		ssize_t n;
 		int rc;
 
@@ -240,7 +222,7 @@ enum service_link_result service_link_connect(const char *runtime_dir, const cha
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct stat st;
-	long long deadline = proto_now_ms() + greet_ms;
+	long long deadline = io_now_ms() + greet_ms;
 	struct sender from = { .pidfd = -1 };
 	enum service_link_result rc;
 	pid_t pid = 0;

@@ -22,6 +22,8 @@
 
 #include <stddef.h>
 
+#include "io.h"
+
 #define SERVICE_SOCKET "service.sock"
 #define SERVICE_GREETING "PAM_ISC_SERVICE/1\n"
 
@@ -38,9 +40,5 @@ enum service_link_result {
  * the module would start. */
 enum service_link_result service_link_connect(const char *runtime_dir, const char *helper_path,
 					      int greet_ms, int *fd, char *why, size_t why_size);
-
-/* Write the whole buffer, or fail; never raises SIGPIPE on a socket (on a
- * pipe, the caller ignores SIGPIPE). Returns 0, or -1 with errno. */
-int service_send_all(int fd, const void *buf, size_t len);
 
 #endif

@@ -117,7 +117,7 @@ static int cmd_check(const struct config *cfg, const char *user, const struct lo
 		return CTL_CONFIG;
 	}
 	printf("secret   ok\n");
-	if (isc_client_new(cfg, &secret, isc_client_now_ms() + (long long)cfg->timeout * 1000, lc,
+	if (isc_client_new(cfg, &secret, io_now_ms() + (long long)cfg->timeout * 1000, lc,
 			   &client) < 0) {
 		printf("token    FAILED: cannot create the HTTPS client\n");
 		goto out;
@@ -202,7 +202,7 @@ static int cmd_status(const struct config *cfg, const char *request_id, const st
 		fprintf(stderr, "pam_isc_ctl: %s\n", shown(&b, text));
 		return CTL_CONFIG;
 	}
-	if (isc_client_new(cfg, &secret, isc_client_now_ms() + (long long)cfg->timeout * 1000, lc,
+	if (isc_client_new(cfg, &secret, io_now_ms() + (long long)cfg->timeout * 1000, lc,
 			   &client) < 0)
 		goto out;
 	if (isc_client_status(client, request_id, &st, &e) < 0) {

@@ -97,7 +97,7 @@ static void accept_clients(struct service *sv)
 			return;
 		}
 		session_init(s, conn, conn, sv->pool);
-		s->wait_until = proto_now_ms() + SERVICE_REQUEST_MS;
+		s->wait_until = io_now_ms() + SERVICE_REQUEST_MS;
 		sv->sessions[sv->n++] = s;
 	}
 }
@@ -108,7 +108,7 @@ int service_run(const char *config_path, const char *self_exe, struct log_ctx *l
 	struct config cfg = { 0 };
 	struct config_error conf_err;
 	time_t started = time(NULL);
-	long long last_activity = proto_now_ms(), idle_ms;
+	long long last_activity = io_now_ms(), idle_ms;
 	char err[512];
 	int rc = 0;
 
@@ -154,7 +154,7 @@ int service_run(const char *config_path, const char *self_exe, struct log_ctx *l
 
 	for (;;) {
 		struct pollfd pfd[SERVICE_MAX_SESSIONS + 1];
-		long long now = proto_now_ms(), wake = now + 1000;
+		long long now = io_now_ms(), wake = now + 1000;
 		size_t i;
 		int n;
 
@@ -205,7 +205,7 @@ int service_run(const char *config_path, const char *self_exe, struct log_ctx *l
 		}
 		if (n <= 0)
 			continue;
-		last_activity = proto_now_ms();
+		last_activity = io_now_ms();
 		/* Serve the sessions that have something to say, newest last;
 		 * walking down keeps the indices valid as sessions are dropped. */
 		for (i = sv.n; i-- > 0;) {

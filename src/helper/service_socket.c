@@ -173,7 +173,7 @@ int service_socket_accept(struct service_socket *s, int *conn, char *err, size_t
 	}
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ||
-	    service_send_all(fd, SERVICE_GREETING, strlen(SERVICE_GREETING)) < 0) {
+	    io_write_all(fd, SERVICE_GREETING, strlen(SERVICE_GREETING)) < 0) {
 		close(fd); /* it gave up on us already */
 		return 0;
 	}

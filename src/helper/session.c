@@ -38,14 +38,14 @@ static void send_verdict(struct session *s, const struct proto_verdict *v)
 	/* A module that gave up has closed its end: the write fails (no
 	 * SIGPIPE), and the change stands as ISC answered it. */
 	if (len > 0 && s->out_fd >= 0)
-		(void)service_send_all(s->out_fd, line, len);
+		(void)io_write_all(s->out_fd, line, len);
 }
 
 /* The work's deadline: the module's, less the margin for the verdict, and
  * never later than this configuration's timeout from now. */
 static long long work_deadline(const struct config *cfg, const struct proto_request *req)
 {
-	long long own = proto_now_ms() + (long long)cfg->timeout * 1000;
+	long long own = io_now_ms() + (long long)cfg->timeout * 1000;
 	long long theirs = req->deadline_ms;
 
 	return (theirs < own ? theirs : own) - VERDICT_MARGIN_MS;
@@ -162,7 +162,7 @@ enum session_state session_serve(struct session *s, struct log_ctx *lc, int idle
 				  "text", "the update request does not match the preliminary one",
 				  NULL);
 			verdict.reason = PROTO_REASON_INTERNAL;
-		} else if ((deadline = work_deadline(&s->cfg, &req)) - proto_now_ms() < MIN_WORK_MS) {
+		} else if ((deadline = work_deadline(&s->cfg, &req)) - io_now_ms() < MIN_WORK_MS) {
 			log_event(lc, LOG_ERR, "abandoned", "user", req.user, "phase", "update",
 				  "text", "the module stopped waiting before the change could start; nothing was sent",
 				  NULL);
@@ -187,7 +187,7 @@ enum session_state session_serve(struct session *s, struct log_ctx *lc, int idle
 	s->first = req; /* what the update phase must match; no password kept */
 	s->first.authtok = (struct secret){ 0 };
 	deadline = work_deadline(&s->cfg, &req);
-	if (deadline - proto_now_ms() < MIN_WORK_MS) {
+	if (deadline - io_now_ms() < MIN_WORK_MS) {
 		log_event(lc, LOG_ERR, "abandoned", "user", req.user, "phase",
 			  req.phase == PROTO_PHASE_PRELIM ? "prelim" : "update", "text",
 			  "the module stopped waiting before the change could start; nothing was sent",
@@ -213,7 +213,7 @@ enum session_state session_serve(struct session *s, struct log_ctx *lc, int idle
 			change_lookup(&s->ctx, deadline, &s->prelim);
 		send_verdict(s, &s->prelim);
 		s->state = SESSION_WAIT_UPDATE;
-		s->wait_until = proto_now_ms() + PROTO_PRELIM_IDLE_MS;
+		s->wait_until = io_now_ms() + PROTO_PRELIM_IDLE_MS;
 		return s->state;
 	}
 

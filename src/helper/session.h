@@ -28,7 +28,7 @@ struct session {
 	int out_fd;         /* where verdicts go (fd, or stdout for a one-shot helper) */
 	struct isc_pool *pool; /* TLS connections (the service's), or NULL */
 	enum session_state state;
-	long long wait_until; /* proto_now_ms: when waiting for the next request ends */
+	long long wait_until; /* io_now_ms: when waiting for the next request ends */
 	/* kept from the preliminary phase */
 	struct proto_request first; /* without a password */
 	struct proto_verdict prelim;

@@ -39,14 +39,6 @@ struct response {
 	long retry_after;
 };
 
-long long isc_client_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int isc_client_global_init(void)
 {
 	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
@@ -319,7 +311,7 @@ static int perform(struct isc_client *c, const char *url, const char *content_ty
 {
 	struct send_count sc = { .sends = 0, .once = once };
 	struct curl_slist *headers = NULL, *h;
-	long long remaining = c->deadline_ms - isc_client_now_ms();
+	long long remaining = c->deadline_ms - io_now_ms();
 	CURL *curl = c->curl;
 	CURLcode rc;
 	char *auth = NULL;
@@ -478,7 +470,7 @@ static void log_http(const struct isc_client *c, const char *url, long http, lon
 	const char *path = url + strlen(c->cfg->api_url);
 
 	snprintf(status, sizeof status, "%ld", http);
-	snprintf(ms, sizeof ms, "%lld", isc_client_now_ms() - t0);
+	snprintf(ms, sizeof ms, "%lld", io_now_ms() - t0);
 	log_event(c->lc, LOG_DEBUG, "http", "path", path, "status", status, "ms", ms, NULL);
 }
 
@@ -502,7 +494,7 @@ static long long jittered(long long d)
 	unsigned int r = 0;
 
 	if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
-		r = (unsigned int)isc_client_now_ms();
+		r = (unsigned int)io_now_ms();
 	return d / 2 + (long long)(r % (unsigned int)(d / 2 + 1));
 }
 
@@ -531,7 +523,7 @@ static int request_loop(struct isc_client *c, const char *url, const char *conte
 	bool refreshed = false;
 
 	for (int attempt = 1;; attempt++) {
-		long long t0 = isc_client_now_ms(), wait, left;
+		long long t0 = io_now_ms(), wait, left;
 		bool retry;
 
 		if (with_token && ensure_token_locked(c, err) < 0)
@@ -568,7 +560,7 @@ static int request_loop(struct isc_client *c, const char *url, const char *conte
 				return 0;
 			}
 		}
-		left = c->deadline_ms - isc_client_now_ms();
+		left = c->deadline_ms - io_now_ms();
 		if (!retry || attempt >= ISC_CLIENT_MAX_ATTEMPTS || wait + MIN_ATTEMPT_MS > left) {
 			if (*http == 429 || *http >= 500)
 				return 0;

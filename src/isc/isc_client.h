@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "io.h"
 #include "isc_json.h"
 #include "log.h"
 #include "secret.h"
@@ -58,11 +59,8 @@ struct isc_client;
 int isc_client_global_init(void);
 void isc_client_global_cleanup(void);
 
-/* Monotonic clock in milliseconds, for deadlines. */
-long long isc_client_now_ms(void);
-
 /* cfg and lc must outlive the client; client_secret is copied (and wiped on
- * free). deadline_ms is on isc_client_now_ms()'s clock. */
+ * free). deadline_ms is on io_now_ms()'s clock. */
 int isc_client_new(const struct config *cfg, const struct secret *client_secret,
 		   long long deadline_ms, const struct log_ctx *lc, struct isc_client **out);
 void isc_client_free(struct isc_client *c);

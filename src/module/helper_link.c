@@ -239,7 +239,7 @@ static int read_verdict(int fd, long long deadline, char *line, size_t size)
 	size_t len = 0;
 
 	while (len + 1 < size) {
-		long long left = deadline - proto_now_ms();
+		long long left = deadline - io_now_ms();
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		ssize_t n;
 		int rc;
@@ -303,7 +303,7 @@ static bool wait_child(const struct helper_link *h, long long deadline)
 
 	if (h->pidfd >= 0) {
 		for (;;) {
-			long long left = deadline - proto_now_ms();
+			long long left = deadline - io_now_ms();
 			struct pollfd pfd = { .fd = h->pidfd, .events = POLLIN };
 			int rc = poll(&pfd, 1, left > 0 ? (int)left : 0);
 			if (rc < 0 && errno == EINTR)
@@ -326,7 +326,7 @@ static bool wait_child(const struct helper_link *h, long long deadline)
 		pid_t r = waitpid(h->pid, &status, WNOHANG);
 		if (r == h->pid || (r < 0 && errno != EINTR))
 			return true;
-		if (proto_now_ms() >= deadline)
+		if (io_now_ms() >= deadline)
 			return false;
 		poll(NULL, 0, step_ms);
 	}
@@ -347,7 +347,7 @@ bool helper_link_close(struct helper_link *h, long long exit_deadline)
 				syscall(SYS_pidfd_send_signal, h->pidfd, SIGKILL, NULL, 0);
 			else
 				kill(h->pid, SIGKILL);
-			wait_child(h, proto_now_ms() + 1000);
+			wait_child(h, io_now_ms() + 1000);
 			killed = true;
 		}
 		if (h->pidfd >= 0)

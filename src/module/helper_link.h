@@ -58,7 +58,7 @@ enum helper_link_result helper_link_exchange(struct helper_link *h, const struct
 					     const struct proto_request *req, int grace_ms,
 					     bool last, struct proto_verdict *verdict);
 
-/* Close. A child may exit until exit_deadline (proto_now_ms); after that
+/* Close. A child may exit until exit_deadline (io_now_ms); after that
  * it is killed. Returns true when it had to be killed. */
 bool helper_link_close(struct helper_link *h, long long exit_deadline);
 

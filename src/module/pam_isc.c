@@ -78,7 +78,7 @@ static void kept_link_cleanup(pam_handle_t *pamh, void *data, int status)
 	(void)pamh;
 	(void)status;
 	if (k) {
-		helper_link_close(&k->link, proto_now_ms() + 200);
+		helper_link_close(&k->link, io_now_ms() + 200);
 		free(k);
 	}
 }
@@ -87,7 +87,7 @@ static void kept_link_cleanup(pam_handle_t *pamh, void *data, int status)
 static enum helper_link_result exchange(struct change_call *c, struct helper_link *h, bool last,
 					struct proto_verdict *verdict)
 {
-	c->req.deadline_ms = proto_now_ms() + (long long)c->cfg.timeout * 1000;
+	c->req.deadline_ms = io_now_ms() + (long long)c->cfg.timeout * 1000;
 	return helper_link_exchange(h, &c->lc, &c->req, VERDICT_GRACE_MS, last, verdict);
 }
 
@@ -112,7 +112,7 @@ static int run_update(struct change_call *c, struct proto_verdict *verdict)
 				/* It is gone (it waited too long for the person):
 				 * start over with a new one. */
 				log_event(&c->lc, LOG_INFO, "helper_gone", "user", c->user, NULL);
-				helper_link_close(&h, proto_now_ms() + 200);
+				helper_link_close(&h, io_now_ms() + 200);
 			}
 		}
 	}
@@ -124,8 +124,8 @@ static int run_update(struct change_call *c, struct proto_verdict *verdict)
 			log_event(&c->lc, LOG_ERR, "error", "user", c->user, "step", "helper", "text",
 				  "cannot hand the request to the helper", NULL);
 	}
-	if (helper_link_close(&h, r == HELPER_LINK_VERDICT ? proto_now_ms() + HELPER_EXIT_MS
-							  : proto_now_ms()) &&
+	if (helper_link_close(&h, r == HELPER_LINK_VERDICT ? io_now_ms() + HELPER_EXIT_MS
+							  : io_now_ms()) &&
 	    r == HELPER_LINK_VERDICT)
 		log_event(&c->lc, LOG_WARNING, "helper_killed", "user", c->user, NULL);
 	return r == HELPER_LINK_VERDICT ? 0 : -1;
@@ -159,7 +159,7 @@ static int run_prelim(struct change_call *c, struct proto_verdict *verdict)
 	}
 	/* Not kept (no answer, or no memory to keep it): the update phase
 	 * starts over if it gets that far. */
-	helper_link_close(&h, proto_now_ms());
+	helper_link_close(&h, io_now_ms());
 	return r == HELPER_LINK_VERDICT ? 0 : -1;
 }
 

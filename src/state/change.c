@@ -534,7 +534,7 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 		res->remaining = (unsigned)list.n;
 		goto out;
 	}
-	if (isc_client_new(cfg, &secret, isc_client_now_ms() + (long long)cfg->timeout * 1000,
+	if (isc_client_new(cfg, &secret, io_now_ms() + (long long)cfg->timeout * 1000,
 			   lc, &client) < 0) {
 		res->remaining = (unsigned)list.n;
 		goto out;
@@ -597,7 +597,7 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 			continue;
 		}
 		isc_client_set_deadline(client,
-					isc_client_now_ms() + (long long)cfg->timeout * 1000);
+					io_now_ms() + (long long)cfg->timeout * 1000);
 		if (isc_client_lookup(client, e->login, &info, &err) < 0) {
 			log_client_error(lc, e->user, "lookup", &err);
 			if (reason_for(&err) == PROTO_REASON_UNREACHABLE ||
@@ -653,7 +653,7 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 		 * resend isc_client makes of this set-password (after a 429):
 		 * a newer change of the user waits for it in queue_attempt, so
 		 * no resend of this older entry can follow that change. */
-		ulock = queue_user_lock(cfg, e->user, isc_client_now_ms() + 5000, qerr,
+		ulock = queue_user_lock(cfg, e->user, io_now_ms() + 5000, qerr,
 					sizeof qerr);
 		if (ulock < 0 || queue_claim(cfg, e, qerr, sizeof qerr) != 0) {
 			queue_user_unlock(ulock);

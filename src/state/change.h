@@ -21,7 +21,7 @@ int change_select_account(const struct isc_password_info *info, const char *want
 			  size_t *index);
 
 /* Run one change for Linux user `user` with password pw[0..pw_len), bounded
- * by deadline_ms (isc_client_now_ms clock). Logs every event (accepted,
+ * by deadline_ms (io_now_ms clock). Logs every event (accepted,
  * final when ISC answered a final state, every error) through lc and fills
  * the verdict for the module. Returns 0 when the verdict is filled (accepted
  * or not), -1 only if even that failed. */

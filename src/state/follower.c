@@ -329,7 +329,7 @@ static bool poll_entry(const struct config *cfg, struct isc_client *client, cons
 		drop_entry(dir, t, i);
 		return true;
 	}
-	isc_client_set_deadline(client, isc_client_now_ms() + (long long)cfg->timeout * 1000);
+	isc_client_set_deadline(client, io_now_ms() + (long long)cfg->timeout * 1000);
 	if (isc_client_status(client, p->id, &st, &e) == 0) {
 		if (st.state != ISC_STATE_IN_PROGRESS) {
 			log_final(lc, p, &st);
@@ -428,7 +428,7 @@ int follower_run(const struct config *cfg, const char *config_path, const struct
 		log_event(lc, LOG_ERR, "follower_error", "text", text, NULL);
 		goto out;
 	}
-	if (isc_client_new(cfg, &client_secret, isc_client_now_ms(), lc, &client) < 0) {
+	if (isc_client_new(cfg, &client_secret, io_now_ms(), lc, &client) < 0) {
 		log_event(lc, LOG_ERR, "follower_error", "text", "cannot create the HTTPS client",
 			  NULL);
 		goto out;

@@ -286,7 +286,7 @@ static int lock_file(const struct config *cfg, const char *name, long long deadl
 			snprintf(err, errsize, "cannot lock %s: %s", path, strerror(errno));
 			break;
 		}
-		if (proto_now_ms() >= deadline_ms) {
+		if (io_now_ms() >= deadline_ms) {
 			snprintf(err, errsize, "%s is locked", path);
 			close(fd);
 			return -2;
@@ -645,7 +645,7 @@ static int take_entry(const struct config *cfg, const struct queue_entry *e, boo
 
 	if (user_paths(cfg, e->user, &p, err, errsize) < 0)
 		return -1;
-	lock = lock_file(cfg, ".lock", proto_now_ms() + LOCK_WAIT_MS, err, errsize);
+	lock = lock_file(cfg, ".lock", io_now_ms() + LOCK_WAIT_MS, err, errsize);
 	if (lock < 0)
 		return -1;
 	rc = read_entry(p.entry, &cur, err, errsize);
@@ -713,7 +713,7 @@ int queue_release(const struct config *cfg, const char *user, char *err, size_t 
 
 	if (user_paths(cfg, user, &p, err, errsize) < 0)
 		return -1;
-	lock = lock_file(cfg, ".lock", proto_now_ms() + LOCK_WAIT_MS, err, errsize);
+	lock = lock_file(cfg, ".lock", io_now_ms() + LOCK_WAIT_MS, err, errsize);
 	if (lock < 0)
 		return -1;
 	got = read_entry(p.inflight, &cur, err, errsize);
@@ -827,7 +827,7 @@ int queue_gc_seq(const struct config *cfg, char *err, size_t errsize)
 			continue;
 		/* Under the queue lock: queue_attempt and queue_put write the
 		 * record under it. */
-		lock = lock_file(cfg, ".lock", proto_now_ms() + LOCK_WAIT_MS, why, sizeof why);
+		lock = lock_file(cfg, ".lock", io_now_ms() + LOCK_WAIT_MS, why, sizeof why);
 		if (lock < 0)
 			break;
 		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
