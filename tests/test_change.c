@@ -25,7 +25,7 @@ static void test_single_account_taken_whatever_its_name(void **state)
 	size_t idx = 99;
 
 	(void)state;
-	assert_int_equal(change_select_account(&info, "alice", &idx), 0);
+	assert_int_equal(change_select_account(&info, "alice", &idx), ACCOUNT_CHOSEN);
 	assert_int_equal(idx, 0);
 }
 
@@ -35,7 +35,7 @@ static void test_no_account(void **state)
 	size_t idx;
 
 	(void)state;
-	assert_int_equal(change_select_account(&info, "alice", &idx), -1);
+	assert_int_equal(change_select_account(&info, "alice", &idx), ACCOUNT_NONE);
 }
 
 static void test_several_accounts_pick_by_name(void **state)
@@ -47,9 +47,9 @@ static void test_several_accounts_pick_by_name(void **state)
 	size_t idx = 99;
 
 	(void)state;
-	assert_int_equal(change_select_account(&info, "alice", &idx), 0);
+	assert_int_equal(change_select_account(&info, "alice", &idx), ACCOUNT_CHOSEN);
 	assert_int_equal(idx, 1);
-	assert_int_equal(change_select_account(&info, "alice-admin", &idx), 0);
+	assert_int_equal(change_select_account(&info, "alice-admin", &idx), ACCOUNT_CHOSEN);
 	assert_int_equal(idx, 0);
 }
 
@@ -63,11 +63,11 @@ static void test_several_accounts_none_or_two_match(void **state)
 
 	(void)state;
 	info = info_with(none, 2);
-	assert_int_equal(change_select_account(&info, "alice", &idx), -2);
+	assert_int_equal(change_select_account(&info, "alice", &idx), ACCOUNT_AMBIGUOUS);
 	info = info_with(twice, 2);
-	assert_int_equal(change_select_account(&info, "alice", &idx), -2);
+	assert_int_equal(change_select_account(&info, "alice", &idx), ACCOUNT_AMBIGUOUS);
 	info = info_with(nulls, 2);
-	assert_int_equal(change_select_account(&info, "alice", &idx), -2);
+	assert_int_equal(change_select_account(&info, "alice", &idx), ACCOUNT_AMBIGUOUS);
 }
 
 static void test_poll_schedule(void **state)

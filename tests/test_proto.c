@@ -36,7 +36,7 @@ static void test_request_round_trip(void **state)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	assert_int_equal(proto_send_request(sv[0], &sent), 0);
 	close(sv[0]);
-	assert_int_equal(proto_read_request(sv[1], 1000, &got, err, sizeof err), 0);
+	assert_int_equal(proto_read_request(sv[1], 1000, &got, err, sizeof err), PROTO_READ_OK);
 	close(sv[1]);
 	assert_string_equal(got.config_path, sent.config_path);
 	assert_string_equal(got.user, "alice");
@@ -69,19 +69,19 @@ static void test_two_requests_one_socket(void **state)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	assert_int_equal(proto_send_request(sv[0], &prelim), 0);
 	assert_int_equal(proto_send_request(sv[0], &update), 0);
-	assert_int_equal(proto_read_request(sv[1], 1000, &got, err, sizeof err), 0);
+	assert_int_equal(proto_read_request(sv[1], 1000, &got, err, sizeof err), PROTO_READ_OK);
 	assert_int_equal(got.phase, PROTO_PHASE_PRELIM);
 	assert_int_equal(got.authtok.len, 0);
 	secret_clear(&got.authtok);
-	assert_int_equal(proto_read_request(sv[1], 1000, &got, err, sizeof err), 0);
+	assert_int_equal(proto_read_request(sv[1], 1000, &got, err, sizeof err), PROTO_READ_OK);
 	assert_int_equal(got.phase, PROTO_PHASE_UPDATE);
 	assert_int_equal(got.authtok.len, strlen(pw));
 	assert_memory_equal(got.authtok.data, pw, strlen(pw));
 	secret_clear(&got.authtok);
 	/* Nothing more, socket open: the idle bound. */
-	assert_int_equal(proto_read_request(sv[1], 50, &got, err, sizeof err), -1);
+	assert_int_equal(proto_read_request(sv[1], 50, &got, err, sizeof err), PROTO_READ_ERROR);
 	close(sv[0]);
-	assert_int_equal(proto_read_request(sv[1], 1000, &got, err, sizeof err), 1);
+	assert_int_equal(proto_read_request(sv[1], 1000, &got, err, sizeof err), PROTO_READ_EOF);
 	close(sv[1]);
 	secret_clear(&update.authtok);
 }
@@ -112,14 +112,14 @@ static void test_requests_over_a_pipe(void **state)
 	assert_int_equal(pipe(p), 0);
 	assert_int_equal(write(p[1], bytes, len), (ssize_t)len);
 	close(p[1]);
-	assert_int_equal(proto_read_request(p[0], 1000, &got, err, sizeof err), 0);
+	assert_int_equal(proto_read_request(p[0], 1000, &got, err, sizeof err), PROTO_READ_OK);
 	assert_int_equal(got.phase, PROTO_PHASE_PRELIM);
 	secret_clear(&got.authtok);
-	assert_int_equal(proto_read_request(p[0], 1000, &got, err, sizeof err), 0);
+	assert_int_equal(proto_read_request(p[0], 1000, &got, err, sizeof err), PROTO_READ_OK);
 	assert_int_equal(got.authtok.len, strlen(pw));
 	assert_memory_equal(got.authtok.data, pw, strlen(pw));
 	secret_clear(&got.authtok);
-	assert_int_equal(proto_read_request(p[0], 1000, &got, err, sizeof err), 1);
+	assert_int_equal(proto_read_request(p[0], 1000, &got, err, sizeof err), PROTO_READ_EOF);
 	close(p[0]);
 	secret_clear(&update.authtok);
 }

@@ -309,19 +309,19 @@ static size_t header_part(const unsigned char *buf, size_t from, size_t n, size_
 	return n;
 }
 
-int proto_read_request(int fd, int idle_ms, struct proto_request *req, char *err,
-		       size_t errsize)
+enum proto_read_result proto_read_request(int fd, int idle_ms, struct proto_request *req,
+					  char *err, size_t errsize)
 {
 	static const char last_key[] = "authtok=";
 	unsigned char *buf = malloc(PROTO_REQUEST_MAX + 1);
 	size_t len = 0, line_start = 0;
 	unsigned long n = 0;
 	bool header_done = false;
-	int rc = -1;
+	enum proto_read_result rc = PROTO_READ_ERROR;
 
 	if (!buf) {
 		snprintf(err, errsize, "out of memory");
-		return -1;
+		return PROTO_READ_ERROR;
 	}
 	/* The header: as much of it as has arrived, found by peeking, up to the
 	 * end of the authtok line, so that nothing of what follows (the
@@ -347,7 +347,7 @@ int proto_read_request(int fd, int idle_ms, struct proto_request *req, char *err
 		}
 		if (r == 0) {
 			if (len == 0) {
-				rc = 1;
+				rc = PROTO_READ_EOF;
 				goto out;
 			}
 			snprintf(err, errsize, "request cut short");
@@ -389,7 +389,8 @@ int proto_read_request(int fd, int idle_ms, struct proto_request *req, char *err
 		}
 		len += n;
 	}
-	rc = proto_parse_request(buf, len, req, err, errsize);
+	if (proto_parse_request(buf, len, req, err, errsize) == 0)
+		rc = PROTO_READ_OK;
 out:
 	secret_free_buf(buf, PROTO_REQUEST_MAX + 1);
 	return rc;

@@ -105,10 +105,14 @@ int proto_send_request(int fd, const struct proto_request *req);
 /* Read one request from fd: the header lines up to "authtok=N", then N
  * bytes (bounded; EOF is not needed, so a second request can follow on the
  * same socket). idle_ms bounds the wait for each piece (-1: no bound).
- * Returns 0; 1 on EOF before the first byte; -1 with a reason in err. On
- * success req->authtok holds the password (clear it). */
-int proto_read_request(int fd, int idle_ms, struct proto_request *req, char *err,
-		       size_t errsize);
+ * On PROTO_READ_OK req->authtok holds the password (clear it). */
+enum proto_read_result {
+	PROTO_READ_OK = 0,
+	PROTO_READ_EOF,   /* the peer closed before the first byte */
+	PROTO_READ_ERROR, /* err says why: nonsense, cut short, or idle_ms passed */
+};
+enum proto_read_result proto_read_request(int fd, int idle_ms, struct proto_request *req,
+					  char *err, size_t errsize);
 /* Parse an in-memory request (the core of proto_read_request; fuzzable). */
 int proto_parse_request(const unsigned char *buf, size_t len, struct proto_request *req,
 			char *err, size_t errsize);

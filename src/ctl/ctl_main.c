@@ -108,7 +108,8 @@ static int cmd_check(const struct config *cfg, const char *user, const struct lo
 	char name[512], account[512], text[512];
 	struct shown b1, b2, b3;
 	size_t idx;
-	int ret = CTL_FAILED, rc;
+	enum account_choice choice;
+	int ret = CTL_FAILED;
 
 	printf("config   ok\n");
 	if (config_client_secret(cfg, &secret, &conf_err) < 0) {
@@ -164,10 +165,11 @@ static int cmd_check(const struct config *cfg, const char *user, const struct lo
 	}
 	printf("lookup   ok: identity %s, source %s, key %s\n", shown(&b1, info.identity_id),
 	       shown(&b2, info.source_id), shown(&b3, info.public_key_id));
-	rc = change_select_account(&info, account, &idx);
-	if (rc < 0) {
+	choice = change_select_account(&info, account, &idx);
+	if (choice != ACCOUNT_CHOSEN) {
 		printf("account  FAILED: %s (%zu accounts on the source)\n",
-		       rc == -1 ? "no account" : "several accounts, none named by account_name_format",
+		       choice == ACCOUNT_NONE ? "no account"
+					      : "several accounts, none named by account_name_format",
 		       info.n_accounts);
 		goto out;
 	}

@@ -137,18 +137,18 @@ enum session_state session_serve(struct session *s, struct log_ctx *lc, int idle
 	struct config_error conf_err;
 	long long deadline;
 	char err[256];
-	int rc;
+	enum proto_read_result rc;
 
 	rc = proto_read_request(s->fd, idle_ms, &req, err, sizeof err);
-	if (rc != 0) {
+	if (rc != PROTO_READ_OK) {
 		/* EOF: the change ended without an update phase (a module
 		 * refused, the person gave up), or the module sent nonsense. */
-		if (rc < 0)
+		if (rc == PROTO_READ_ERROR)
 			log_event(lc, s->state == SESSION_WAIT_UPDATE ? LOG_DEBUG : LOG_ERR,
 				  s->state == SESSION_WAIT_UPDATE ? "prelim_only" : "error", "user",
 				  s->state == SESSION_WAIT_UPDATE ? s->first.user : NULL, "step",
 				  "request", "text", err, NULL);
-		if (rc < 0 && s->state == SESSION_WAIT_REQUEST)
+		if (rc == PROTO_READ_ERROR && s->state == SESSION_WAIT_REQUEST)
 			send_verdict(s, &verdict);
 		s->state = SESSION_DONE;
 		return s->state;

@@ -232,9 +232,14 @@ int helper_link_open(struct helper_link *h, const struct log_ctx *lc, const char
 	return rc;
 }
 
-/* Read the verdict line until '\n', EOF or the deadline: 0, -1 (EOF or a
- * bad line), -2 (deadline). */
-static int read_verdict(int fd, long long deadline, char *line, size_t size)
+enum verdict_read {
+	VERDICT_LINE,     /* a line ending in '\n' */
+	VERDICT_CUT,      /* EOF or an error before one */
+	VERDICT_DEADLINE, /* nothing complete by the deadline */
+};
+
+/* Read the verdict line until '\n', EOF or the deadline. */
+static enum verdict_read read_verdict(int fd, long long deadline, char *line, size_t size)
 {
 	size_t len = 0;
 
@@ -245,14 +250,14 @@ static int read_verdict(int fd, long long deadline, char *line, size_t size)
 		int rc;
 
 		if (left <= 0)
-			return -2;
+			return VERDICT_DEADLINE;
 		rc = poll(&pfd, 1, (int)left);
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc < 0)
-			return -1;
+			return VERDICT_CUT;
 		if (rc == 0)
-			return -2;
+			return VERDICT_DEADLINE;
 		n = read(fd, line + len, size - 1 - len);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -263,7 +268,7 @@ static int read_verdict(int fd, long long deadline, char *line, size_t size)
 			break;
 	}
 	line[len] = '\0';
-	return memchr(line, '\n', len) ? 0 : -1;
+	return memchr(line, '\n', len) ? VERDICT_LINE : VERDICT_CUT;
 }
 
 enum helper_link_result helper_link_exchange(struct helper_link *h, const struct log_ctx *lc,
@@ -271,14 +276,14 @@ enum helper_link_result helper_link_exchange(struct helper_link *h, const struct
 					     bool last, struct proto_verdict *verdict)
 {
 	char line[PROTO_VERDICT_MAX + 2];
-	int r;
+	enum verdict_read r;
 
 	if (h->fd < 0 || proto_send_request(h->fd, req) < 0)
 		return HELPER_LINK_GONE;
 	if (last)
 		shutdown(h->fd, SHUT_WR);
 	r = read_verdict(h->fd, req->deadline_ms + grace_ms, line, sizeof line);
-	if (r == -2) {
+	if (r == VERDICT_DEADLINE) {
 		log_event(lc, LOG_ERR, "error", "user", req->user, "step", "helper", "text",
 			  h->kind == HELPER_LINK_SERVICE
 				  ? "no answer from the service within timeout"
@@ -286,7 +291,7 @@ enum helper_link_result helper_link_exchange(struct helper_link *h, const struct
 			  NULL);
 		return HELPER_LINK_NO_ANSWER;
 	}
-	if (r < 0 || proto_parse_verdict(line, verdict) < 0) {
+	if (r != VERDICT_LINE || proto_parse_verdict(line, verdict) < 0) {
 		log_event(lc, LOG_ERR, "error", "user", req->user, "step", "helper", "text",
 			  "the helper ended without a valid verdict", NULL);
 		return HELPER_LINK_NO_ANSWER;

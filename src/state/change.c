@@ -14,16 +14,16 @@
 #include "queue.h"
 #include "secret.h"
 
-int change_select_account(const struct isc_password_info *info, const char *wanted_name,
-			  size_t *index)
+enum account_choice change_select_account(const struct isc_password_info *info,
+					  const char *wanted_name, size_t *index)
 {
 	size_t matches = 0;
 
 	if (info->n_accounts == 0)
-		return -1;
+		return ACCOUNT_NONE;
 	if (info->n_accounts == 1) {
 		*index = 0;
-		return 0;
+		return ACCOUNT_CHOSEN;
 	}
 	for (size_t i = 0; i < info->n_accounts; i++) {
 		const char *name = info->accounts[i].account_name;
@@ -32,7 +32,7 @@ int change_select_account(const struct isc_password_info *info, const char *want
 			matches++;
 		}
 	}
-	return matches == 1 ? 0 : -2;
+	return matches == 1 ? ACCOUNT_CHOSEN : ACCOUNT_AMBIGUOUS;
 }
 
 /* Which verdict reason an ISC client error stands for. */
@@ -152,8 +152,8 @@ int change_lookup(struct change_ctx *ctx, long long deadline_ms, struct proto_ve
 	const struct log_ctx *lc = ctx->lc;
 	const char *user = ctx->user;
 	struct isc_client_error e;
+	enum account_choice choice;
 	char qerr[256];
-	int rc;
 
 	memset(verdict, 0, sizeof *verdict);
 	fail(verdict, PROTO_REASON_INTERNAL);
@@ -176,11 +176,11 @@ int change_lookup(struct change_ctx *ctx, long long deadline_ms, struct proto_ve
 	if (queue_key_store(cfg, ctx->info.public_key_id, ctx->info.public_key, qerr,
 			    sizeof qerr) < 0)
 		log_event(lc, LOG_WARNING, "key_cache", "user", user, "text", qerr, NULL);
-	rc = change_select_account(&ctx->info, ctx->account_name, &ctx->idx);
-	if (rc < 0) {
+	choice = change_select_account(&ctx->info, ctx->account_name, &ctx->idx);
+	if (choice != ACCOUNT_CHOSEN) {
 		log_event(lc, LOG_ERR, "error", "user", user, "step", "account", "source",
 			  cfg->source_name, "identity", ctx->info.identity_id, "text",
-			  rc == -1 ? "the identity has no account on the source"
+			  choice == ACCOUNT_NONE ? "the identity has no account on the source"
 				   : "several accounts on the source and none named by "
 				     "account_name_format",
 			  "wanted", ctx->account_name, NULL);
@@ -616,7 +616,7 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 			log_event(lc, LOG_WARNING, "key_cache", "user", e->user, "text", qerr, NULL);
 		if (config_expand_format(cfg->account_name_format, e->user, account_name,
 					 sizeof account_name) < 0 ||
-		    change_select_account(&info, account_name, &idx) < 0) {
+		    change_select_account(&info, account_name, &idx) != ACCOUNT_CHOSEN) {
 			flush_drop(cfg, lc, e, "account",
 				   "the identity has no single matching account on the source",
 				   res);

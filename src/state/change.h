@@ -15,10 +15,14 @@
 #include "secret.h"
 
 /* Pick the account the password is for: the only one, else the one whose
- * accountName equals wanted_name. Returns 0 and sets *index; -1 when there
- * is no account; -2 when several exist and none (or more than one) matches. */
-int change_select_account(const struct isc_password_info *info, const char *wanted_name,
-			  size_t *index);
+ * accountName equals wanted_name (*index set with ACCOUNT_CHOSEN). */
+enum account_choice {
+	ACCOUNT_CHOSEN = 0,
+	ACCOUNT_NONE,      /* the identity has no account on the source */
+	ACCOUNT_AMBIGUOUS, /* several, and none (or more than one) is wanted_name */
+};
+enum account_choice change_select_account(const struct isc_password_info *info,
+					  const char *wanted_name, size_t *index);
 
 /* Run one change for Linux user `user` with password pw[0..pw_len), bounded
  * by deadline_ms (io_now_ms clock). Logs every event (accepted,

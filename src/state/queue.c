@@ -566,6 +566,20 @@ static int by_seq(const void *a, const void *b)
 	return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
+/* The queue directory (made if missing) for reading: its path in qdir. */
+static DIR *open_queue_dir(const struct config *cfg, char *qdir, size_t size, char *err,
+			   size_t errsize)
+{
+	DIR *dir;
+
+	if (queue_dirs(cfg, err, errsize) < 0 || sub_path(cfg, "queue", NULL, qdir, size) < 0)
+		return NULL;
+	dir = opendir(qdir);
+	if (!dir)
+		snprintf(err, errsize, "cannot open %s: %s", qdir, strerror(errno));
+	return dir;
+}
+
 int queue_list(const struct config *cfg, struct queue_list *out,
 	       void (*on_bad)(void *ctx, const char *file, const char *why), void *ctx,
 	       char *err, size_t errsize)
@@ -576,13 +590,9 @@ int queue_list(const struct config *cfg, struct queue_list *out,
 	DIR *dir;
 
 	memset(out, 0, sizeof *out);
-	if (queue_dirs(cfg, err, errsize) < 0 || sub_path(cfg, "queue", NULL, qdir, sizeof qdir) < 0)
+	dir = open_queue_dir(cfg, qdir, sizeof qdir, err, errsize);
+	if (!dir)
 		return -1;
-	dir = opendir(qdir);
-	if (!dir) {
-		snprintf(err, errsize, "cannot open %s: %s", qdir, strerror(errno));
-		return -1;
-	}
 	while ((d = readdir(dir)) != NULL) {
 		struct queue_entry e;
 		bool inflight;
@@ -763,13 +773,9 @@ int queue_drop_inflight(const struct config *cfg,
 	int count = 0;
 	DIR *dir;
 
-	if (queue_dirs(cfg, err, errsize) < 0 || sub_path(cfg, "queue", NULL, qdir, sizeof qdir) < 0)
+	dir = open_queue_dir(cfg, qdir, sizeof qdir, err, errsize);
+	if (!dir)
 		return -1;
-	dir = opendir(qdir);
-	if (!dir) {
-		snprintf(err, errsize, "cannot open %s: %s", qdir, strerror(errno));
-		return -1;
-	}
 	while ((d = readdir(dir)) != NULL) {
 		struct queue_entry e;
 		bool inflight;

@@ -65,7 +65,8 @@ static void run(bool soft, enum proto_phase phase)
 	for (n = 1; n <= MAX_RUNS; n++) {
 		struct fault_plan p = { .nth = n, .seed = n, .soft = soft };
 		char err[256] = "";
-		int sv[2], src, rrc;
+		int sv[2], src;
+		enum proto_read_result rrc;
 
 		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 		memset(&got, 0, sizeof got);
@@ -77,7 +78,7 @@ static void run(bool soft, enum proto_phase phase)
 		close(sv[0]);
 		close(sv[1]);
 
-		if (rrc == 0) {
+		if (rrc == PROTO_READ_OK) {
 			if (!same_request(&sent, &got))
 				fail_msg("call %lu failing: a different request was read", n);
 			if (src != 0)
@@ -92,7 +93,7 @@ static void run(bool soft, enum proto_phase phase)
 			failed++;
 		}
 		if (fault_injected() == 0) {
-			if (rrc != 0)
+			if (rrc != PROTO_READ_OK)
 				fail_msg("without a fault: send %d, read %d (%s)", src, rrc, err);
 			break;
 		}
