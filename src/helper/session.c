@@ -199,6 +199,7 @@ enum session_state session_serve(struct session *s, struct log_ctx *lc, int idle
 	}
 
 	if (req.phase == PROTO_PHASE_PRELIM) {
+		secret_clear(&req.authtok); /* empty, but allocated */
 		if (busy && busy(busy_ctx, req.caller_uid)) {
 			log_event(lc, LOG_WARNING, "busy", "user", req.user, "phase", "prelim",
 				  "text", "too many password changes waiting for their update phase",
