@@ -120,26 +120,26 @@ check_sets() {
 # Results of the rows, by key, for the ratios and targets.
 declare -A P50 REQ TLS RATE
 
-# A lingering helper is no child of the process a row waits for, so its CPU
-# is not in wait4's figures: lingering_ticks (user + system clock ticks of
-# the lingering helpers now running) before and after a row give it. A
-# helper that exits during the row takes its ticks along (the first change
-# after an idle spell: rare in a row), so this is a lower bound.
-lingering_ticks() {
+# The per-host service is no child of the process a row waits for, so its
+# CPU is not in wait4's figures: service_ticks (user + system clock ticks of
+# the services now running) before and after a row give it. A service that
+# exits during the row takes its ticks along (the first change after an idle
+# spell: rare in a row), so this is a lower bound.
+service_ticks() {
 	local pid t=0 u sy
-	for pid in $(pgrep -f '^pam_isc_helper chauthtok$' 2>/dev/null); do
+	for pid in $(pgrep -f '^pam_isc_helper serve ' 2>/dev/null); do
 		read -r u sy < <(awk '{ print $14, $15 }' "/proc/$pid/stat" 2>/dev/null) || continue
 		t=$((t + u + sy))
 	done
 	echo "$t"
 }
 CLK_TCK=$(getconf CLK_TCK)
-# lingering_ms_per T0 T1 N SERVICE: those ticks in ms per change, for the
-# service with a lingering helper (0 for the others: their helpers are
-# children, and a lingering helper left from an earlier row may exit during
-# theirs).
-lingering_ms_per() {
-	[ "$4" = bench_linger ] || { echo 0; return 0; }
+# service_ms_per T0 T1 N SERVICE: those ticks in ms per change, for the
+# PAM service that uses the per-host service (0 for the others: their
+# helpers are children, and a service left from an earlier row may exit
+# during theirs).
+service_ms_per() {
+	[ "$4" = bench_service ] || { echo 0; return 0; }
 	awk -v a="$1" -v b="$2" -v n="$3" -v hz="$CLK_TCK" \
 		'BEGIN { d = (b - a) * 1000 / hz / n; printf "%.2f", d > 0 ? d : 0 }'
 }
@@ -161,15 +161,15 @@ pam_row() {
 	file=$T/rows/$key-$NET.tsv
 	for ((i = 0; i < prompts; i++)); do input+="$pw"$'\n'; done
 	mark=$(events_mark)
-	t0=$(lingering_ticks)
+	t0=$(service_ticks)
 	printf '%s' "$input" | pam_env "$BENCH_RUN" -n "$n" -o "$file" -O "$T/pamtester.all" \
 		${cold:+-u "$T/run/token"} -- "$PAMTESTER" -v "$svc" alice chauthtok ||
 		fail "$ROW: a change failed (see pamtester.all)"
-	t1=$(lingering_ticks)
+	t1=$(service_ticks)
 	[ "$prompts" -eq 0 ] || check_sets "$mark" "$n" "$pw" alice
 	counts=$(api_counts "$mark")
 	read -r reqs conns <<<"$counts"
-	row_line "$label" "$n" "$file" "$reqs" "$conns" "$(lingering_ms_per "$t0" "$t1" "$n" "$svc")"
+	row_line "$label" "$n" "$file" "$reqs" "$conns" "$(service_ms_per "$t0" "$t1" "$n" "$svc")"
 	P50[$key-$NET]=$p50
 	REQ[$key-$NET]=$(per "$reqs" "$n")
 	TLS[$key-$NET]=$(per "$conns" "$n")
@@ -197,7 +197,7 @@ floor_row() {
 }
 
 # batch_row USERS [TAG SERVICE LABEL]: one bench_batch process changing USERS
-# passwords (TAG "l", service bench_linger: with a lingering helper).
+# passwords (TAG "l", PAM service bench_service: with the per-host service).
 batch_row() {
 	local k=$1 tag=${2:-} svc=${3:-bench_isc} label=${4:-} prefix mark line got counts t0 t1 rounds changes r
 	ROW="batch $k$label ($NET)"
@@ -211,10 +211,10 @@ batch_row() {
 	for ((r = 0; r < rounds; r++)); do cat "$T/users.$k" >>"$T/users.$k.run"; done
 	changes=$((k * rounds))
 	mark=$(events_mark)
-	t0=$(lingering_ticks)
+	t0=$(service_ticks)
 	line=$(printf '%s\n' "$prefix" | pam_env "$BENCH_BATCH" "$svc" "$T/users.$k.run" \
 		"$T/hashes.$k" 2>>"$T/pamtester.all") || fail "$ROW: bench_batch failed: $line"
-	t1=$(lingering_ticks)
+	t1=$(service_ticks)
 	got=$(events_since "$mark" | _grep -E '^set .*status=202' |
 		sed -E 's/^set user=([^ ]+) .*decrypted_sha256=([0-9a-f]+) .*/\1 \2/' | sort)
 	[ "$got" = "$(sort "$T/hashes.$k")" ] ||
@@ -223,7 +223,7 @@ batch_row() {
 	read -r reqs conns <<<"$counts"
 	# users= ok= wall_s= per_s= p50_ms= p95_ms= max_ms= cpu_ms=
 	eval "$(printf '%s\n' "$line" | tr ' ' '\n' | sed -nE 's/^([a-z0-9_]+)=([0-9.]+)$/b_\1=\2/p')"
-	b_cpu_ms=$(add_ms "$b_cpu_ms" "$(lingering_ms_per "$t0" "$t1" "$changes" "$svc")")
+	b_cpu_ms=$(add_ms "$b_cpu_ms" "$(service_ms_per "$t0" "$t1" "$changes" "$svc")")
 	out "| $k$label | $changes | $NET | $b_per_s | $b_p50_ms | $b_p95_ms | $b_cpu_ms | $(per "$reqs" "$changes") | $(per "$conns" "$changes") |"
 	RATE[$tag$k-$NET]=$b_per_s
 	P50[batch$tag$k-$NET]=$b_p50_ms
@@ -273,13 +273,14 @@ write_config '!status_interval'
 server_control '{"set_state": "FINISHED"}'
 pam_service bench_isc "password required $PAM_ISC_SO config=$ISC_CONF helper=$PAM_ISC_HELPER"
 # ISC_CONF has tests/lib.sh's helper_linger = 0: a helper per change. The
-# default (a lingering helper, helper_linger = 10) is this copy without it:
-# after the first change a helper stays and serves the next ones over one
-# TLS connection.
-LINGER_CONF=$T/pam_isc_default.conf
-(umask 077 && sed '/^helper_linger = /d' "$ISC_CONF" >"$LINGER_CONF")
+# default (the per-host service, helper_linger = 10) is this copy without it:
+# the helper of the first change (root's, in the benchmark's own namespaces:
+# the host's context there) leaves the service, which serves the next ones
+# over one TLS connection.
+SERVICE_CONF=$T/pam_isc_default.conf
+(umask 077 && sed '/^helper_linger = /d' "$ISC_CONF" >"$SERVICE_CONF")
 _grep -q '^helper_linger = 0$' "$ISC_CONF" || hard_error "$ISC_CONF does not set helper_linger = 0"
-pam_service bench_linger "password required $PAM_ISC_SO config=$LINGER_CONF helper=$PAM_ISC_HELPER"
+pam_service bench_service "password required $PAM_ISC_SO config=$SERVICE_CONF helper=$PAM_ISC_HELPER"
 pam_service bench_permit "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 mkdir -m 0755 "$T/script"
@@ -317,8 +318,8 @@ for delay in $DELAYS; do
 	n=$N
 	[ "$delay" = 0 ] || n=$N_SLOW
 	[ "$delay" = 0 ] && pam_row harness "harness only (pam_permit)" bench_permit "$n" 0
-	pam_row lcold "pam_isc, cold (no cached token)" bench_linger "$n" 2 cold
-	pam_row lwarm "pam_isc, warm" bench_linger "$n" 2
+	pam_row lcold "pam_isc, cold (no cached token)" bench_service "$n" 2 cold
+	pam_row lwarm "pam_isc, warm" bench_service "$n" 2
 	pam_row cold "pam_isc, cold, a helper per change (helper_linger = 0)" bench_isc "$n" 2 cold
 	pam_row warm "pam_isc, warm, a helper per change (helper_linger = 0)" bench_isc "$n" 2
 	# pam_script asks for the current password too, then twice the new one.
@@ -355,13 +356,13 @@ for delay in $DELAYS; do
 	server_control "{\"delay_ms\": $delay}"
 	for k in $BATCH_SIZES; do
 		[ "$BENCH_MODE" = smoke ] && [ "$delay" != 0 ] && continue
-		batch_row "$k" l bench_linger ""
+		batch_row "$k" l bench_service ""
 	done
-	# The lingering helper that served the batch: its memory after all
+	# The per-host service that served the batch: its memory after all
 	# those changes (it must not grow with them).
-	if [ "$delay" = 0 ] && lp=$(pgrep -n -f '^pam_isc_helper chauthtok$'); then
-		LINGER_HWM=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$lp/status")
-		LINGER_RSS=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$lp/status")
+	if [ "$delay" = 0 ] && lp=$(pgrep -n -f '^pam_isc_helper serve '); then
+		SERVICE_HWM=$(sed -n 's/^VmHWM:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$lp/status")
+		SERVICE_RSS=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' "/proc/$lp/status")
 	fi
 	for k in $BATCH_SIZES; do
 		[ "$BENCH_MODE" = smoke ] && [ "$delay" != 0 ] && continue
@@ -369,9 +370,9 @@ for delay in $DELAYS; do
 	done
 done
 server_control '{"delay_ms": 0}'
-if [ -n "${LINGER_HWM:-}" ]; then
+if [ -n "${SERVICE_HWM:-}" ]; then
 	out ""
-	out "The lingering helper after the loopback batches: peak RSS $(awk -v k="$LINGER_HWM" 'BEGIN { printf "%.1f", k / 1024 }') MiB, RSS now $(awk -v k="$LINGER_RSS" 'BEGIN { printf "%.1f", k / 1024 }') MiB (/proc/PID/status)."
+	out "The per-host service after the loopback batches: peak RSS $(awk -v k="$SERVICE_HWM" 'BEGIN { printf "%.1f", k / 1024 }') MiB, RSS now $(awk -v k="$SERVICE_RSS" 'BEGIN { printf "%.1f", k / 1024 }') MiB (/proc/PID/status)."
 fi
 
 # --- the follow-up: wait for the followers ---------------------------------
@@ -433,7 +434,7 @@ out ""
 S=${DELAYS##* }ms
 small=${BATCH_SIZES%% *}
 big=${BATCH_SIZES##* }
-# The default first (a lingering helper: a warm change reuses its TLS
+# The default first (the per-host service: a warm change reuses its TLS
 # connection, hence at most 1 handshake), then a helper per change.
 t_lwarm=$(verdict "${REQ[lwarm-loopback]} == 2 && ${TLS[lwarm-loopback]} <= 1")
 t_lcold=$(verdict "${REQ[lcold-loopback]} == 3 && ${TLS[lcold-loopback]} <= 1")
@@ -447,8 +448,8 @@ if [ -n "${P50[lwarm-$S]:-}" ]; then
 fi
 out "- loopback: baseline p50 / pam_isc warm p50 = $(ratio "${P50[baseline-loopback]}" "${P50[lwarm-loopback]}") (target >= 5): $(verdict "${P50[baseline-loopback]} >= 5 * ${P50[lwarm-loopback]}")"
 out "- helper peak RSS $RSS_MIB MiB (target < 16): $(verdict "$RSS_KIB < 16384")"
-if [ -n "${LINGER_HWM:-}" ]; then
-	out "- lingering helper peak RSS after the batches $(awk -v k="$LINGER_HWM" 'BEGIN { printf "%.1f", k / 1024 }') MiB (target < 16): $(verdict "$LINGER_HWM < 16384")"
+if [ -n "${SERVICE_HWM:-}" ]; then
+	out "- per-host service peak RSS after the batches $(awk -v k="$SERVICE_HWM" 'BEGIN { printf "%.1f", k / 1024 }') MiB (target < 16): $(verdict "$SERVICE_HWM < 16384")"
 fi
 out "- batch, loopback, $big users: ${RATE[l$big-loopback]} changes/s (target >= 200): $(verdict "${RATE[l$big-loopback]} >= 200")"
 out "- batch flat from $small to $big users: p50 ${P50[batchl$small-loopback]} -> ${P50[batchl$big-loopback]} ms/change (target: within 1.25x): $(verdict "${P50[batchl$big-loopback]} <= 1.25 * ${P50[batchl$small-loopback]}")"
@@ -476,7 +477,7 @@ log "results also in bench/last-run.md"
 if [ "$BENCH_MODE" = smoke ]; then
 	[ "$t_warm" = met ] || fail "helper per change, warm change: ${REQ[warm-loopback]} requests, ${TLS[warm-loopback]} handshakes"
 	[ "$t_cold" = met ] || fail "helper per change, cold change: ${REQ[cold-loopback]} requests, ${TLS[cold-loopback]} handshakes"
-	[ "$t_lwarm" = met ] || fail "default (lingering), warm change: ${REQ[lwarm-loopback]} requests, ${TLS[lwarm-loopback]} handshakes"
-	[ "$t_lcold" = met ] || fail "default (lingering), cold change: ${REQ[lcold-loopback]} requests, ${TLS[lcold-loopback]} handshakes"
+	[ "$t_lwarm" = met ] || fail "default (per-host service), warm change: ${REQ[lwarm-loopback]} requests, ${TLS[lwarm-loopback]} handshakes"
+	[ "$t_lcold" = met ] || fail "default (per-host service), cold change: ${REQ[lcold-loopback]} requests, ${TLS[lcold-loopback]} handshakes"
 fi
 isc_done
