@@ -37,12 +37,15 @@ sigign_has_chld() {
 
 # --- 1. SIGCHLD ignored by the application, held for the whole change -------
 saved_wrapper=$ISC_TEST_PAMTESTER_WRAPPER
-cat >"$T/ignore-chld" <<'SH'
-#!/bin/bash
+# perl, not a shell: a shell looks its user up at start, which nss_wrapper
+# (preloaded for pamtester) serves by dlopen(RTLD_DEEPBIND), which the ASan
+# stage's preloaded runtime refuses.
+cat >"$T/ignore-chld" <<'PL'
+#!/usr/bin/perl
 # Start the PAM application with SIGCHLD ignored (kept across exec).
-trap '' CHLD
-exec "$@"
-SH
+$SIG{CHLD} = 'IGNORE';
+exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!\n";
+PL
 chmod 0755 "$T/ignore-chld"
 server_control '{"delay_ms": 700}'
 pw="Start-Chld-$RANDOM-a1"
@@ -54,7 +57,7 @@ ISC_TEST_PAMTESTER_WRAPPER=$saved_wrapper
 samples=0
 changed=0
 for ((i = 0; i < 100; i++)); do
-	pid=$(pgrep -n -f "pamtester -v $SVC alice" || true)
+	pid=$(pgrep -n -x pamtester || true) # the application itself, not a wrapper
 	if [ -n "$pid" ]; then
 		rc=0
 		sigign_has_chld "$pid" || rc=$?
@@ -127,6 +130,9 @@ log "ok: the application died before the verdict; the change was still followed 
 # preliminary phase runs into its timeout; the update phase must not wait on
 # that session but start over, and the change goes through.
 write_config 'on_error = queue' 'timeout = 2' 'helper_linger = 30'
+# The helper itself, never the wrapper of ISC_TEST_HELPER_WRAPPER: a module
+# uses a service only when /proc/PID/exe is its helper= program.
+pam_service "$SVC" "password required $PAM_ISC_SO config=$T/pam_isc.conf helper=$PAM_ISC_HELPER debug"
 change_ok dave "Start-Svc-$RANDOM-d1" # leaves the service
 for ((i = 0; i < 60; i++)); do [ -S "$T/run/service.sock" ] && break; sleep 0.05; done
 [ -S "$T/run/service.sock" ] || fail "no per-host service after a change by root"
