@@ -179,6 +179,8 @@ struct glue_case {
 	int prelim_rc; /* pam_isc's return code in each phase, or NOT_CALLED */
 	int update_rc;
 	int chauthtok_rc;       /* pam_chauthtok's */
+	bool again;             /* pam_chauthtok runs twice on the same handle, the first */
+	int first_rc;           /* time returning this; the rcs above are the second's */
 	const char *helper_saw; /* the fake helpers' record, summarised; "": never started */
 	struct log_expect logs[4];
 };
@@ -862,6 +864,24 @@ static const struct glue_case cases[] = {
 		.logs = { { "password longer than PAM_MAX_RESP_SIZE", 1 } },
 	},
 	{
+		.name = "pam_chauthtok again after a differing retype: a new helper",
+		.again = true,
+		.first_rc = PAM_TRY_AGAIN,
+		.prelim = CHECKED,
+		.update = "say OK state=IN_PROGRESS request=abc",
+		.conv = { ASK_NEW,
+			  { PAM_PROMPT_ECHO_OFF, "Retype new password: ", ANS_OTHER },
+			  ERR("Sorry, passwords do not match."),
+			  ASK_NEW,
+			  ASK_RETYPE,
+			  INFO(MSG_SENT) },
+		.prelim_rc = PAM_SUCCESS,
+		.update_rc = PAM_SUCCESS,
+		.chauthtok_rc = PAM_SUCCESS,
+		/* the first helper is let go when the second one has answered */
+		.helper_saw = "start prelim start prelim eof update eof",
+	},
+	{
 		.name = "empty password: nothing sent",
 		.pw = PW_EMPTY,
 		.prelim = CHECKED,
@@ -1250,8 +1270,11 @@ static void run_case(void **state)
 	bool debug = c->args && strstr(c->args, "debug");
 	struct conv_state st = { .script = c->conv, .other = other, .old = old };
 	struct pam_testcase tests[] = {
+		pam_test_flags(PAMTEST_CHAUTHTOK, c->again ? c->first_rc : c->chauthtok_rc,
+			       c->flags),
 		pam_test_flags(PAMTEST_CHAUTHTOK, c->chauthtok_rc, c->flags),
 	};
+	size_t n_tests = c->again ? 2 : 1;
 	enum pamtest_err perr;
 
 	switch (c->pw) {
@@ -1294,7 +1317,7 @@ static void run_case(void **state)
 	}
 
 	service_name((size_t)(c - cases), service, sizeof service);
-	perr = _pamtest_conv(service, user, script_conv, &st, tests, 1, NULL);
+	perr = _pamtest_conv(service, user, script_conv, &st, tests, n_tests, NULL);
 
 	CHECK(perr == PAMTEST_ERR_OK || perr == PAMTEST_ERR_CASE, "libpamtest: %s",
 	      pamtest_strerror(perr));
@@ -1305,13 +1328,17 @@ static void run_case(void **state)
 	if (c->flags & PAM_SILENT)
 		CHECK(st.messages == 0, "PAM_SILENT, yet %d message(s) reached the person",
 		      st.messages);
-	CHECK(probe_calls[0] <= 1 && probe_calls[1] <= 1, "a phase ran more than once");
+	CHECK(probe_calls[0] <= (int)n_tests && probe_calls[1] <= (int)n_tests,
+	      "a phase ran more than once per pam_chauthtok");
+	if (c->again)
+		CHECK(tests[0].op_rv == c->first_rc, "first pam_chauthtok: expected %s, got %s",
+		      rc_name(c->first_rc), rc_name(tests[0].op_rv));
 	CHECK(probe_rc[0] == c->prelim_rc, "preliminary phase: expected %s, got %s",
 	      rc_name(c->prelim_rc), rc_name(probe_rc[0]));
 	CHECK(probe_rc[1] == c->update_rc, "update phase: expected %s, got %s",
 	      rc_name(c->update_rc), rc_name(probe_rc[1]));
-	CHECK(tests[0].op_rv == c->chauthtok_rc, "pam_chauthtok: expected %s, got %s",
-	      rc_name(c->chauthtok_rc), rc_name(tests[0].op_rv));
+	CHECK(tests[n_tests - 1].op_rv == c->chauthtok_rc, "pam_chauthtok: expected %s, got %s",
+	      rc_name(c->chauthtok_rc), rc_name(tests[n_tests - 1].op_rv));
 	CHECK(n_logs_lost == 0, "more than %d log lines", MAX_LOGS);
 
 	/* What the fake helpers saw, and how they were started. */
