@@ -489,6 +489,29 @@ static const struct glue_case cases[] = {
 		.logs = { { "event=config_error", 1 }, { "key=on_error", 1 } },
 	},
 
+	/* --- module arguments it does not understand: a broken pam.d line is
+	 * the administrator's error, PAM_SERVICE_ERR, nothing started ------- */
+	{
+		.name = "unknown module argument: SERVICE_ERR, no helper",
+		.args = "no_such_argument",
+		.prelim = CHECKED,
+		.prelim_rc = PAM_SERVICE_ERR,
+		.update_rc = NOT_CALLED,
+		.chauthtok_rc = PAM_SERVICE_ERR,
+		.helper_saw = "",
+		.logs = { { "event=arg_error", 1 }, { "no_such_argument", 1 } },
+	},
+	{
+		.name = "relative config= path: SERVICE_ERR, no helper",
+		.args = "config=pam_isc.conf",
+		.prelim = CHECKED,
+		.prelim_rc = PAM_SERVICE_ERR,
+		.update_rc = NOT_CALLED,
+		.chauthtok_rc = PAM_SERVICE_ERR,
+		.helper_saw = "",
+		.logs = { { "event=arg_error", 1 }, { "path must be absolute", 1 } },
+	},
+
 	/* --- users out of scope: IGNORE, silently, no helper --------------- */
 	{
 		.name = "below min_uid: IGNORE, no helper",
