@@ -10,6 +10,7 @@
  *              update say FAIL reason=unreachable queued=1
  *              update sayraw OK state=IN_PROGRESS      (no newline, then exit)
  *              update garbage HELLO                    (a line that is no verdict, then hang)
+ *              prelim sayexit OK state=CHECKED         (answer, close, exit)
  *              update die                              (exit without a verdict)
  *              update hang                             (never answer)
  *            A request for a phase without a line is recorded as unexpected.
@@ -17,7 +18,7 @@
  *              start argv1=chauthtok env=PATH fds=0,1,2,3 stdin=socket stderr=null
  *              request phase=update user=alice service=glue config=/... debug=0
  *                      caller=0 deadline_left=4999 authtok_len=20 authtok_hash=...
- *              eof | died | hang | unexpected phase=... | bad_request ...
+ *              eof | died | hang | gone | unexpected phase=... | bad_request ...
  *
  * The password itself is never written anywhere: the record holds its
  * length and a hash (FNV-1a, 64 bits: enough to tell test passwords apart,

@@ -179,6 +179,7 @@ struct glue_case {
 	int prelim_rc; /* pam_isc's return code in each phase, or NOT_CALLED */
 	int update_rc;
 	int chauthtok_rc;       /* pam_chauthtok's */
+	bool wait_gone;         /* the first prompt waits until the fake helper is gone */
 	bool again;             /* pam_chauthtok runs twice on the same handle, the first */
 	int first_rc;           /* time returning this; the rcs above are the second's */
 	const char *helper_saw; /* the fake helpers' record, summarised; "": never started */
@@ -823,6 +824,19 @@ static const struct glue_case cases[] = {
 		.logs = { { "no answer from the helper within timeout; killed", 1 } },
 	},
 
+	{
+		.name = "helper gone before the update: a new one serves it",
+		.wait_gone = true,
+		.prelim = "sayexit OK state=CHECKED",
+		.update = "say OK state=IN_PROGRESS request=abc",
+		.conv = { ASK_NEW, ASK_RETYPE, INFO(MSG_SENT) },
+		.prelim_rc = PAM_SUCCESS,
+		.update_rc = PAM_SUCCESS,
+		.chauthtok_rc = PAM_SUCCESS,
+		.helper_saw = "start prelim gone start update eof",
+		.logs = { { "event=helper_gone user=alice", 1 } },
+	},
+
 	/* --- a helper program nobody else may have written, or none ------- */
 	{
 		.name = "helper writable by group, fail: TRY_AGAIN, never started",
@@ -973,10 +987,44 @@ EXPORT void pam_glue_probe_record(int flags, int rc)
 	probe_calls[phase]++;
 }
 
+/* --- files of a row ------------------------------------------------------- */
+
+static char dir[256];
+static char conf_path[300], record_path[300], script_path[300], passdb_path[300];
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	size_t len = strlen(text);
+
+	assert_true(fd >= 0);
+	assert_int_equal(fchmod(fd, mode), 0);
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+	assert_int_equal(close(fd), 0);
+}
+
+/* The whole file, NUL-terminated (empty when absent). */
+static char *read_text(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t size = 0;
+
+	if (!f)
+		return strdup("");
+	if (getdelim(&buf, &size, '\0', f) < 0) {
+		free(buf);
+		buf = strdup("");
+	}
+	fclose(f);
+	return buf;
+}
+
 /* --- the conversation ----------------------------------------------------- */
 
 struct conv_state {
 	const struct conv_step *script;
+	bool wait_gone;
 	size_t next;
 	const char *pw, *other, *old;
 	int messages; /* PAM_ERROR_MSG and PAM_TEXT_INFO received */
@@ -1037,6 +1085,17 @@ static int script_conv(int n, const struct pam_message **msg, struct pam_respons
 	r = calloc((size_t)n, sizeof *r);
 	if (!r)
 		return PAM_BUF_ERR;
+	/* The person takes a while to type: long enough for a helper that
+	 * goes away after the preliminary phase to be gone (3 s at most). */
+	for (int tries = 0; st->wait_gone && tries < 300; tries++) {
+		char *rec = read_text(record_path);
+		bool gone = strstr(rec, "\ngone\n") != NULL;
+		free(rec);
+		if (gone)
+			break;
+		usleep(10000);
+	}
+	st->wait_gone = false;
 	for (int i = 0; i < n; i++) {
 		const struct conv_step *want = &st->script[st->next];
 		int style = msg[i]->msg_style;
@@ -1076,39 +1135,6 @@ static int script_conv(int n, const struct pam_message **msg, struct pam_respons
 	}
 	*resp = r;
 	return PAM_SUCCESS;
-}
-
-/* --- files of a row ------------------------------------------------------- */
-
-static char dir[256];
-static char conf_path[300], record_path[300], script_path[300], passdb_path[300];
-
-static void write_file(const char *path, const char *text, mode_t mode)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-	size_t len = strlen(text);
-
-	assert_true(fd >= 0);
-	assert_int_equal(fchmod(fd, mode), 0);
-	assert_int_equal(write(fd, text, len), (ssize_t)len);
-	assert_int_equal(close(fd), 0);
-}
-
-/* The whole file, NUL-terminated (empty when absent). */
-static char *read_text(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	char *buf = NULL;
-	size_t size = 0;
-
-	if (!f)
-		return strdup("");
-	if (getdelim(&buf, &size, '\0', f) < 0) {
-		free(buf);
-		buf = strdup("");
-	}
-	fclose(f);
-	return buf;
 }
 
 static bool key_given(const char *conf, const char *key)
@@ -1298,7 +1324,9 @@ static void run_case(void **state)
 	char service[32];
 	int timeout = c->timeout ? c->timeout : DEFAULT_TIMEOUT;
 	bool debug = c->args && strstr(c->args, "debug");
-	struct conv_state st = { .script = c->conv, .other = other, .old = old };
+	struct conv_state st = {
+		.script = c->conv, .wait_gone = c->wait_gone, .other = other, .old = old
+	};
 	struct pam_testcase tests[] = {
 		pam_test_flags(PAMTEST_CHAUTHTOK, c->again ? c->first_rc : c->chauthtok_rc,
 			       c->flags),
