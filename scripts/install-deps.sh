@@ -7,6 +7,8 @@ packages=(
 	build-essential autoconf automake libtool pkg-config
 	libpam0g-dev libcurl4-gnutls-dev libgnutls28-dev libjson-c-dev
 	libcmocka-dev libmicrohttpd-dev pamtester libpam-wrapper libnss-wrapper
+	# tests/test_pam_glue: pam_chauthtok in process through pam_wrapper's libpamtest
+	libpamtest0-dev
 	curl util-linux procps binutils ca-certificates
 	# manual pages: scdoc builds them from man/*.scd; mandoc, groff-base and
 	# man-db lint and render them in make check
