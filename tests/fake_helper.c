@@ -196,7 +196,7 @@ int main(int argc, char **argv)
 		record("request phase=%s user=%s service=%s config=%s debug=%d caller=%u "
 		       "deadline_left=%lld authtok_len=%zu authtok_hash=%016llx",
 		       phase, req.user, req.service, req.config_path, req.debug ? 1 : 0,
-		       (unsigned)req.caller_uid, req.deadline_ms - proto_now_ms(), req.authtok.len,
+		       (unsigned)req.caller_uid, req.deadline_ms - io_now_ms(), req.authtok.len,
 		       fake_helper_hash(req.authtok.data, req.authtok.len));
 		secret_clear(&req.authtok);
 
