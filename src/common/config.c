@@ -287,9 +287,8 @@ const struct config_option config_options[] = {
 			       "event=skipped reason=ignore_changes_by, and neither sent nor "
 			       "queued. Names are looked up when a change is made; a name the "
 			       "name service does not know then (its directory may be down) is "
-			       "logged as a warning and ignored, and the change is sent. A "
-			       "session without a login uid (not started by a login) is never "
-			       "ignored. Spaces around the commas are allowed; empty: every "
+			       "logged as a warning and that entry is ignored. A session without "
+			       "a login uid (not started by a login) is never ignored. Spaces around the commas are allowed; empty: every "
 			       "change is sent.",
 	},
 	{ .name = NULL },
