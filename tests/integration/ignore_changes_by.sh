@@ -162,6 +162,14 @@ expect_sent "$SVC_UID"
 [ "$(log_since 'event=config_warning key=ignore_changes_by name=svc-gone text=' | wc -l)" -eq 1 ] ||
 	fail "unknown name: expected one warning for the change"
 log "ok: an unknown name is a warning and is ignored"
+# pam_isc_ctl check shows the list as a change would see it.
+write_config "ignore_changes_by = svc-gone, $SVC_NAME, 1999"
+with_nss "$top_builddir/pam_isc_ctl" --config "$T/pam_isc.conf" --helper "$PAM_ISC_HELPER" check \
+	>"$T/ctl.out" 2>&1 || fail "pam_isc_ctl check failed: $(head -n 5 "$T/ctl.out")"
+_grep -qxF "ignore   changes from sessions of: svc-gone (unknown to the name service now: ignored), $SVC_NAME (uid $SVC_UID), uid 1999" "$T/ctl.out" ||
+	fail "pam_isc_ctl check: no or another ignore line: $(head -n 3 "$T/ctl.out")"
+log "ok: pam_isc_ctl check shows the list"
+write_config "ignore_changes_by = svc-gone"
 # No name is looked up for a session without a login uid.
 change "$UNSET" alice
 expect_sent "$UNSET"
