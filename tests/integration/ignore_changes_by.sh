@@ -34,7 +34,8 @@ chmod 0755 "$T/loginuid-wrapper"
 CI_PAMTESTER_WRAPPER=$ISC_TEST_PAMTESTER_WRAPPER
 
 # Can this machine set a login uid (audit support, CAP_AUDIT_CONTROL, not
-# immutable)? Each value the test uses, then back to unset.
+# immutable)? Each value the test uses, the unset one included, each in a
+# child of its own as in the changes below.
 for uid in "$SVC_UID" "$OTHER_UID" "$UNSET"; do
 	got=$("$T/loginuid-wrapper" "$uid" cat /proc/self/loginuid 2>/dev/null) ||
 		skip "cannot set the audit login uid to $uid (/proc/self/loginuid: no audit support in the kernel, no CAP_AUDIT_CONTROL, or loginuid_immutable)"
