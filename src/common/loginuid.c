@@ -12,8 +12,7 @@ int loginuid_parse(const char *text, size_t len, uint32_t *out)
 {
 	uint64_t n = 0;
 
-	if (!text || !out || len == 0 || len > LOGINUID_DIGITS_MAX ||
-	    (len > 1 && text[0] == '0')) {
+	if (!text || !out || len == 0 || len > LOGINUID_DIGITS_MAX || (len > 1 && text[0] == '0')) {
 		errno = EINVAL;
 		return -1;
 	}
