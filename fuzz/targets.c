@@ -72,6 +72,13 @@ static void run_config(const uint8_t *data, size_t size)
 		config_expand_format(cfg.user_name_format, "alice", out, sizeof out);
 		config_expand_format(cfg.account_name_format, "alice", out, sizeof out);
 		(void)config_user_skipped(&cfg, "root");
+		/* ignore_changes_by: a list exactly as long as it says, each entry
+		 * a non-empty name or a uid that can be a login uid. */
+		FUZZ_CHECK((cfg.ignore_changes_by.n == 0) == (cfg.ignore_changes_by.items == NULL));
+		for (size_t i = 0; i < cfg.ignore_changes_by.n; i++) {
+			const struct config_login *l = &cfg.ignore_changes_by.items[i];
+			FUZZ_CHECK(l->name ? l->name[0] != '\0' : l->uid != (uid_t)-1);
+		}
 		config_free(&cfg);
 	} else {
 		FUZZ_CHECK_TERMINATED(err.file);

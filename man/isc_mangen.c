@@ -182,6 +182,8 @@ static const char *type_placeholder(const struct config_option *opt)
 		return "URL";
 	case CONFIG_T_PIN:
 		return "PINS";
+	case CONFIG_T_LOGINS:
+		return "LOGIN,...";
 	default: /* a type newer than this generator */
 		return "VALUE";
 	}
@@ -220,6 +222,9 @@ static void put_type(FILE *out, const struct config_option *opt)
 		break;
 	case CONFIG_T_PIN:
 		fputs("Type: list of sha256// public key pins. ", out);
+		break;
+	case CONFIG_T_LOGINS:
+		fputs("Type: comma-separated list of login names and uids. ", out);
 		break;
 	case CONFIG_T_CHOICE:
 		fputs("Type: one of", out);

@@ -1,4 +1,5 @@
-/* Unit tests: the configuration file, the client secret, formats, skip list. */
+/* Unit tests: the configuration file, the client secret, formats, skip list,
+ * ignore_changes_by. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -129,6 +130,8 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg.prelim_check, 1);
 	assert_string_equal(cfg.state_dir, "/var/lib/pam_isc");
 	assert_true(cfg.queue_max_age == 604800);
+	assert_null(cfg.ignore_changes_by.items);
+	assert_int_equal(cfg.ignore_changes_by.n, 0);
 	config_free(&cfg);
 	assert_memory_equal(&cfg, &zero_config, sizeof cfg);
 }
@@ -389,6 +392,23 @@ static void test_bad_values(void **state)
 		{ "pinned_public_key", "sha256//YhKJ*SzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=", "Base64" },
 		{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=;", "sha256//" },
 		{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=,sha256//x", "Base64" },
+		/* password sync groups */
+		{ "ignore_changes_by", "svc-isc,", "empty name" },
+		{ "ignore_changes_by", ",svc-isc", "empty name" },
+		{ "ignore_changes_by", "svc-isc, ,1234", "empty name" },
+		{ "ignore_changes_by", ",", "empty name" },
+		{ "ignore_changes_by", "svc-isc 1234", "commas" },
+		{ "ignore_changes_by", "-1", "neither a uid nor a login name" },
+		{ "ignore_changes_by", "+5", "neither a uid nor a login name" },
+		{ "ignore_changes_by", "svc:isc", "neither a uid nor a login name" },
+		{ "ignore_changes_by", "svc/isc", "neither a uid nor a login name" },
+		{ "ignore_changes_by", "4294967295", "from 0 to 4294967294" },
+		{ "ignore_changes_by", "4294967296", "from 0 to 4294967294" },
+		{ "ignore_changes_by", "99999999999999999999999999", "from 0 to 4294967294" },
+		{ "ignore_changes_by", "12x", "may not start with a digit" },
+		{ "ignore_changes_by", "0x10", "may not start with a digit" },
+		{ "ignore_changes_by", "1e3", "may not start with a digit" },
+		{ "ignore_changes_by", "svc-isc, 1.5", "may not start with a digit" },
 	};
 
 	(void)state;
@@ -431,9 +451,9 @@ static void test_proxy_and_pin(void **state)
 static void test_empty_values(void **state)
 {
 	(void)state;
-	/* Every key but skip_users needs a value. */
+	/* Every key but the lists (skip_users, ignore_changes_by) needs a value. */
 	for (const struct config_option *opt = config_options; opt->name; opt++) {
-		if (opt->type != CONFIG_T_LIST)
+		if (opt->type != CONFIG_T_LIST && opt->type != CONFIG_T_LOGINS)
 			expect_bad_value(opt->name, "", "empty value");
 	}
 	check_error_with("ca_file = \t \n", 5, "ca_file", "empty value");
@@ -637,6 +657,86 @@ static void test_skip_users(void **state)
 	assert_false(config_user_skipped(&zero_config, "root"));
 }
 
+/* ignore_changes_by: names and uids, blanks around the commas, the empty
+ * list; and what an entry matches. */
+static void expect_logins(const char *value, size_t n, const char *const *names,
+			  const unsigned long *uids)
+{
+	char line[512];
+	struct config cfg;
+	struct config_error err;
+
+	snprintf(line, sizeof line, "ignore_changes_by = %s\n", value);
+	if (parse_with(line, &cfg, &err) != 0)
+		fail_msg("ignore_changes_by = %s: %s", value, err.message);
+	assert_int_equal(cfg.ignore_changes_by.n, n);
+	for (size_t i = 0; i < n; i++) {
+		const struct config_login *l = &cfg.ignore_changes_by.items[i];
+		if (names[i]) {
+			assert_non_null(l->name);
+			assert_string_equal(l->name, names[i]);
+		} else {
+			assert_null(l->name);
+			assert_true((unsigned long)l->uid == uids[i]);
+		}
+	}
+	if (n == 0)
+		assert_null(cfg.ignore_changes_by.items);
+	config_free(&cfg);
+	assert_memory_equal(&cfg, &zero_config, sizeof cfg);
+}
+
+static void test_ignore_changes_by(void **state)
+{
+	static const char *const names1[] = { "svc-isc" };
+	static const unsigned long uids1[] = { 0 };
+	static const char *const names2[] = { NULL };
+	static const unsigned long uids2[] = { 1234 };
+	static const char *const names3[] = { "svc-isc", NULL, "svc_sailpoint$", NULL,
+					      "svc@corp.example.com", NULL };
+	static const unsigned long uids3[] = { 0, 1234, 0, 0, 0, 4294967294UL };
+	struct config cfg;
+	struct config_error err;
+	struct config_login by_uid = { .name = NULL, .uid = 1234 };
+	struct config_login root = { .name = (char *)"root" };
+	struct config_login ghost = { .name = (char *)"pam-isc-test-no-such-user" };
+
+	(void)state;
+	expect_logins("svc-isc", 1, names1, uids1);
+	expect_logins("1234", 1, names2, uids2);
+	/* Blanks (spaces and tabs) around the commas; leading zeros as in min_uid. */
+	expect_logins(" svc-isc ,1234,\tsvc_sailpoint$ , 0 ,svc@corp.example.com, 4294967294",
+		      6, names3, uids3);
+	expect_logins("01234", 1, names2, uids2);
+	/* An empty list, or only blanks: no change is ignored. */
+	expect_logins("", 0, NULL, NULL);
+	expect_logins(" \t ", 0, NULL, NULL);
+	/* Set twice is an error like for every key. */
+	check_error_with("ignore_changes_by = a\nignore_changes_by = b\n", 6, "ignore_changes_by",
+			 "set twice, first at line 5");
+	/* A name of 256 bytes is taken, one of 257 is not. */
+	{
+		char line[300] = "ignore_changes_by = ";
+		size_t len = strlen(line);
+		memset(line + len, 'a', 256);
+		strcpy(line + len + 256, "\n");
+		assert_int_equal(parse_with(line, &cfg, &err), 0);
+		assert_int_equal(strlen(cfg.ignore_changes_by.items[0].name), 256);
+		config_free(&cfg);
+		strcpy(line + len + 256, "a\n");
+		check_error_with(line, 5, "ignore_changes_by", "at most 256 bytes");
+	}
+
+	/* Matching: a uid as it is; a name through the name service, now. */
+	assert_int_equal(config_login_match(&by_uid, 1234), CONFIG_LOGIN_MATCH);
+	assert_int_equal(config_login_match(&by_uid, 1235), CONFIG_LOGIN_OTHER);
+	assert_int_equal(config_login_match(&by_uid, 0), CONFIG_LOGIN_OTHER);
+	assert_int_equal(config_login_match(&root, 0), CONFIG_LOGIN_MATCH);
+	assert_int_equal(config_login_match(&root, 1234), CONFIG_LOGIN_OTHER);
+	assert_int_equal(config_login_match(&ghost, 0), CONFIG_LOGIN_UNKNOWN);
+	assert_int_equal(config_login_match(&ghost, 1234), CONFIG_LOGIN_UNKNOWN);
+}
+
 /* ---- the option table ----------------------------------------------------- */
 
 /* A valid value for every key. A key added to config_options[] without a
@@ -666,6 +766,8 @@ static const char *const sample_values[][2] = {
 	/* proxy and TLS pinning */
 	{ "proxy", "http://proxy.example.com:3128" },
 	{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=" },
+	/* password sync groups */
+	{ "ignore_changes_by", "svc-isc, 1234" },
 };
 
 static const char *sample_value(const char *key)
@@ -1195,6 +1297,7 @@ int main(void)
 		cmocka_unit_test(test_crlf),
 		cmocka_unit_test(test_comments_and_whitespace),
 		cmocka_unit_test(test_skip_users),
+		cmocka_unit_test(test_ignore_changes_by),
 		cmocka_unit_test(test_option_table),
 		cmocka_unit_test(test_expand_format),
 		cmocka_unit_test(test_error_format),

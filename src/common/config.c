@@ -267,6 +267,30 @@ const struct config_option config_options[] = {
 			       "separated by ';' (e.g. the current and the next key). A server "
 			       "whose key matches none is refused. Default: no pin.",
 	},
+	/* --- password sync groups --- */
+	{
+		.name = "ignore_changes_by",
+		.type = CONFIG_T_LOGINS,
+		.default_value = "",
+		FIELD(ignore_changes_by),
+		.description = "Comma-separated login names or uids (a value of digits only is a "
+			       "uid) of the accounts whose sessions send no password change to "
+			       "ISC: the service account that ISC's connector for this host's "
+			       "source logs in as. When that source is in a person's password sync "
+			       "group, ISC sets the new password here itself, through the "
+			       "connector (over SSH, passwd or chpasswd run through sudo); sending "
+			       "that change back would make ISC fan it out again. A change is "
+			       "recognised by the audit login uid of the session it is made in "
+			       "(/proc/self/loginuid: set by pam_loginuid at login, kept across "
+			       "sudo and su, not changeable by the user): when it is the uid of a "
+			       "listed account, the change is made locally only, logged as "
+			       "event=skipped reason=ignore_changes_by, and neither sent nor "
+			       "queued. Names are looked up when a change is made; a name the "
+			       "name service does not know then (its directory may be down) is "
+			       "logged as a warning and that entry is ignored. A session without "
+			       "a login uid (not started by a login) is never ignored. Spaces around the commas are allowed; empty: every "
+			       "change is sent.",
+	},
 	{ .name = NULL },
 };
 
@@ -546,6 +570,93 @@ fail:
 	return -1;
 }
 
+/* Longest login name accepted in ignore_changes_by (LOGIN_NAME_MAX). */
+#define LOGIN_NAME_BYTES_MAX 256
+
+/* One ignore_changes_by entry: digits only is a uid (not 4294967295, which
+ * is no one's: the unset login uid); anything else a login name, which may
+ * not start with a digit (a typo of a uid, or a name only its uid can
+ * name), '-' or '+' (a sign), nor hold ':' or '/'. */
+static int parse_login(const char *item, struct config_login *out, char *msg, size_t msgsize)
+{
+	size_t len = strlen(item);
+
+	if (item[0] >= '0' && item[0] <= '9') {
+		unsigned long n;
+		char *end;
+
+		errno = 0;
+		n = strtoul(item, &end, 10);
+		if (*end != '\0' || errno == ERANGE || n >= 4294967295UL) {
+			snprintf(msg, msgsize,
+				 "\"%.40s\": a uid is digits only, from 0 to 4294967294; a name "
+				 "may not start with a digit",
+				 item);
+			return -1;
+		}
+		out->name = NULL;
+		out->uid = (uid_t)n;
+		return 0;
+	}
+	if (item[0] == '-' || item[0] == '+' || strpbrk(item, ":/") ||
+	    len > LOGIN_NAME_BYTES_MAX) {
+		snprintf(msg, msgsize,
+			 "\"%.40s\" is neither a uid nor a login name (no sign, ':' or '/', at "
+			 "most %d bytes)",
+			 item, LOGIN_NAME_BYTES_MAX);
+		return -1;
+	}
+	out->name = strdup(item);
+	if (!out->name) {
+		snprintf(msg, msgsize, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+static void free_logins(struct config_logins *logins)
+{
+	for (size_t i = 0; i < logins->n; i++)
+		free(logins->items[i].name);
+	free(logins->items);
+	logins->items = NULL;
+	logins->n = 0;
+}
+
+/* ignore_changes_by: "svc-isc, 1234" -> a name and a uid; "" -> none. */
+static int set_logins(struct config_logins *field, const char *value, char *msg, size_t msgsize)
+{
+	struct config_logins logins = { 0 };
+	char **list = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	if (parse_list(value, &list, msg, msgsize) < 0)
+		return -1;
+	while (list[n])
+		n++;
+	if (n > 0) {
+		logins.items = calloc(n, sizeof *logins.items);
+		if (!logins.items) {
+			snprintf(msg, msgsize, "out of memory");
+			goto out;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (parse_login(list[i], &logins.items[i], msg, msgsize) < 0)
+			goto out;
+		logins.n++;
+	}
+	free_logins(field);
+	*field = logins;
+	logins = (struct config_logins){ 0 };
+	rc = 0;
+out:
+	free_logins(&logins);
+	free_list(list);
+	return rc;
+}
+
 /* proxy: scheme://host[:port][/], no blanks, no user:password. */
 static int set_proxy(char **field, const char *value, char *msg, size_t msgsize)
 {
@@ -664,6 +775,8 @@ static int set_option(struct config *cfg, const struct config_option *opt, const
 		return set_proxy(field, value, msg, msgsize);
 	case CONFIG_T_PIN:
 		return set_pin(field, value, msg, msgsize);
+	case CONFIG_T_LOGINS:
+		return set_logins(field, value, msg, msgsize);
 	}
 	snprintf(msg, msgsize, "internal error: bad option table entry");
 	return -1;
@@ -691,6 +804,9 @@ void config_free(struct config *cfg)
 			break;
 		case CONFIG_T_SECRET:
 			secret_clear(field);
+			break;
+		case CONFIG_T_LOGINS:
+			free_logins(field);
 			break;
 		case CONFIG_T_UINT:
 		case CONFIG_T_CHOICE:
@@ -760,7 +876,7 @@ static int parse_line(struct parser *p, unsigned line_no, char *line)
 		set_error(p->err, line_no, key, "set twice, first at line %u", p->set_at[idx]);
 		return -1;
 	}
-	if (value[0] == '\0' && opt->type != CONFIG_T_LIST) {
+	if (value[0] == '\0' && opt->type != CONFIG_T_LIST && opt->type != CONFIG_T_LOGINS) {
 		set_error(p->err, line_no, key, "empty value");
 		return -1;
 	}
@@ -958,6 +1074,20 @@ bool config_user_in_scope(const struct config *cfg, const char *user, const char
 		return false;
 	}
 	return true;
+}
+
+enum config_login_match config_login_match(const struct config_login *login, uid_t uid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (!login->name)
+		return login->uid == uid ? CONFIG_LOGIN_MATCH : CONFIG_LOGIN_OTHER;
+	/* Not found and a lookup that failed (ERANGE included) are the same
+	 * here: the name cannot be told to be this account. */
+	if (getpwnam_r(login->name, &pw, buf, sizeof buf, &res) != 0 || !res)
+		return CONFIG_LOGIN_UNKNOWN;
+	return pw.pw_uid == uid ? CONFIG_LOGIN_MATCH : CONFIG_LOGIN_OTHER;
 }
 
 int config_expand_format(const char *fmt, const char *user, char *out, size_t size)

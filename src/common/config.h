@@ -19,6 +19,18 @@
 
 #define CONFIG_DEFAULT_PATH SYSCONFDIR "/security/pam_isc.conf"
 
+/* One entry of ignore_changes_by: a login name, looked up when a change is
+ * made, or a uid. */
+struct config_login {
+	char *name; /* NULL: the entry is uid */
+	uid_t uid;
+};
+
+struct config_logins {
+	struct config_login *items;
+	size_t n;
+};
+
 enum config_api_form {
 	CONFIG_API_PREFIX,  /* /v3/set-password, /beta/..., /v2024/... */
 	CONFIG_API_SERVICE, /* /set-password/v1 */
@@ -50,6 +62,8 @@ struct config {
 	/* TLS and proxy */
 	char *proxy;             /* NULL: no proxy at all */
 	char *pinned_public_key; /* NULL: no pin; else "sha256//B64[;sha256//B64...]" */
+	/* password sync groups */
+	struct config_logins ignore_changes_by; /* empty: every change is sent */
 };
 
 /* What a change does when ISC cannot take it (config key on_error). */
@@ -71,6 +85,7 @@ enum config_type {
 	CONFIG_T_CHOICE,   /* one of .choices; the index is stored as unsigned */
 	CONFIG_T_PROXY,    /* http://, https://, socks5://, socks5h:// URL */
 	CONFIG_T_PIN,      /* sha256//BASE64 list */
+	CONFIG_T_LOGINS,   /* comma-separated login names or uids (struct config_logins) */
 };
 
 struct config_option {
@@ -122,6 +137,17 @@ bool config_user_skipped(const struct config *cfg, const char *user);
  * not know, users below min_uid and users in skip_users. The module asks
  * before a change, the queue's delivery again before it sends one. */
 bool config_user_in_scope(const struct config *cfg, const char *user, const char **why);
+
+/* Does login (an entry of ignore_changes_by) name the account whose uid is
+ * uid? A uid entry is compared as it is; a name is looked up now
+ * (getpwnam_r), so that an account renumbered since the configuration was
+ * written is still recognised. */
+enum config_login_match {
+	CONFIG_LOGIN_OTHER,   /* another account */
+	CONFIG_LOGIN_MATCH,   /* this one */
+	CONFIG_LOGIN_UNKNOWN, /* a name the name service does not know now */
+};
+enum config_login_match config_login_match(const struct config_login *login, uid_t uid);
 
 /* Expand a %u/%% format for user into out. Returns 0, or -1 when out is too
  * small or the format is invalid. */

@@ -1,5 +1,6 @@
 /* pam_isc_ctl: the administrator's view of pam_isc, on the same library as
  * the helper: check [USER], status REQUEST_ID, flush, queue. */
+#include <pwd.h>
 #include <stdio.h>
 #include <time.h>
 #include <stdlib.h>
@@ -98,6 +99,35 @@ static void print_client_error(const char *step, const struct isc_client_error *
 	printf("): %s\n", shown(&b, e->text));
 }
 
+/* ignore_changes_by, as a change made now would see it: each name with the
+ * uid the name service gives it, or unknown (a change would then ignore
+ * that entry). Only a note: an unknown name is not a failed check, since
+ * the name service may be down only for a while. */
+static void print_ignore_changes_by(const struct config *cfg)
+{
+	const struct config_logins *logins = &cfg->ignore_changes_by;
+	struct shown b;
+
+	if (logins->n == 0)
+		return;
+	printf("ignore   changes from sessions of");
+	for (size_t i = 0; i < logins->n; i++) {
+		const struct config_login *l = &logins->items[i];
+		struct passwd pw, *res = NULL;
+		char buf[4096];
+
+		printf("%s ", i ? "," : ":");
+		if (!l->name) {
+			printf("uid %lu", (unsigned long)l->uid);
+		} else if (getpwnam_r(l->name, &pw, buf, sizeof buf, &res) == 0 && res) {
+			printf("%s (uid %lu)", shown(&b, l->name), (unsigned long)pw.pw_uid);
+		} else {
+			printf("%s (unknown to the name service now: ignored)", shown(&b, l->name));
+		}
+	}
+	printf("\n");
+}
+
 static int cmd_check(const struct config *cfg, const char *user, const struct log_ctx *lc)
 {
 	struct secret secret = { 0 };
@@ -112,6 +142,7 @@ static int cmd_check(const struct config *cfg, const char *user, const struct lo
 	int ret = CTL_FAILED;
 
 	printf("config   ok\n");
+	print_ignore_changes_by(cfg);
 	if (config_client_secret(cfg, &secret, &conf_err) < 0) {
 		config_error_format(&conf_err, text, sizeof text);
 		printf("secret   FAILED: %s\n", shown(&b1, text));

@@ -7,7 +7,10 @@
  * sshd, sudo or a login manager, running with the invoking user's
  * environment (see README, "Security model"). It changes no process-wide
  * state of the application (signal dispositions included). */
+#include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +23,7 @@
 #include "config.h"
 #include "helper_link.h"
 #include "log.h"
+#include "loginuid.h"
 #include "module_args.h"
 #include "proto.h"
 #include "secret.h"
@@ -30,6 +34,12 @@
  * the link kept from the preliminary phase for the update phase. */
 #define DATA_CONFIG_LOGGED "pam_isc.config_error_logged"
 #define DATA_LINK "pam_isc.helper"
+/* pam_set_data key: what ignore_changes_by decided for this change, in its
+ * first phase (one of the two markers below), so that the other phase
+ * answers the same without looking again or logging again. */
+#define DATA_IGNORE_DECISION "pam_isc.ignore_changes_by"
+static const char ignore_decision_skip[] = "skip";
+static const char ignore_decision_send[] = "send";
 
 /* How long past `timeout` the module waits for a verdict before it gives
  * up (and kills a helper of its own): the helper stops its own work a
@@ -290,6 +300,80 @@ static void no_cleanup(pam_handle_t *pamh, void *data, int status)
 	(void)status;
 }
 
+/* Is this change ISC's own? When this host's source is in a person's
+ * password sync group, ISC sets the password here through its connector,
+ * which logs in as a service account and runs passwd or chpasswd through
+ * sudo; sending that change back would make ISC fan it out again. Such a
+ * change is made in a session whose audit login uid is that account's
+ * (ignore_changes_by lists it).
+ *
+ * Only the login uid is trusted for this. PAM_RUSER is whatever the
+ * application put there (sudo sets the invoking user, passwd nothing, any
+ * program linking libpam anything), and SUDO_USER is an environment
+ * variable, chosen by whoever runs setuid passwd: with either, anybody
+ * could keep their changes from ISC by naming the connector's account.
+ * The login uid is set by pam_loginuid when the person logs in, kept
+ * across sudo, su and setuid programs, and changed by no process without
+ * CAP_AUDIT_CONTROL.
+ *
+ * Returns 0 with *skip set (and the decision logged once per change), or
+ * -1 when the login uid cannot be read (logged; the change is then an
+ * ordinary one, as in a session without a login). */
+static int ignored_session(struct change_call *c, bool *skip)
+{
+	const struct config_logins *logins = &c->cfg.ignore_changes_by;
+	const struct config_login *matched = NULL;
+	const void *decided = NULL;
+	char loginuid_text[16], matched_uid[16];
+	uint32_t loginuid;
+
+	*skip = false;
+	if (logins->n == 0)
+		return 0;
+	if (pam_get_data(c->pamh, DATA_IGNORE_DECISION, &decided) == PAM_SUCCESS && decided) {
+		*skip = decided == (const void *)ignore_decision_skip;
+		return 0;
+	}
+	if (loginuid_read(LOGINUID_SELF_PATH, &loginuid) < 0) {
+		char why[160];
+		snprintf(why, sizeof why, "cannot read %s (%s): the change is sent",
+			 LOGINUID_SELF_PATH, strerror(errno));
+		log_event(&c->lc, LOG_WARNING, "loginuid_error", "user", c->user, "key",
+			  "ignore_changes_by", "text", why, NULL);
+		pam_set_data(c->pamh, DATA_IGNORE_DECISION, (void *)ignore_decision_send,
+			     no_cleanup);
+		return -1;
+	}
+	/* Nobody logged in (a daemon, a boot script): an ordinary change. */
+	for (size_t i = 0; loginuid != LOGINUID_UNSET && i < logins->n && !matched; i++) {
+		switch (config_login_match(&logins->items[i], (uid_t)loginuid)) {
+		case CONFIG_LOGIN_MATCH:
+			matched = &logins->items[i];
+			break;
+		case CONFIG_LOGIN_UNKNOWN:
+			/* Not a configuration error: the connector's account may
+			 * live in a directory that is down right now. */
+			log_event(&c->lc, LOG_WARNING, "config_warning", "key", "ignore_changes_by",
+				  "name", logins->items[i].name, "text",
+				  "unknown to the name service; this entry is ignored", NULL);
+			break;
+		case CONFIG_LOGIN_OTHER:
+			break;
+		}
+	}
+	pam_set_data(c->pamh, DATA_IGNORE_DECISION,
+		     (void *)(matched ? ignore_decision_skip : ignore_decision_send), no_cleanup);
+	if (!matched)
+		return 0;
+	snprintf(loginuid_text, sizeof loginuid_text, "%" PRIu32, loginuid);
+	snprintf(matched_uid, sizeof matched_uid, "%lu", (unsigned long)matched->uid);
+	log_event(&c->lc, LOG_INFO, "skipped", "reason", "ignore_changes_by", "user", c->user,
+		  "loginuid", loginuid_text, "by", matched->name ? matched->name : matched_uid,
+		  NULL);
+	*skip = true;
+	return 0;
+}
+
 /* Arguments, user, configuration and scope: PAM_SUCCESS when the change is
  * ours to send, else what pam_sm_chauthtok returns. */
 static int call_begin(struct change_call *c)
@@ -298,6 +382,7 @@ static int call_begin(struct change_call *c)
 	const char *service = NULL, *why = NULL;
 	const void *logged = NULL;
 	char err[256];
+	bool skip = false;
 	int rc;
 
 	if (module_args_parse(c->args_argc, c->args_argv, &c->args, err, sizeof err) < 0) {
@@ -336,6 +421,11 @@ static int call_begin(struct change_call *c)
 		log_event(&c->lc, LOG_DEBUG, "skip", "user", c->user, "reason", why, NULL);
 		return PAM_IGNORE;
 	}
+	/* ISC's own change: made here only, not sent back (nothing is started,
+	 * asked or queued); the local change goes on. A login uid that cannot
+	 * be read was logged: the change is sent. */
+	if (ignored_session(c, &skip) == 0 && skip)
+		return PAM_IGNORE;
 	if (pam_get_item(c->pamh, PAM_SERVICE, (const void **)&service) != PAM_SUCCESS || !service)
 		service = "";
 	snprintf(c->req.config_path, sizeof c->req.config_path, "%s", c->args.config_path);
