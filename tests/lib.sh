@@ -2,12 +2,19 @@
 # tests/lib.sh: the harness every integration test sources.
 #
 #   . "$(dirname "$0")/../lib.sh"
-#   isc_setup                 # root check, private namespaces, $T, syslog capture
+#   isc_setup                 # root check, private namespaces, $T, syslog capture,
+#                             # the pam.d service "other"
 #   start_server              # the HTTPS ISC stand-in; sets ISC_URL, ISC_CA, ISC_PORT
 #   write_config ['key = value' ...]
 #   pam_service NAME "$(isc_line)"
 #   run_pamtester alice NAME "$pw"
 #   ... assertions ...
+#
+# Besides, for what many tests do: one change and what the server made of it
+# (SVC=NAME; pam_change, change_ok, set_event, got_password, assert_sent,
+# n_events, ...), pam_isc_ctl with the test's config (ctl), the offline
+# queue's entries, syslog and server event marks, extra test servers, the
+# per-host service's socket and pid. Each is described where it is defined.
 #   isc_done                  # leak check, exit 0
 #
 # The automake driver passes top_builddir, top_srcdir, PAMTESTER,
@@ -334,7 +341,8 @@ _isc_check_tool_logs() {
 }
 
 # Start a test: root check, namespaces, $T, nss_wrapper database, pam.d
-# directory, syslog capture at /dev/log.
+# directory (with the service "other": a permit line), syslog capture at
+# /dev/log.
 isc_setup() {
 	_isc_require_root
 	if [ "${_ISC_IN_NS:-0}" != 1 ]; then
@@ -364,6 +372,8 @@ isc_setup() {
 	_isc_private_dev || skip "cannot set up a private /dev in the mount namespace (mount failed)"
 	_isc_write_nss_db
 	mkdir -m 0700 "$T/pam.d"
+	# What Linux-PAM falls back to for a service without a file of its own.
+	pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 	mkdir -m 0700 "$T/tool-logs"
 	: >"$T/pamtester.all"
 	_isc_write_helper_wrapper
@@ -500,6 +510,17 @@ events_since() {
 	local f=$T/server/events.log
 	[ -f "$f" ] || return 0
 	tail -n "+$(($1 + 1))" "$f"
+}
+
+# wait_for_event PATTERN [TIMEOUT_S (10)] [MARK (0)]: until a server event
+# since MARK matches the grep -E PATTERN; polls every 0.02 s. 1 on timeout.
+wait_for_event() {
+	local pattern=$1 timeout_s=${2:-10} mark=${3:-0} i
+	for ((i = 0; i <= timeout_s * 50; i++)); do
+		[ "$(events_since "$mark" | { _grep -cE -- "$pattern" || true; })" -gt 0 ] && return 0
+		sleep 0.02
+	done
+	return 1
 }
 
 # assert_one_conn MARK [WHAT]: every API request since MARK came over one TLS
@@ -870,6 +891,21 @@ api_requests() {
 api_conns() {
 	events_since "$1" | { _grep -E '^request .*path=[^ ]*(query-password-info|set-password)' || true; } |
 		field conn | sort -u
+}
+
+# change_start USER PASSWORD [SERVICE]: pam_change's change in the
+# background, to look at it while it runs (the server holding its answers:
+# delay_ms). Sets MARK and CHANGE_JOB. change_wait: wait for its end; RC.
+change_start() {
+	local user=$1 pw=$2 service=${3:-${SVC:?the test sets SVC, the service of its changes}}
+	register_secret "$pw"
+	MARK=$(events_mark)
+	run_pamtester "$user" "$service" "$pw" >/dev/null 2>&1 &
+	CHANGE_JOB=$!
+}
+change_wait() {
+	RC=0
+	wait "$CHANGE_JOB" || RC=$?
 }
 
 # change_ok USER PASSWORD [SERVICE]: pam_change, which must succeed.

@@ -12,7 +12,6 @@ TIMEOUT=2
 LIMIT_MS=$(((TIMEOUT + 1) * 1000))
 SVC=isc_bounded
 pam_service "$SVC" "$(isc_line)"
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 
 conf() { write_config "timeout = $TIMEOUT" "$@"; }
 

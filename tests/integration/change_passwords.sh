@@ -12,7 +12,6 @@ start_server
 write_config 'on_error = fail'
 SVC=isc_passwd
 pam_service "$SVC" "$(isc_line)"
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 
 dn() { printf 'uid=%s,ou=people,dc=example,dc=com' "$1"; }
 

@@ -6,7 +6,6 @@
 isc_setup
 start_server
 SVC=isc_conf
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 
 CONF_RE=$(re_escape "$T/pam_isc.conf")
 

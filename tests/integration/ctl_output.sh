@@ -9,7 +9,6 @@
 isc_setup
 start_server
 SVC=isc_ctl_output
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 pam_service "$SVC" "$(isc_line)"
 write_config
 

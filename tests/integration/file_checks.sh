@@ -7,7 +7,6 @@
 isc_setup
 start_server
 SVC=isc_files
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 
 # try_change NAME: a change with the files as set up; RC, and the new log
 # lines in NEW.

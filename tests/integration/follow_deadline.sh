@@ -14,7 +14,6 @@ write_config 'status_interval = 2' 'status_timeout = 5'
 server_control '{"finish_after_ms": 4000}'
 SVC=isc_deadline
 pam_service "$SVC" "$(isc_line)"
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 
 change_ok alice 'Follow-deadline-password-1'
 REQ=$(request_of alice)

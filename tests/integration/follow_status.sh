@@ -11,7 +11,6 @@ start_server
 write_config 'on_error = fail'
 SVC=isc_follow
 pam_service "$SVC" "$(isc_line)"
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 
 # change USER PASSWORD: pamtester's exit status in RC, the request id of the
 # server's set event in REQ.

@@ -17,7 +17,6 @@
 isc_setup
 start_server
 SVC=isc_start
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 write_config 'on_error = queue'
 pam_service "$SVC" "$(isc_line)"
 
@@ -101,11 +100,7 @@ register_secret "$pw"
 mark=$(events_mark)
 { run_pamtester carol "$SVC" "$pw" || true; } &
 job=$!
-for ((i = 0; i < 200; i++)); do
-	events_since "$mark" | _grep -q '^set user=carol ' && break
-	sleep 0.02
-done
-events_since "$mark" | _grep -q '^set user=carol ' || fail "carol's set-password never reached the server"
+wait_for_event '^set user=carol ' 4 "$mark" || fail "carol's set-password never reached the server"
 pkill -KILL -f "pamtester -v $SVC carol" || fail "no pamtester to kill"
 wait "$job" || true
 server_control '{"delay_ms": 0}'
@@ -130,11 +125,7 @@ emark=$(events_mark)
 { run_pamtester_in dave "$SVC" <"$T/stdin.fifo"; echo $? >"$T/prelim.rc"; } &
 job=$!
 exec {fifo}>"$T/stdin.fifo"
-for ((i = 0; i < 200; i++)); do
-	events_since "$emark" | _grep -q '^lookup user=dave ' && break
-	sleep 0.01
-done
-events_since "$emark" | _grep -q '^lookup user=dave ' || fail "dave's preliminary lookup never reached the server"
+wait_for_event '^lookup user=dave ' 2 "$emark" || fail "dave's preliminary lookup never reached the server"
 kill -STOP "$svc"
 for ((i = 0; i < 100; i++)); do
 	syslog_since "$mark" | _grep -q 'user=dave step=helper .*no answer' && break

@@ -11,7 +11,6 @@
 isc_setup
 start_server
 SVC=isc_bodies
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 write_config "on_error = fail"
 pam_service "$SVC" "$(isc_line)"
 

@@ -13,7 +13,6 @@
 isc_setup
 start_server
 SVC=isc_lost
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 pam_service "$SVC" "$(isc_line)"
 # queue: an unreachable ISC would queue the change; an unknown outcome must
 # not be.

@@ -9,7 +9,6 @@ isc_setup
 start_server
 SVC=isc_queue
 pam_service "$SVC" "$(isc_line)"
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 
 up() { write_config 'on_error = queue' 'timeout = 3' "$@"; }
 down() { write_config 'on_error = queue' 'timeout = 3' "api_url = $ISC_DOWN_URL" "$@"; }
@@ -144,10 +143,7 @@ change_ok user5 'User5-queued-password-11'
 up 'timeout = 20'
 server_control '{"delay_ms": 4000}'
 ctl_start flush
-for ((i = 0; i < 150; i++)); do
-	[ "$(count_sets user5)" -ge 1 ] && break
-	sleep 0.1
-done
+wait_for_event '^set user=user5 ' 15
 [ "$(count_sets user5)" -eq 1 ] || fail "the held set-password never reached the server"
 kill -KILL "$CTL_PID"
 ctl_wait

@@ -16,7 +16,6 @@ isc_setup
 start_server
 SVC=isc_queue
 pam_service "$SVC" "$(isc_line)"
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 
 up() { write_config 'on_error = queue' 'timeout = 20' "$@"; }
 down() { write_config 'on_error = queue' 'timeout = 3' "api_url = $ISC_DOWN_URL" "$@"; }
@@ -32,15 +31,11 @@ queued() {
 # set-password gets a 429 with Retry-After RETRY_AFTER s: it is now waiting
 # to send the queued entry again (ctl_wait ends it).
 flush_held_by_429() {
-	local mark i
+	local mark
 	server_control "{\"fail_count\": 1, \"fail_endpoint\": \"set\", \"fail_status\": 429, \"retry_after\": $1}"
 	mark=$(events_mark)
 	ctl_start flush
-	for ((i = 0; i < 100; i++)); do
-		events_since "$mark" | _grep -qE '^injected endpoint=set .*status=429' && break
-		sleep 0.1
-	done
-	events_since "$mark" | _grep -qE '^injected endpoint=set .*status=429' ||
+	wait_for_event '^injected endpoint=set .*status=429' 10 "$mark" ||
 		fail "the flush's set-password did not get the 429"
 }
 

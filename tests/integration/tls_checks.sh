@@ -10,7 +10,6 @@
 isc_setup
 start_server
 SVC=isc_tls
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 
 # refused NAME EVENTS_FILE LOG_PATTERN: with the config as written, the
 # change fails as unreachable, LOG_PATTERN is in the new log lines, and the

@@ -13,7 +13,6 @@ write_config
 server_control '{"set_state": "FINISHED"}'
 SVC=isc_token
 pam_service "$SVC" "$(isc_line)"
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 
 tokens() { count_events '^request .*method=POST path=/oauth/token status=200'; }
 

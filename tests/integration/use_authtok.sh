@@ -6,7 +6,6 @@
 isc_setup
 start_server
 write_config
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 
 # pam_get_authtok's own prompts; pam_matrix asks "New Password :" instead.
 PROMPT_RE='New password:|Retype new password:|new password:'

@@ -13,7 +13,6 @@ start_server
 write_config
 SVC=isc_names
 pam_service "$SVC" "$(isc_line)" "password required ${PAM_PERMIT:-$PAM_MATRIX}"
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 
 long=$(printf 'x%.0s' $(seq 1 300))
 # name<TAB>how its value must appear in the log line (after user=)
