@@ -46,8 +46,15 @@ job=$!
 ISC_TEST_PAMTESTER_WRAPPER=$saved_wrapper
 samples=0
 changed=0
-for ((i = 0; i < 100; i++)); do
-	pid=$(pgrep -n -f "pamtester -v $SVC alice" || true)
+# Sampled for as long as the change runs: pamtester may first wait a while
+# for the pam_wrapper lock (tests/lib.sh), which other tests hold.
+while kill -0 "$job" 2>/dev/null; do
+	# The application itself (pamtester, or the tool it runs under), not
+	# the harness's env and timeout or the ignore-chld script before its
+	# exec: they carry the same words, and timeout may tie with pamtester
+	# on start time (pgrep -n), so the sample would look at timeout, which
+	# keeps SIGCHLD for itself.
+	pid=$(pgrep -n -f "^([^ ]*/)?(pamtester|valgrind[^ ]*) (.* )?-v $SVC alice" || true)
 	if [ -n "$pid" ]; then
 		rc=0
 		sigign_has_chld "$pid" || rc=$?
@@ -100,7 +107,8 @@ register_secret "$pw"
 mark=$(events_mark)
 { run_pamtester carol "$SVC" "$pw" || true; } &
 job=$!
-wait_for_event '^set user=carol ' 4 "$mark" || fail "carol's set-password never reached the server"
+# (60 s: pamtester may first wait for the pam_wrapper lock)
+wait_for_event '^set user=carol ' 60 "$mark" || fail "carol's set-password never reached the server"
 pkill -KILL -f "pamtester -v $SVC carol" || fail "no pamtester to kill"
 wait "$job" || true
 server_control '{"delay_ms": 0}'
@@ -125,7 +133,7 @@ emark=$(events_mark)
 { run_pamtester_in dave "$SVC" <"$T/stdin.fifo"; echo $? >"$T/prelim.rc"; } &
 job=$!
 exec {fifo}>"$T/stdin.fifo"
-wait_for_event '^lookup user=dave ' 2 "$emark" || fail "dave's preliminary lookup never reached the server"
+wait_for_event '^lookup user=dave ' 60 "$emark" || fail "dave's preliminary lookup never reached the server"
 kill -STOP "$svc"
 for ((i = 0; i < 100; i++)); do
 	syslog_since "$mark" | _grep -q 'user=dave step=helper .*no answer' && break
