@@ -2,12 +2,19 @@
 # tests/lib.sh: the harness every integration test sources.
 #
 #   . "$(dirname "$0")/../lib.sh"
-#   isc_setup                 # root check, private namespaces, $T, syslog capture
+#   isc_setup                 # root check, private namespaces, $T, syslog capture,
+#                             # the pam.d service "other"
 #   start_server              # the HTTPS ISC stand-in; sets ISC_URL, ISC_CA, ISC_PORT
 #   write_config ['key = value' ...]
 #   pam_service NAME "$(isc_line)"
 #   run_pamtester alice NAME "$pw"
 #   ... assertions ...
+#
+# Besides, for what many tests do: one change and what the server made of it
+# (SVC=NAME; pam_change, change_ok, set_event, got_password, assert_sent,
+# n_events, ...), pam_isc_ctl with the test's config (ctl), the offline
+# queue's entries, syslog and server event marks, extra test servers, the
+# per-host service's socket and pid. Each is described where it is defined.
 #   isc_done                  # leak check, exit 0
 #
 # The automake driver passes top_builddir, top_srcdir, PAMTESTER,
@@ -127,6 +134,10 @@ register_secret() {
 		_isc_secrets+=("$1")
 	fi
 }
+
+# oneline < TEXT: TEXT for a failure message: on one line (';' between the
+# lines), without the lines that show a registered secret.
+oneline() { _isc_redact | tr '\n' ';'; }
 
 # Lines of stdin without those that contain a registered secret.
 _isc_redact() {
@@ -330,7 +341,8 @@ _isc_check_tool_logs() {
 }
 
 # Start a test: root check, namespaces, $T, nss_wrapper database, pam.d
-# directory, syslog capture at /dev/log.
+# directory (with the service "other": a permit line), syslog capture at
+# /dev/log.
 isc_setup() {
 	_isc_require_root
 	if [ "${_ISC_IN_NS:-0}" != 1 ]; then
@@ -360,6 +372,8 @@ isc_setup() {
 	_isc_private_dev || skip "cannot set up a private /dev in the mount namespace (mount failed)"
 	_isc_write_nss_db
 	mkdir -m 0700 "$T/pam.d"
+	# What Linux-PAM falls back to for a service without a file of its own.
+	pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 	mkdir -m 0700 "$T/tool-logs"
 	: >"$T/pamtester.all"
 	_isc_write_helper_wrapper
@@ -417,29 +431,56 @@ _isc_write_nss_db() {
 # ---------------------------------------------------------------------------
 # the ISC test server
 
-# start_server [server args]: start it, wait (10 s) for its port file.
+# _isc_wait_server DIR PID WHAT: until the test server started as PID with
+# --dir DIR wrote its port file (10 s); a hard error when it exits first or
+# writes none. Prints the port.
+_isc_wait_server() {
+	local dir=$1 pid=$2 what=$3 i
+	for ((i = 0; i < 100; i++)); do
+		[ -s "$dir/port" ] && break
+		if ! kill -0 "$pid" 2>/dev/null; then
+			hard_error "$what exited at start: $(tail -n 20 "$dir.out" 2>/dev/null)"
+		fi
+		sleep 0.1
+	done
+	[ -s "$dir/port" ] || hard_error "$what wrote no port file within 10 s"
+	tr -d '[:space:]' <"$dir/port"
+}
+
+# start_server [server args]: start it, wait (10 s) for its port file. Sets
+# ISC_URL, ISC_CA, ISC_PORT, ISC_EVENTS, and the URLs of its two broken
+# ports: ISC_DOWN_URL (bound, not listening: refused at once) and
+# ISC_BLACKHOLE_URL (listening, never accepting).
 start_server() {
-	local i
 	mkdir -p "$T/server"
 	"$ISC_TEST_SERVER" --dir "$T/server" "$@" >"$T/server.out" 2>&1 &
 	ISC_SERVER_PID=$!
 	_isc_pids+=("$ISC_SERVER_PID")
-	for ((i = 0; i < 100; i++)); do
-		if [ -s "$T/server/port" ]; then
-			break
-		fi
-		if ! kill -0 "$ISC_SERVER_PID" 2>/dev/null; then
-			hard_error "isc_test_server exited at start: $(tail -n 20 "$T/server.out")"
-		fi
-		sleep 0.1
-	done
-	[ -s "$T/server/port" ] || hard_error "isc_test_server wrote no port file within 10 s"
-	ISC_PORT=$(tr -d '[:space:]' <"$T/server/port")
+	ISC_PORT=$(_isc_wait_server "$T/server" "$ISC_SERVER_PID" isc_test_server) || exit $?
 	ISC_CA=$T/server/ca.pem
 	ISC_URL=https://127.0.0.1:$ISC_PORT
 	[ -s "$ISC_CA" ] || hard_error "isc_test_server wrote no $ISC_CA"
 	export ISC_PORT ISC_CA ISC_URL
 	ISC_EVENTS=$T/server/events.log
+	ISC_DOWN_URL=https://127.0.0.1:$(tr -d '[:space:]' <"$T/server/closed_port")
+	ISC_BLACKHOLE_URL=https://127.0.0.1:$(tr -d '[:space:]' <"$T/server/blackhole_port")
+}
+
+# start_extra_server NAME [server args]: another test server, in $T/NAME
+# (a server with another CA, a bad certificate, a proxy stand-in). Sets
+# X_PORT, X_URL, X_CA, X_PIN (its pinned_public_key) and X_EVENTS.
+start_extra_server() {
+	local name=$1 pid
+	shift
+	mkdir -p "$T/$name"
+	"$ISC_TEST_SERVER" --dir "$T/$name" "$@" >"$T/$name.out" 2>&1 &
+	pid=$!
+	_isc_pids+=("$pid")
+	X_PORT=$(_isc_wait_server "$T/$name" "$pid" "test server $name") || exit $?
+	X_URL=https://127.0.0.1:$X_PORT
+	X_CA=$T/$name/ca.pem
+	X_PIN=$(tr -d '[:space:]' <"$T/$name/pin")
+	X_EVENTS=$T/$name/events.log
 }
 
 # server_control JSON: set test switches.
@@ -469,6 +510,17 @@ events_since() {
 	local f=$T/server/events.log
 	[ -f "$f" ] || return 0
 	tail -n "+$(($1 + 1))" "$f"
+}
+
+# wait_for_event PATTERN [TIMEOUT_S (10)] [MARK (0)]: until a server event
+# since MARK matches the grep -E PATTERN; polls every 0.02 s. 1 on timeout.
+wait_for_event() {
+	local pattern=$1 timeout_s=${2:-10} mark=${3:-0} i
+	for ((i = 0; i <= timeout_s * 50; i++)); do
+		[ "$(events_since "$mark" | { _grep -cE -- "$pattern" || true; })" -gt 0 ] && return 0
+		sleep 0.02
+	done
+	return 1
 }
 
 # assert_one_conn MARK [WHAT]: every API request since MARK came over one TLS
@@ -683,14 +735,81 @@ pamtester_ms() { cat "$T/pamtester.ms"; }
 # (ISC_TEST_PAMTESTER_PRELOAD, a sanitizer runtime in CI's ASan stage, must
 # come first here too: pam_isc_ctl is instrumented like the module.)
 with_nss() {
-	env LD_PRELOAD="${ISC_TEST_PAMTESTER_PRELOAD:+$ISC_TEST_PAMTESTER_PRELOAD }$NSS_WRAPPER_LIB" \
-		NSS_WRAPPER_PASSWD="$NSS_WRAPPER_PASSWD" NSS_WRAPPER_GROUP="$NSS_WRAPPER_GROUP" "$@"
+	_isc_nss_env_set
+	env "${_isc_nss_env[@]}" "$@"
+}
+_isc_nss_env_set() {
+	_isc_nss_env=(
+		"LD_PRELOAD=${ISC_TEST_PAMTESTER_PRELOAD:+$ISC_TEST_PAMTESTER_PRELOAD }$NSS_WRAPPER_LIB"
+		"NSS_WRAPPER_PASSWD=$NSS_WRAPPER_PASSWD" "NSS_WRAPPER_GROUP=$NSS_WRAPPER_GROUP"
+	)
+}
+_isc_nss_env=()
+
+# ---------------------------------------------------------------------------
+# pam_isc_ctl
+
+PAM_ISC_CTL=$top_builddir/pam_isc_ctl
+
+_isc_need_ctl() {
+	[ -x "$PAM_ISC_CTL" ] || hard_error "$PAM_ISC_CTL is not built"
+	_isc_nss_env_set
+}
+
+# ctl ARGS...: `pam_isc_ctl ARGS` with the test's config and helper and the
+# test's users (with_nss). Its exit status in CTL_RC, its output in
+# $T/ctl.out (and appended to $T/pamtester.all, which is searched for
+# leaked passwords). Never fails by itself.
+ctl() {
+	_isc_need_ctl
+	_isc_ctl "${_isc_nss_env[@]}" -- "$@"
+}
+
+# ctl_no_nss ARGS...: like ctl, but pam_isc_ctl sees none of the test's
+# users (as when the name service is down).
+ctl_no_nss() {
+	_isc_need_ctl
+	_isc_ctl -- "$@"
+}
+
+_isc_ctl() {
+	local -a envs=()
+	while [ "$1" != -- ]; do
+		envs+=("$1")
+		shift
+	done
+	shift
+	CTL_RC=0
+	env "${envs[@]}" "$PAM_ISC_CTL" --config "$T/pam_isc.conf" --helper "$PAM_ISC_HELPER" "$@" \
+		>"$T/ctl.out" 2>&1 || CTL_RC=$?
+	cat "$T/ctl.out" >>"$T/pamtester.all"
+}
+
+# ctl_start ARGS...: like ctl, in the background: CTL_PID is pam_isc_ctl
+# itself (it can be killed), its output goes to $T/ctl.bg.out. ctl_wait:
+# wait for it; its exit status in CTL_RC, its output appended to
+# $T/pamtester.all.
+ctl_start() {
+	_isc_need_ctl
+	env "${_isc_nss_env[@]}" "$PAM_ISC_CTL" --config "$T/pam_isc.conf" --helper "$PAM_ISC_HELPER" \
+		"$@" >"$T/ctl.bg.out" 2>&1 &
+	CTL_PID=$!
+}
+ctl_wait() {
+	CTL_RC=0
+	wait "$CTL_PID" 2>/dev/null || CTL_RC=$?
+	cat "$T/ctl.bg.out" >>"$T/pamtester.all"
 }
 
 # ---------------------------------------------------------------------------
 # syslog
 
 syslog_lines() { cat "$T/syslog.log"; }
+
+# syslog_mark: the current number of syslog lines; syslog_since MARK: the
+# lines logged after that mark.
+syslog_mark() { wc -l <"$T/syslog.log" | tr -d ' '; }
+syslog_since() { tail -n "+$(($1 + 1))" "$T/syslog.log"; }
 
 # count_log PATTERN: syslog lines matching the grep -E pattern.
 count_log() { _grep -cE -- "$1" "$T/syslog.log" || true; }
@@ -735,6 +854,156 @@ assert_authpriv() {
 	done < <(_grep -E -- "$1" "$T/syslog.log" | _isc_redact)
 	[ "$n" -gt 0 ] || fail "no syslog line matches /$1/"
 }
+
+# ---------------------------------------------------------------------------
+# one password change, and what the server made of it
+
+# pam_change USER PASSWORD [SERVICE]: USER changes their password to PASSWORD
+# through the pam.d service SERVICE (default: $SVC, which the test sets),
+# PASSWORD registered as a secret first. Sets RC (pamtester's exit status),
+# MS (how long it ran, ms), MARK (events_mark before the change, so that
+# events_since "$MARK" are its server events and those of what came after),
+# EV (the server events up to the change's end: see n_events) and LOG_MARK
+# (syslog_mark before it: syslog_since "$LOG_MARK" are its log lines).
+# Checks nothing.
+pam_change() {
+	local user=$1 pw=$2 service=${3:-${SVC:?the test sets SVC, the service of its changes}}
+	register_secret "$pw"
+	MARK=$(events_mark)
+	LOG_MARK=$(syslog_mark)
+	RC=0
+	run_pamtester "$user" "$service" "$pw" || RC=$?
+	MS=$(pamtester_ms)
+	EV=$(events_since "$MARK")
+}
+
+# n_events PATTERN: how many of the last change's server events (EV) match
+# the grep -E PATTERN (a follower's later polls are not among them).
+n_events() { printf '%s\n' "$EV" | { _grep -cE -- "$1" || true; }; }
+
+# api_requests MARK: the lookups and set-passwords the server got since MARK.
+api_requests() {
+	events_since "$1" | { _grep -cE '^request .*path=[^ ]*(query-password-info|set-password)' || true; }
+}
+
+# api_conns MARK: the TLS connections (ids, one a line) that the lookups and
+# set-passwords since MARK came over.
+api_conns() {
+	events_since "$1" | { _grep -E '^request .*path=[^ ]*(query-password-info|set-password)' || true; } |
+		field conn | sort -u
+}
+
+# change_start USER PASSWORD [SERVICE]: pam_change's change in the
+# background, to look at it while it runs (the server holding its answers:
+# delay_ms). Sets MARK and CHANGE_JOB. change_wait: wait for its end; RC.
+change_start() {
+	local user=$1 pw=$2 service=${3:-${SVC:?the test sets SVC, the service of its changes}}
+	register_secret "$pw"
+	MARK=$(events_mark)
+	run_pamtester "$user" "$service" "$pw" >/dev/null 2>&1 &
+	CHANGE_JOB=$!
+}
+change_wait() {
+	RC=0
+	wait "$CHANGE_JOB" || RC=$?
+}
+
+# change_ok USER PASSWORD [SERVICE]: pam_change, which must succeed.
+change_ok() {
+	pam_change "$@"
+	[ "$RC" -eq 0 ] ||
+		fail "pamtester chauthtok for $1 exited $RC, expected success: $(_isc_redact <"$T/pamtester.out" | tail -n 3 | tr '\n' ' ')"
+}
+
+# set_event USER [MARK]: the server's last set-password event for USER
+# since MARK (default: the last change's $MARK); empty when there is none.
+set_event() {
+	events_since "${2:-$MARK}" | { _grep -E "^set user=$1 " || true; } | tail -n 1
+}
+
+# request_of USER [MARK]: the request id of that event (empty when none).
+request_of() { set_event "$@" | field request; }
+
+# got_password USER PASSWORD [MARK]: the server decrypted exactly PASSWORD
+# (its SHA-256) in USER's last set-password since MARK (default $MARK).
+got_password() {
+	[ "$(set_event "$1" "${3:-$MARK}" | field decrypted_sha256)" = "$(sha256_of "$2")" ]
+}
+
+# count_sets USER [PASSWORD]: how many set-password events the server logged
+# for USER (in all), only those that carried PASSWORD when given.
+count_sets() {
+	if [ $# -ge 2 ]; then
+		count_events "^set user=$1 .*decrypted_sha256=$(sha256_of "$2") "
+	else
+		count_events "^set user=$1 "
+	fi
+}
+
+# assert_sent USER PASSWORD [MARK [WHAT]]: since MARK (default $MARK) the
+# server saw exactly one set-password, for USER, and decrypted exactly
+# PASSWORD: its SHA-256 and its length in bytes. The event in SET_LINE.
+assert_sent() {
+	local user=$1 pw=$2 mark=${3:-$MARK} what=${4:-$1} sets got
+	sets=$(events_since "$mark" | { _grep -E '^set ' || true; })
+	[ "$(printf '%s' "$sets" | _grep -c '^set ' || true)" -eq 1 ] ||
+		fail "$what: expected exactly one set event, got: $sets"
+	SET_LINE=$sets
+	got=$(field user <<<"$SET_LINE")
+	[ "$got" = "$user" ] || fail "$what: the set event is for '$got', not $user"
+	got=$(field decrypted_sha256 <<<"$SET_LINE")
+	[ "$got" = "$(sha256_of "$pw")" ] ||
+		fail "$what: the server decrypted sha256 $got, the new password has $(sha256_of "$pw")"
+	got=$(field len <<<"$SET_LINE")
+	[ "$got" = "$(byte_len "$pw")" ] ||
+		fail "$what: the server decrypted $got bytes, the new password has $(byte_len "$pw")"
+}
+
+# assert_unreachable WHAT USER PATTERN: the last change (pam_change) failed
+# as "ISC unreachable": pamtester failed, the person was told so, and a log
+# line of the change (they are in NEW) is `event=error user=USER ...`
+# matching the grep -E PATTERN.
+assert_unreachable() {
+	local what=$1 user=$2 pattern=$3
+	[ "$RC" -ne 0 ] || fail "$what: the change succeeded"
+	_grep -q 'unreachable' "$T/pamtester.out" ||
+		fail "$what: the person was not told ISC is unreachable: $(oneline <"$T/pamtester.out" | tail -c 300)"
+	sleep 0.2 # the helper's last lines
+	NEW=$(syslog_since "$LOG_MARK")
+	_grep -qE -- "event=error user=$user .*$pattern" <<<"$NEW" ||
+		fail "$what: no error line matching /$pattern/: $(oneline <<<"$NEW")"
+}
+
+# ---------------------------------------------------------------------------
+# the offline queue (state_dir = $T/state)
+
+# queue_entry_of USER: the path of USER's queue entry (named by the SHA-256
+# of the user name), whether or not it exists.
+queue_entry_of() { printf '%s/state/queue/%s' "$T" "$(sha256_of "$1")"; }
+
+# queue_entries: the names of the entries in the queue now, one a line,
+# entries in delivery (.inflight) included; temporary files left out.
+queue_entries() {
+	ls "$T/state/queue/" 2>/dev/null | { _grep -E '^[0-9a-f]{64}(\.inflight)?$' || true; }
+}
+
+# ---------------------------------------------------------------------------
+# the per-host service (pam_isc_helper serve)
+
+# wait_service_socket [TIMEOUT_S (3)]: until the service's socket,
+# $T/run/service.sock (runtime_dir is $T/run), is there.
+wait_service_socket() {
+	local i
+	for ((i = 0; i < ${1:-3} * 20; i++)); do
+		[ -S "$T/run/service.sock" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# service_pid: the pid of the newest per-host service of this test; 1 when
+# none runs.
+service_pid() { pgrep -n -f -- "^pam_isc_helper serve --config $(re_escape "$T")/"; }
 
 # ---------------------------------------------------------------------------
 # followers

@@ -8,29 +8,20 @@
 
 isc_setup
 start_server
-BLACKHOLE_URL=https://127.0.0.1:$(tr -d '[:space:]' <"$T/server/blackhole_port")
-CLOSED_URL=https://127.0.0.1:$(tr -d '[:space:]' <"$T/server/closed_port")
 TIMEOUT=2
 LIMIT_MS=$(((TIMEOUT + 1) * 1000))
 SVC=isc_bounded
 pam_service "$SVC" "$(isc_line)"
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 
 conf() { write_config "timeout = $TIMEOUT" "$@"; }
 
 N=0
-# change USER [EXPECT_RC: ok|fail]: RC, MS (pamtester's own time), EV.
+# change USER [EXPECT_RC: ok|fail]: a change with a new password; RC, MS
+# (pamtester's own time), EV (pam_change).
 change() {
-	local user=$1 want=${2:-ok} pw mark
+	local user=$1 want=${2:-ok}
 	N=$((N + 1))
-	pw="Bounded-password-$N-$user"
-	register_secret "$pw"
-	PW=$pw
-	mark=$(events_mark)
-	RC=0
-	run_pamtester "$user" "$SVC" "$pw" || RC=$?
-	MS=$(pamtester_ms)
-	EV=$(events_since "$mark")
+	pam_change "$user" "Bounded-password-$N-$user"
 	if [ "$want" = ok ] && [ "$RC" -ne 0 ]; then
 		fail "$user: pamtester exited $RC, expected success"
 	fi
@@ -38,7 +29,6 @@ change() {
 		fail "$user: pamtester succeeded, expected a refusal"
 	fi
 }
-n_events() { printf '%s\n' "$EV" | _grep -cE "$1" || true; }
 # within PHASES WHAT: MS <= PHASES * (timeout + 1 s)
 within() {
 	[ "$MS" -le $(($1 * LIMIT_MS)) ] || fail "$2: took $MS ms, more than $1 x (timeout + 1 s)"
@@ -51,7 +41,7 @@ log "ok: baseline change in $MS ms"
 
 # --- black hole: connections accepted, never answered. on_error = fail:
 # the preliminary phase gives up after timeout, nothing changes.
-conf "api_url = $BLACKHOLE_URL" 'on_error = fail'
+conf "api_url = $ISC_BLACKHOLE_URL" 'on_error = fail'
 change alice fail
 within 1 "black hole"
 wait_for_log 'event=error user=alice step=token kind=timeout' 5 || fail "black hole: no timeout logged"
@@ -59,7 +49,7 @@ wait_for_log 'event=refused user=alice phase=prelim reason=unreachable' 5 || fai
 log "ok: black hole, on_error=fail: refused in $MS ms"
 
 # on_error = queue: each phase bounded (prelim times out, update queues at once).
-conf "api_url = $BLACKHOLE_URL" 'on_error = queue'
+conf "api_url = $ISC_BLACKHOLE_URL" 'on_error = queue'
 change alice ok
 within 1 "black hole, queue"
 wait_for_log 'event=queued user=alice ' 5 || fail "black hole: not queued"
@@ -79,7 +69,7 @@ log "ok: slow server, on_error=fail: refused in $MS ms"
 # (No follower may be running: it would read the new configuration too and
 # log retries of its own against the closed port.)
 wait_no_follower 30 || fail "the follower of the earlier changes did not finish"
-conf "api_url = $CLOSED_URL" 'on_error = ignore'
+conf "api_url = $ISC_DOWN_URL" 'on_error = ignore'
 change carol ok
 within 1 "closed port"
 wait_for_log 'event=retry path=/oauth/token attempt=1 kind=transport' 5 || fail "closed port: no retry logged"

@@ -6,25 +6,22 @@
 isc_setup
 start_server
 SVC=isc_conf
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 
 CONF_RE=$(re_escape "$T/pam_isc.conf")
 
 # broken_change KEY LINE_NO: with the config as written, the change fails and
 # exactly one config_error line names the file, LINE_NO (empty: none) and KEY.
 broken_change() {
-	local key=$1 line_no=$2 mark prev rc=0 new n line pw=Config-error-password-$1
-	register_secret "$pw"
+	local key=$1 line_no=$2 prev new n line
 	pam_service "$SVC" "$(isc_line)"
-	mark=$(wc -l <"$SYSLOG")
 	prev=$(count_log 'event=config_error')
-	run_pamtester alice "$SVC" "$pw" || rc=$?
-	[ "$rc" -ne 0 ] || fail "$key: the change succeeded with a broken configuration"
+	pam_change alice "Config-error-password-$key"
+	[ "$RC" -ne 0 ] || fail "$key: the change succeeded with a broken configuration"
 	wait_for_log 'event=config_error' 5 $((prev + 1)) || fail "$key: no config_error line"
 	sleep 0.3 # a second (duplicate) line would have arrived by now
-	new=$(tail -n "+$((mark + 1))" "$SYSLOG")
+	new=$(syslog_since "$LOG_MARK")
 	n=$(printf '%s\n' "$new" | _grep -c 'event=config_error' || true)
-	[ "$n" -eq 1 ] || fail "$key: $n config_error lines, expected exactly 1: $(printf '%s\n' "$new" | _isc_redact | tr '\n' ';')"
+	[ "$n" -eq 1 ] || fail "$key: $n config_error lines, expected exactly 1: $(oneline <<<"$new")"
 	line=$(printf '%s\n' "$new" | _grep 'event=config_error')
 	[[ $line =~ file=\"?$CONF_RE\"?( |$) ]] || fail "$key: the line does not name the file: $line"
 	[[ $line =~ key=\"?$key\"?( |$) ]] || fail "$key: the line does not name the key: $line"

@@ -8,20 +8,9 @@
 
 isc_setup
 start_server
-PAM_ISC_CTL=$top_builddir/pam_isc_ctl
-[ -x "$PAM_ISC_CTL" ] || hard_error "$PAM_ISC_CTL is not built"
 SVC=isc_ctl_output
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 pam_service "$SVC" "$(isc_line)"
 write_config
-
-# ctl ARGS...: pam_isc_ctl with our config; CTL_RC, output in $T/ctl.out.
-ctl() {
-	CTL_RC=0
-	with_nss "$PAM_ISC_CTL" --config "$T/pam_isc.conf" --helper "$PAM_ISC_HELPER" "$@" \
-		>"$T/ctl.out" 2>&1 || CTL_RC=$?
-	cat "$T/ctl.out" >>"$T/pamtester.all"
-}
 
 # inert FILE WHAT: FILE holds printable ASCII and line ends only (the
 # hostile text is ASCII but for what must be escaped).
@@ -53,13 +42,8 @@ _grep -qF -- "account  ok: uid=alice,ou=people,dc=example,dc=com ($SHOWN)" "$T/c
 log "ok: check: the account name is shown escaped"
 
 # --- status ID: the error text of a FAILED change.
-pw='Ctl-output-password-1'
-register_secret "$pw"
-mark=$(events_mark)
-rc=0
-run_pamtester alice "$SVC" "$pw" || rc=$?
-[ "$rc" -eq 0 ] || fail "the change failed (pamtester exit $rc)"
-REQ=$(events_since "$mark" | _grep -E '^set user=alice ' | field request | tail -n 1)
+change_ok alice 'Ctl-output-password-1'
+REQ=$(request_of alice)
 [ -n "$REQ" ] || fail "no request id in the server's set event"
 # The follower's line: log.c quotes the text, every byte outside printable
 # ASCII escaped.

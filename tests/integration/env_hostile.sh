@@ -16,19 +16,11 @@ HOSTILE_SO=$top_builddir/tests/.libs/hostile_preload.so
 [ -f "$HOSTILE_SO" ] || hard_error "$HOSTILE_SO is not built (make check builds it)"
 start_server
 SVC=isc_env
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 
 # The "proxy": a second test server. Whoever uses it as a proxy leaves a
 # `connection` event in its log.
-mkdir -p "$T/proxy"
-"$ISC_TEST_SERVER" --dir "$T/proxy" >"$T/proxy.out" 2>&1 &
-_isc_pids+=($!)
-for _ in $(seq 1 100); do
-	[ -s "$T/proxy/port" ] && break
-	sleep 0.1
-done
-[ -s "$T/proxy/port" ] || hard_error "the proxy stand-in did not start"
-PROXY=http://127.0.0.1:$(tr -d '[:space:]' <"$T/proxy/port")
+start_extra_server proxy
+PROXY=http://127.0.0.1:$X_PORT
 proxy_connections() { _grep -c '^connection ' "$T/proxy/events.log" 2>/dev/null || true; }
 
 # --- self-checks: the detectors detect ----------------------------------------
@@ -68,12 +60,8 @@ write_config
 pam_service "$SVC" "$(isc_line)"
 hostile_env "$T/evil-certs/evil-ca.pem" "$T/evil-certs"
 pw='Hostile-env-password-1'
-register_secret "$pw"
 server_control '{"delay_ms": 1500}'
-mark=$(events_mark)
-rc=0
-run_pamtester alice "$SVC" "$pw" >/dev/null 2>&1 &
-pamtester_job=$!
+change_start alice "$pw"
 hpid=$(helper_pid 10) || fail "no running pam_isc_helper seen"
 # (An exiting process shows an empty environ.)
 if env_now=$(tr '\0' '\n' <"/proc/$hpid/environ" 2>/dev/null) && [ -n "$env_now" ]; then
@@ -87,13 +75,11 @@ if env_now=$(tr '\0' '\n' <"/proc/$hpid/environ" 2>/dev/null) && [ -n "$env_now"
 else
 	log "note: helper $hpid ended before its environment could be read"
 fi
-wait "$pamtester_job" || rc=$?
+change_wait
 server_control '{"delay_ms": 0}'
-[ "$rc" -eq 0 ] || fail "the change failed in a hostile environment (pamtester exit $rc)"
-set_line=$(events_since "$mark" | _grep -E '^set user=alice ' | tail -n 1)
-[ -n "$set_line" ] || fail "the configured server saw no set-password"
-[ "$(field decrypted_sha256 <<<"$set_line")" = "$(sha256_of "$pw")" ] ||
-	fail "the server decrypted another password"
+[ "$RC" -eq 0 ] || fail "the change failed in a hostile environment (pamtester exit $RC)"
+[ -n "$(set_event alice)" ] || fail "the configured server saw no set-password"
+got_password alice "$pw" || fail "the server decrypted another password"
 [ "$(proxy_connections)" -eq 0 ] || fail "the proxy stand-in was contacted: $(head -n 3 "$T/proxy/events.log" | tr '\n' ';')"
 [ ! -e "$T/keylog" ] || fail "a TLS key log file appeared ($T/keylog)"
 assert_log 'hostile_preload: loaded into (pamtester|timeout)' \
@@ -112,13 +98,9 @@ wait_no_follower 10 || fail "the follower did not exit"
 write_config '!ca_file' 'on_error = fail'
 pam_service "$SVC" "$(isc_line)"
 hostile_env "$ISC_CA" "$T/server"
-pw='Hostile-env-password-2'
-register_secret "$pw"
-mark=$(events_mark)
-rc=0
-run_pamtester alice "$SVC" "$pw" || rc=$?
-[ "$rc" -ne 0 ] || fail "the change succeeded: a CA named by the environment was trusted"
-[ "$(events_since "$mark" | _grep -cE '^(request|set) ' || true)" -eq 0 ] ||
+pam_change alice 'Hostile-env-password-2'
+[ "$RC" -ne 0 ] || fail "the change succeeded: a CA named by the environment was trusted"
+[ "$(events_since "$MARK" | _grep -cE '^(request|set) ' || true)" -eq 0 ] ||
 	fail "a request got through TLS although the server's CA is only in the environment"
 assert_log 'event=error user=alice .*(certificate|issuer|SSL|TLS)'
 [ ! -e "$T/keylog" ] || fail "a TLS key log file appeared ($T/keylog)"

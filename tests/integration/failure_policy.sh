@@ -10,8 +10,6 @@
 
 isc_setup
 start_server
-CLOSED_PORT=$(tr -d '[:space:]' <"$T/server/closed_port")
-DOWN_URL=https://127.0.0.1:$CLOSED_PORT
 
 # conf ON_ERROR [URL] [extra lines...]
 conf() {
@@ -20,7 +18,6 @@ conf() {
 	write_config "on_error = $on_error" "api_url = $url" 'timeout = 3' "$@"
 }
 
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 pam_service isc_stack \
 	"password required $PAM_MATRIX passdb=$T/passdb" \
 	"$(isc_line required use_authtok)"
@@ -34,26 +31,42 @@ local_is() {
 	_grep -qF -f <(printf ':%s:\n' "$1") "$T/passdb"
 }
 
-# change USER OLD NEW: through the stack; RC, MS (elapsed ms), EV (events).
+# change USER OLD NEW [SERVICE]: USER's local password is OLD, then USER
+# changes it to NEW through the stack (SERVICE, default isc_stack; ISC_PAM_OP
+# as for run_pamtester_in); RC, MS (elapsed ms), EV (events: n_events).
 change() {
-	local user=$1 old=$2 new=$3 mark
+	local user=$1 old=$2 new=$3 service=${4:-isc_stack} mark
 	register_secret "$old"
 	register_secret "$new"
+	set_local "$user" "$old"
 	mark=$(events_mark)
 	RC=0
-	printf '%s\n%s\n%s\n' "$old" "$new" "$new" | run_pamtester_in "$user" isc_stack || RC=$?
+	printf '%s\n%s\n%s\n' "$old" "$new" "$new" | run_pamtester_in "$user" "$service" || RC=$?
 	MS=$(pamtester_ms)
 	EV=$(events_since "$mark")
 }
 
-n_events() { printf '%s\n' "$EV" | _grep -cE "$1" || true; }
+# told WHAT TEXT: pamtester's output (what the person saw) has TEXT.
+told() {
+	_grep -qF -- "$2" "$T/pamtester.out" ||
+		fail "$1: the person was not told '$2': $(oneline <"$T/pamtester.out")"
+}
+
+# kept_local WHAT OLD: the change failed and the local password is still OLD.
+kept_local() {
+	[ "$RC" -ne 0 ] || fail "$1: pamtester succeeded"
+	local_is "$2" || fail "$1: the local password changed"
+}
+# changed_local WHAT NEW: the change succeeded and the local password is NEW.
+changed_local() {
+	[ "$RC" -eq 0 ] || fail "$1: pamtester exited $RC"
+	local_is "$2" || fail "$1: the local password did not change"
+}
 
 # --- 1. ISC up: one change is one lookup and one set, and the key is cached.
 conf fail
-set_local alice 'Alice-old-password-1'
 change alice 'Alice-old-password-1' 'Alice-new-password-2'
-[ "$RC" -eq 0 ] || fail "normal change: pamtester exited $RC"
-local_is 'Alice-new-password-2' || fail "normal change: local password not changed"
+changed_local "normal change" 'Alice-new-password-2'
 [ "$(n_events '^lookup user=alice ')" -eq 1 ] ||
 	fail "a normal change must cost exactly one lookup, got $(n_events '^lookup ')"
 [ "$(n_events '^set user=alice ')" -eq 1 ] || fail "expected one set, got $(n_events '^set ')"
@@ -66,41 +79,33 @@ log "ok: one change, one lookup, one set, one connection; key cached"
 
 # --- 2. on_error = fail, ISC down: refused in the preliminary phase, the
 # local password is unchanged, within timeout + 1 s.
-conf fail "$DOWN_URL"
-set_local alice 'Alice-old-password-3'
+conf fail "$ISC_DOWN_URL"
 change alice 'Alice-old-password-3' 'Alice-never-password-4'
-[ "$RC" -ne 0 ] || fail "on_error=fail, ISC down: pamtester succeeded"
-local_is 'Alice-old-password-3' || fail "on_error=fail, ISC down: the local password changed"
+kept_local "on_error=fail, ISC down" 'Alice-old-password-3'
 [ "$MS" -le 4000 ] || fail "on_error=fail, ISC down: took $MS ms (timeout 3 s)"
-_grep -q 'unreachable; the password was not changed' "$T/pamtester.out" ||
-	fail "no message for the person: $(cat "$T/pamtester.out" | _isc_redact)"
+told "on_error=fail, ISC down" 'unreachable; the password was not changed'
 wait_for_log 'event=refused user=alice phase=prelim reason=unreachable policy=fail' 5 ||
 	fail "no refused line"
 assert_log 'event=error user=alice step=token kind=transport'
-[ -z "$(ls "$T/state/queue/" 2>/dev/null | _grep -E '^[0-9a-f]{64}$')" ] || fail "on_error=fail queued something"
+[ -z "$(queue_entries)" ] || fail "on_error=fail queued something"
 log "ok: on_error=fail, ISC down: local unchanged, $MS ms"
 
 # --- 3. on_error = fail, unknown identity: refused before the local change.
 conf fail
-set_local unknown1 'Unknown-old-password-5'
 change unknown1 'Unknown-old-password-5' 'Unknown-new-password-6'
-[ "$RC" -ne 0 ] || fail "on_error=fail, unknown identity: pamtester succeeded"
-local_is 'Unknown-old-password-5' || fail "on_error=fail, unknown identity: local password changed"
+kept_local "on_error=fail, unknown identity" 'Unknown-old-password-5'
 [ "$(n_events '^set ')" -eq 0 ] || fail "unknown identity: something was set"
 wait_for_log 'event=refused user=unknown1 phase=prelim reason=rejected' 5 || fail "no refused line"
 log "ok: on_error=fail, unknown identity: local unchanged"
 
 # --- 4. on_error = queue, ISC down, key cached: local change stands, queued.
-conf queue "$DOWN_URL"
-set_local alice 'Alice-old-password-7'
+conf queue "$ISC_DOWN_URL"
 change alice 'Alice-old-password-7' 'Alice-queued-password-8'
-[ "$RC" -eq 0 ] || fail "on_error=queue, ISC down: pamtester exited $RC"
-local_is 'Alice-queued-password-8' || fail "on_error=queue: the local password did not change"
+changed_local "on_error=queue, ISC down" 'Alice-queued-password-8'
 [ "$MS" -le 4000 ] || fail "on_error=queue, ISC down: took $MS ms"
-_grep -q 'your new password will be sent when it is back' "$T/pamtester.out" ||
-	fail "no queued message: $(cat "$T/pamtester.out" | _isc_redact)"
+told "on_error=queue, ISC down" 'your new password will be sent when it is back'
 wait_for_log 'event=queued user=alice ' 5 || fail "no queued line"
-q=$(ls "$T/state/queue/" | _grep -E '^[0-9a-f]{64}$' || true)
+q=$(queue_entries)
 [ "$(printf '%s\n' "$q" | _grep -c .)" -eq 1 ] || fail "expected one queue entry, got: $q"
 qf=$T/state/queue/$q
 [ "$(stat -c %a "$qf")" = 600 ] || fail "queue entry mode $(stat -c %a "$qf")"
@@ -111,52 +116,39 @@ file_has_secret "$qf" && fail "the queue entry holds a password in clear"
 log "ok: on_error=queue, ISC down: local changed, queued (encrypted), $MS ms"
 
 # --- 5. on_error = ignore, ISC down: local change stands, nothing queued.
-conf ignore "$DOWN_URL"
-set_local bob 'Bob-old-password-9'
+conf ignore "$ISC_DOWN_URL"
 change bob 'Bob-old-password-9' 'Bob-ignored-password-10'
-[ "$RC" -eq 0 ] || fail "on_error=ignore: pamtester exited $RC"
-local_is 'Bob-ignored-password-10' || fail "on_error=ignore: local password not changed"
+changed_local "on_error=ignore" 'Bob-ignored-password-10'
 wait_for_log 'event=local_only user=bob reason=unreachable policy=ignore' 5 || fail "no local_only line"
-_grep -q 'was not sent there' "$T/pamtester.out" || fail "no message for ignore"
-[ "$(ls "$T/state/queue/" | _grep -cE '^[0-9a-f]{64}$')" -eq 1 ] || fail "on_error=ignore queued bob"
+told "on_error=ignore" 'was not sent there'
+[ "$(queue_entries | wc -l)" -eq 1 ] || fail "on_error=ignore queued bob"
 log "ok: on_error=ignore: local changed, not queued"
 
 # --- 6. on_error = queue, ISC refuses (unknown identity): never queued, the
 # local change stands, logged as an error.
 conf queue
-set_local unknown1 'Unknown-old-password-11'
 change unknown1 'Unknown-old-password-11' 'Unknown-new-password-12'
-[ "$RC" -eq 0 ] || fail "on_error=queue, unknown identity: pamtester exited $RC"
-local_is 'Unknown-new-password-12' || fail "on_error=queue, unknown: local not changed"
+changed_local "on_error=queue, unknown identity" 'Unknown-new-password-12'
 [ "$(n_events '^lookup ')" -eq 1 ] || fail "unknown identity: looked up $(n_events '^lookup ') times"
 wait_for_log 'event=local_only user=unknown1 reason=rejected policy=queue' 5 || fail "no local_only line"
-[ "$(ls "$T/state/queue/" | _grep -cE '^[0-9a-f]{64}$')" -eq 1 ] || fail "a refused change was queued"
+[ "$(queue_entries | wc -l)" -eq 1 ] || fail "a refused change was queued"
 log "ok: on_error=queue, ISC said no: not queued, logged"
 
 # --- 7. on_error = queue without any cached key: nothing can be queued safely.
 rm -rf "$T/state"
-conf queue "$DOWN_URL"
-set_local carol 'Carol-old-password-13'
+conf queue "$ISC_DOWN_URL"
 change carol 'Carol-old-password-13' 'Carol-new-password-14'
-[ "$RC" -eq 0 ] || fail "queue without key: pamtester exited $RC"
-local_is 'Carol-new-password-14' || fail "queue without key: local not changed"
+changed_local "queue without key" 'Carol-new-password-14'
 wait_for_log 'event=not_queued user=carol reason=no_cached_key' 5 || fail "no not_queued line"
-_grep -q 'was not sent there' "$T/pamtester.out" || fail "no message without key"
-[ -z "$(ls "$T/state/queue/" 2>/dev/null | _grep -E '^[0-9a-f]{64}$')" ] || fail "queued without a key"
+told "queue without key" 'was not sent there'
+[ -z "$(queue_entries)" ] || fail "queued without a key"
 log "ok: no cached key: behaves as ignore"
 
 # --- 8. PAM_SILENT silences the messages; prelim_check = no does it all in
 # the update phase.
-conf queue "$DOWN_URL" 'prelim_check = no'
-set_local carol 'Carol-old-password-15'
-mark=$(events_mark)
-RC=0
-printf '%s\n%s\n%s\n' 'Carol-old-password-15' 'Carol-new-password-16' 'Carol-new-password-16' |
-	ISC_PAM_OP='chauthtok(PAM_SILENT)' run_pamtester_in carol isc_stack || RC=$?
-register_secret 'Carol-old-password-15'
-register_secret 'Carol-new-password-16'
-[ "$RC" -eq 0 ] || fail "PAM_SILENT, prelim_check=no: pamtester exited $RC"
-local_is 'Carol-new-password-16' || fail "prelim_check=no: local not changed"
+conf queue "$ISC_DOWN_URL" 'prelim_check = no'
+ISC_PAM_OP='chauthtok(PAM_SILENT)' change carol 'Carol-old-password-15' 'Carol-new-password-16'
+changed_local "PAM_SILENT, prelim_check=no" 'Carol-new-password-16'
 if _grep -q 'Identity Security Cloud' "$T/pamtester.out"; then
 	fail "PAM_SILENT: pam_isc still talked to the person"
 fi
@@ -167,12 +159,9 @@ log "ok: PAM_SILENT, prelim_check = no"
 # --- 9. on_error = fail, a secret file the helper cannot use: refused in the
 # preliminary phase too (the update phase would refuse after the local change).
 conf fail "$ISC_URL" "client_secret_file = $T/no-such-secret"
-set_local dave 'Dave-old-password-17'
 change dave 'Dave-old-password-17' 'Dave-new-password-18'
-[ "$RC" -ne 0 ] || fail "on_error=fail, unusable secret: pamtester succeeded"
-local_is 'Dave-old-password-17' || fail "on_error=fail, unusable secret: the local password changed"
-_grep -q 'misconfigured; the password was not changed' "$T/pamtester.out" ||
-	fail "unusable secret: no message for the person: $(_isc_redact <"$T/pamtester.out")"
+kept_local "on_error=fail, unusable secret" 'Dave-old-password-17'
+told "unusable secret" 'misconfigured; the password was not changed'
 wait_for_log 'event=refused user=dave phase=prelim reason=config policy=fail' 5 ||
 	fail "unusable secret: no refused line"
 log "ok: on_error=fail, unusable secret: local unchanged"
@@ -186,15 +175,8 @@ pam_service isc_hung \
 	"password required $PAM_MATRIX passdb=$T/passdb" \
 	"password required $PAM_ISC_SO config=$T/pam_isc.conf helper=$hung use_authtok debug"
 conf fail
-set_local user1 'User1-old-password-19'
-register_secret 'User1-old-password-19'
-register_secret 'User1-new-password-20'
-RC=0
-printf '%s\n%s\n%s\n' 'User1-old-password-19' 'User1-new-password-20' 'User1-new-password-20' |
-	run_pamtester_in user1 isc_hung || RC=$?
-MS=$(pamtester_ms)
-[ "$RC" -ne 0 ] || fail "hung helper, on_error=fail: pamtester succeeded"
-local_is 'User1-old-password-19' || fail "hung helper, on_error=fail: the local password changed"
+change user1 'User1-old-password-19' 'User1-new-password-20' isc_hung
+kept_local "hung helper, on_error=fail" 'User1-old-password-19'
 # timeout + the verdict's grace + the kill: 4 s; pamtester itself starts
 # slower under the sanitizer and valgrind stages' wrappers.
 limit=4000

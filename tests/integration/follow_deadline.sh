@@ -14,15 +14,9 @@ write_config 'status_interval = 2' 'status_timeout = 5'
 server_control '{"finish_after_ms": 4000}'
 SVC=isc_deadline
 pam_service "$SVC" "$(isc_line)"
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 
-pw='Follow-deadline-password-1'
-register_secret "$pw"
-mark=$(events_mark)
-rc=0
-run_pamtester alice "$SVC" "$pw" || rc=$?
-[ "$rc" -eq 0 ] || fail "pamtester exited $rc"
-REQ=$(events_since "$mark" | _grep -E '^set user=alice ' | field request | tail -n 1)
+change_ok alice 'Follow-deadline-password-1'
+REQ=$(request_of alice)
 [ -n "$REQ" ] || fail "no request id in the server's set event"
 wait_for_log "pam_isc\[[0-9]+\]: event=final user=alice request=$REQ state=(FINISHED|UNKNOWN)" 15 ||
 	fail "no final line within 15 s"

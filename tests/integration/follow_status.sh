@@ -11,17 +11,12 @@ start_server
 write_config 'on_error = fail'
 SVC=isc_follow
 pam_service "$SVC" "$(isc_line)"
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 
 # change USER PASSWORD: pamtester's exit status in RC, the request id of the
 # server's set event in REQ.
 change() {
-	local user=$1 pw=$2 mark
-	register_secret "$pw"
-	mark=$(events_mark)
-	RC=0
-	run_pamtester "$user" "$SVC" "$pw" || RC=$?
-	REQ=$(events_since "$mark" | _grep -E "^set user=$user " | field request | tail -n 1)
+	pam_change "$1" "$2"
+	REQ=$(request_of "$1")
 }
 
 # --- 1. IN_PROGRESS, two more IN_PROGRESS polls, then FAILED ------------------

@@ -13,26 +13,17 @@
 isc_setup
 start_server
 SVC=isc_lost
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 pam_service "$SVC" "$(isc_line)"
 # queue: an unreachable ISC would queue the change; an unknown outcome must
 # not be.
 write_config "on_error = queue"
 
 N=0
-# change USER: RC (pamtester's exit status) and EV (the server's events).
+# change USER: a change with a new password; RC, EV, MARK (pam_change).
 change() {
-	local pw mark
 	N=$((N + 1))
-	pw="Lost-answer-password-$N-$1"
-	register_secret "$pw"
-	mark=$(events_mark)
-	RC=0
-	run_pamtester "$1" "$SVC" "$pw" || RC=$?
-	EV=$(events_since "$mark")
-	MARK=$mark
+	pam_change "$1" "Lost-answer-password-$N-$1"
 }
-n_events() { printf '%s\n' "$EV" | _grep -cE -- "$1" || true; }
 
 server_control '{"drop_count": 1, "drop_endpoint": "set"}'
 change alice

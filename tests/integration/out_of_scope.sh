@@ -13,7 +13,6 @@ SVC=isc_scope
 # pam_isc first and "required": anything but PAM_IGNORE/PAM_SUCCESS from it
 # would fail the change; pam_permit provides the success.
 pam_service "$SVC" "$(isc_line required)" "password required $PAM_PERMIT"
-pam_service other "password required $PAM_PERMIT"
 
 # skip_case USER REASON_RE: the change succeeds without pam_isc doing anything.
 skip_case() {

@@ -12,12 +12,9 @@
 
 isc_setup
 start_server
-DOWN_URL=https://127.0.0.1:$(tr -d '[:space:]' <"$T/server/closed_port")
-PAM_ISC_CTL=$top_builddir/pam_isc_ctl
 SVC=isc_burst
 N_USERS=50
 pam_service "$SVC" "$(isc_line)"
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 
 USERS=()
 for ((i = 1; i <= N_USERS; i++)); do
@@ -91,13 +88,13 @@ write_config 'on_error = queue' 'timeout = 2'
 register_secret 'Burst-key-cache-password'
 run_pamtester burst01 "$SVC" 'Burst-key-cache-password' || fail "key caching change failed"
 
-write_config 'on_error = queue' 'timeout = 2' "api_url = $DOWN_URL"
+write_config 'on_error = queue' 'timeout = 2' "api_url = $ISC_DOWN_URL"
 t0=$(date +%s)
 round 1
 round 2
 log "ok: 2 x $N_USERS concurrent changes queued in $(($(date +%s) - t0)) s"
 
-n=$(ls "$T/state/queue/" | _grep -cE '^[0-9a-f]{64}$' || true)
+n=$(queue_entries | wc -l)
 [ "$n" -eq "$N_USERS" ] || fail "expected $N_USERS queue entries, got $n"
 [ "$(count_log 'event=queued user=burst')" -eq $((2 * N_USERS)) ] ||
 	fail "expected $((2 * N_USERS)) queued lines, got $(count_log 'event=queued user=burst')"
@@ -105,10 +102,8 @@ n=$(ls "$T/state/queue/" | _grep -cE '^[0-9a-f]{64}$' || true)
 # ISC back: one flush delivers everything.
 write_config 'on_error = queue' 'timeout = 2'
 mark=$(events_mark)
-rc=0
-with_nss "$PAM_ISC_CTL" --config "$T/pam_isc.conf" --helper "$PAM_ISC_HELPER" flush >"$T/ctl.out" 2>&1 || rc=$?
-cat "$T/ctl.out" >>"$T/pamtester.all"
-[ "$rc" -eq 0 ] || fail "flush exited $rc: $(cat "$T/ctl.out")"
+ctl flush
+[ "$CTL_RC" -eq 0 ] || fail "flush exited $CTL_RC: $(cat "$T/ctl.out")"
 ev=$(events_since "$mark")
 for u in "${USERS[@]}"; do
 	new=$(printf '%s\n' "$ev" | _grep -cE "^set user=$u .*decrypted_sha256=$(sha256_of "$(pw_of 2 "$u")") " || true)
@@ -117,7 +112,7 @@ for u in "${USERS[@]}"; do
 	[ "$new" -eq 1 ] && [ "$old" -eq 0 ] && [ "$all" -eq 1 ] ||
 		fail "$u: newest arrived $new time(s), older $old, sets $all"
 done
-[ -z "$(ls "$T/state/queue/" | _grep -E '^[0-9a-f]{64}')" ] || fail "entries left after the flush"
+[ -z "$(queue_entries)" ] || fail "entries left after the flush: $(queue_entries)"
 _grep -q "delivered $N_USERS, dropped 0, still queued 0" "$T/ctl.out" || fail "flush summary: $(cat "$T/ctl.out")"
 log "ok: flush: each user's newest password arrived exactly once"
 

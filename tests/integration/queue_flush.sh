@@ -7,45 +7,32 @@
 
 isc_setup
 start_server
-DOWN_URL=https://127.0.0.1:$(tr -d '[:space:]' <"$T/server/closed_port")
-PAM_ISC_CTL=$top_builddir/pam_isc_ctl
-[ -x "$PAM_ISC_CTL" ] || hard_error "$PAM_ISC_CTL is not built"
 SVC=isc_queue
 pam_service "$SVC" "$(isc_line)"
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 
 up() { write_config 'on_error = queue' 'timeout = 3' "$@"; }
-down() { write_config 'on_error = queue' 'timeout = 3' "api_url = $DOWN_URL" "$@"; }
+down() { write_config 'on_error = queue' 'timeout = 3' "api_url = $ISC_DOWN_URL" "$@"; }
 
-# ctl ARGS...: pam_isc_ctl with our config; CTL_RC, output in $T/ctl.out.
-ctl() {
-	CTL_RC=0
-	with_nss "$PAM_ISC_CTL" --config "$T/pam_isc.conf" --helper "$PAM_ISC_HELPER" "$@" \
-		>"$T/ctl.out" 2>&1 || CTL_RC=$?
-	cat "$T/ctl.out" >>"$T/pamtester.all"
+# flush_drops USER REASON WHAT: a flush with the config as written exits 0,
+# sends nothing for USER and logs USER's entry dropped for REASON.
+flush_drops() {
+	local user=$1 reason=$2 what=$3
+	ctl flush
+	[ "$CTL_RC" -eq 0 ] || fail "flush with $what: exit $CTL_RC"
+	[ "$(count_sets "$user")" -eq 0 ] || fail "$what: $user's change was sent"
+	wait_for_log "event=queue_dropped user=$user reason=$reason" 5 || fail "no $reason line"
 }
-
-change() {
-	local user=$1 pw=$2 rc=0
-	register_secret "$pw"
-	run_pamtester "$user" "$SVC" "$pw" || rc=$?
-	[ "$rc" -eq 0 ] || fail "$user: pamtester exited $rc"
-}
-queue_files() { ls "$T/state/queue/" 2>/dev/null | _grep -E '^[0-9a-f]{64}(\.inflight)?$' || true; }
-entry_of() { printf '%s/state/queue/%s' "$T" "$(printf '%s' "$1" | sha256sum | cut -d' ' -f1)"; }
-sets_for() { count_events "^set user=$1 "; }
-sets_with() { count_events "^set user=$1 .*decrypted_sha256=$(sha256_of "$2") "; }
 
 # --- the key is cached by a change while ISC is up.
 up
-change alice 'Alice-direct-password-1'
+change_ok alice 'Alice-direct-password-1'
 
 # --- ISC down: alice twice (the newer must win), bob once.
 down
-change alice 'Alice-queued-old-2'
-change alice 'Alice-queued-new-3'
-change bob 'Bob-queued-password-4'
-[ "$(queue_files | wc -l)" -eq 2 ] || fail "expected 2 entries, got: $(queue_files)"
+change_ok alice 'Alice-queued-old-2'
+change_ok alice 'Alice-queued-new-3'
+change_ok bob 'Bob-queued-password-4'
+[ "$(queue_entries | wc -l)" -eq 2 ] || fail "expected 2 entries, got: $(queue_entries)"
 for f in "$T"/state/queue/*; do
 	file_has_secret "$f" && fail "a queue file holds a password in clear: $f"
 done
@@ -61,7 +48,7 @@ log "ok: queued while down; pam_isc_ctl queue lists them"
 # --- flush while ISC is still down: non-zero, everything stays.
 ctl flush
 [ "$CTL_RC" -eq 1 ] || fail "flush while down: exit $CTL_RC, expected 1"
-[ "$(queue_files | wc -l)" -eq 2 ] || fail "flush while down lost entries: $(queue_files)"
+[ "$(queue_entries | wc -l)" -eq 2 ] || fail "flush while down lost entries: $(queue_entries)"
 wait_for_log 'pam_isc_ctl\[[0-9]+\]: event=flush delivered=0 dropped=0 remaining=2' 5 ||
 	fail "no flush summary line"
 log "ok: flush while down: exit 1, entries kept"
@@ -71,10 +58,10 @@ up
 mark=$(events_mark)
 ctl flush
 [ "$CTL_RC" -eq 0 ] || fail "flush: exit $CTL_RC: $(cat "$T/ctl.out")"
-[ -z "$(queue_files)" ] || fail "flush left entries: $(queue_files)"
-[ "$(sets_with alice 'Alice-queued-new-3')" -eq 1 ] || fail "alice's newest password did not arrive once"
-[ "$(sets_with alice 'Alice-queued-old-2')" -eq 0 ] || fail "alice's older password reached ISC"
-[ "$(sets_with bob 'Bob-queued-password-4')" -eq 1 ] || fail "bob's password did not arrive once"
+[ -z "$(queue_entries)" ] || fail "flush left entries: $(queue_entries)"
+[ "$(count_sets alice 'Alice-queued-new-3')" -eq 1 ] || fail "alice's newest password did not arrive once"
+[ "$(count_sets alice 'Alice-queued-old-2')" -eq 0 ] || fail "alice's older password reached ISC"
+[ "$(count_sets bob 'Bob-queued-password-4')" -eq 1 ] || fail "bob's password did not arrive once"
 wait_for_log 'pam_isc_ctl\[[0-9]+\]: event=queue_delivered user=alice request=[0-9a-f]+ state=IN_PROGRESS' 5 ||
 	fail "no queue_delivered line for alice"
 # The delivered changes are followed to their final state.
@@ -87,138 +74,112 @@ log "ok: flush: newest password of each user exactly once"
 
 # --- a direct success removes an older queued entry.
 down
-change carol 'Carol-queued-password-5'
-[ -f "$(entry_of carol)" ] || fail "carol not queued"
+change_ok carol 'Carol-queued-password-5'
+[ -f "$(queue_entry_of carol)" ] || fail "carol not queued"
 up
-change carol 'Carol-direct-password-6'
-[ -f "$(entry_of carol)" ] && fail "carol's older queued change survived a direct success"
+change_ok carol 'Carol-direct-password-6'
+[ -f "$(queue_entry_of carol)" ] && fail "carol's older queued change survived a direct success"
 wait_for_log 'event=queue_superseded user=carol' 5 || fail "no queue_superseded line"
 log "ok: a direct success supersedes the queued entry"
 
 # --- key rotated between queueing and delivery: dropped, logged, not sent.
 down
-change dave 'Dave-queued-password-7'
+change_ok dave 'Dave-queued-password-7'
 server_control '{"rotate_key": true}'
 up
-mark=$(events_mark)
-ctl flush
-[ "$CTL_RC" -eq 0 ] || fail "flush after rotation: exit $CTL_RC"
-[ "$(sets_for dave)" -eq 0 ] || fail "dave's stale ciphertext was sent"
-[ -z "$(queue_files)" ] || fail "rotated entry left: $(queue_files)"
-wait_for_log 'event=queue_dropped user=dave reason=key_rotated .*must change the password again' 5 ||
-	fail "no key_rotated line"
+flush_drops dave key_rotated "a rotated key (a stale ciphertext)"
+[ -z "$(queue_entries)" ] || fail "rotated entry left: $(queue_entries)"
+assert_log 'event=queue_dropped user=dave reason=key_rotated .*must change the password again' \
+	"the key_rotated line does not tell dave to change the password again"
 log "ok: key rotated: dropped and logged"
 
 # --- expired: an entry older than queue_max_age is dropped, not sent.
 down
-change user1 'User1-queued-password-8'
-sed -i 's/^time=.*/time=1000/' "$(entry_of user1)"
+change_ok user1 'User1-queued-password-8'
+sed -i 's/^time=.*/time=1000/' "$(queue_entry_of user1)"
 up
-ctl flush
-[ "$CTL_RC" -eq 0 ] || fail "flush with an expired entry: exit $CTL_RC"
-[ "$(sets_for user1)" -eq 0 ] || fail "the expired entry was sent"
-wait_for_log 'event=queue_dropped user=user1 reason=expired' 5 || fail "no expired line"
+flush_drops user1 expired "an expired entry"
 log "ok: expired entry dropped"
 
 # --- a torn / corrupt entry is never processed; flush says so (exit 1).
 down
-change user2 'User2-queued-password-9'
-f=$(entry_of user2)
+change_ok user2 'User2-queued-password-9'
+f=$(queue_entry_of user2)
 head -c 100 "$f" >"$f.cut" && cat "$f.cut" >"$f" && rm -f "$f.cut"
 up
 ctl flush
 [ "$CTL_RC" -eq 1 ] || fail "flush with a corrupt entry: exit $CTL_RC, expected 1"
-[ "$(sets_for user2)" -eq 0 ] || fail "a corrupt entry was sent"
+[ "$(count_sets user2)" -eq 0 ] || fail "a corrupt entry was sent"
 wait_for_log 'event=queue_bad file=' 5 || fail "no queue_bad line"
 rm -f "$f"
 
 # --- a writer killed before its rename leaves only a temporary file: never
 # an entry; an old one is cleaned up by flush.
-tmpf="$T/state/queue/.$(printf 'user4' | sha256sum | cut -d' ' -f1).Ab12Cd"
+tmpf="$T/state/queue/.$(sha256_of user4).Ab12Cd"
 printf 'PAM_ISC_QUEUE/1\nuser=user4\nlogin=us' >"$tmpf"
 chmod 0600 "$tmpf"
 touch -d '1 hour ago' "$tmpf"
 ctl flush
 [ "$CTL_RC" -eq 0 ] || fail "flush with a torn temporary file: exit $CTL_RC"
-[ "$(sets_for user4)" -eq 0 ] || fail "a torn temporary file was delivered"
+[ "$(count_sets user4)" -eq 0 ] || fail "a torn temporary file was delivered"
 [ ! -e "$tmpf" ] || fail "the stale temporary file was not cleaned up"
 
 # --- an interrupted delivery (.inflight left by a crash) is not resent.
 down
-change user3 'User3-queued-password-10'
-f=$(entry_of user3)
+change_ok user3 'User3-queued-password-10'
+f=$(queue_entry_of user3)
 mv "$f" "$f.inflight"
 up
 ctl queue
 _grep -q 'interrupted' "$T/ctl.out" || fail "queue does not show the interrupted delivery"
-ctl flush
-[ "$CTL_RC" -eq 0 ] || fail "flush with an interrupted delivery: exit $CTL_RC"
-[ "$(sets_for user3)" -eq 0 ] || fail "an interrupted delivery was sent again"
+flush_drops user3 interrupted "an interrupted delivery"
 [ ! -e "$f.inflight" ] || fail ".inflight file left"
-wait_for_log 'event=queue_dropped user=user3 reason=interrupted' 5 || fail "no interrupted line"
 log "ok: corrupt entry never processed; interrupted delivery never resent"
 
 # --- a real kill -9 of a flush after ISC got the set-password (its answer
 # held back by delay_ms): the entry is never delivered a second time.
 down
-change user5 'User5-queued-password-11'
+change_ok user5 'User5-queued-password-11'
 up 'timeout = 20'
 server_control '{"delay_ms": 4000}'
-# (env, not the with_nss function: $! must be pam_isc_ctl itself.)
-env LD_PRELOAD="${ISC_TEST_PAMTESTER_PRELOAD:+$ISC_TEST_PAMTESTER_PRELOAD }$NSS_WRAPPER_LIB" \
-	NSS_WRAPPER_PASSWD="$NSS_WRAPPER_PASSWD" \
-	NSS_WRAPPER_GROUP="$NSS_WRAPPER_GROUP" \
-	"$PAM_ISC_CTL" --config "$T/pam_isc.conf" --helper "$PAM_ISC_HELPER" flush >"$T/ctl.out" 2>&1 &
-flush_pid=$!
-for ((i = 0; i < 150; i++)); do
-	[ "$(sets_for user5)" -ge 1 ] && break
-	sleep 0.1
-done
-[ "$(sets_for user5)" -eq 1 ] || fail "the held set-password never reached the server"
-kill -KILL "$flush_pid"
-wait "$flush_pid" 2>/dev/null || true
+ctl_start flush
+wait_for_event '^set user=user5 ' 15
+[ "$(count_sets user5)" -eq 1 ] || fail "the held set-password never reached the server"
+kill -KILL "$CTL_PID"
+ctl_wait
 server_control '{"delay_ms": 0}'
-[ -e "$(entry_of user5).inflight" ] || fail "no .inflight entry after the kill"
+[ -e "$(queue_entry_of user5).inflight" ] || fail "no .inflight entry after the kill"
 ctl flush
 [ "$CTL_RC" -eq 0 ] || fail "flush after the kill: exit $CTL_RC"
-[ "$(sets_for user5)" -eq 1 ] || fail "user5 was delivered $(sets_for user5) times"
+[ "$(count_sets user5)" -eq 1 ] || fail "user5 was delivered $(count_sets user5) times"
 wait_for_log 'event=queue_dropped user=user5 reason=interrupted' 5 || fail "no interrupted line for user5"
-[ -z "$(queue_files)" ] || fail "entries left: $(queue_files)"
+[ -z "$(queue_entries)" ] || fail "entries left: $(queue_entries)"
 log "ok: kill -9 during delivery: delivered once, never again"
 
 # --- a user put in skip_users since: the queued change is dropped, not sent.
 down
-change user4 'User4-queued-password-12'
+change_ok user4 'User4-queued-password-12'
 up 'skip_users = root, user4'
-ctl flush
-[ "$CTL_RC" -eq 0 ] || fail "flush with a now skipped user: exit $CTL_RC"
-[ "$(sets_for user4)" -eq 0 ] || fail "a skipped user's change was sent"
-wait_for_log 'event=queue_dropped user=user4 reason=skip_users' 5 || fail "no skip_users line"
+flush_drops user4 skip_users "a user now in skip_users"
 # ... likewise a user now below min_uid (multi1 has uid 1005).
 down
-change multi1 'Multi1-queued-password-13'
-[ -e "$(entry_of multi1)" ] || fail "multi1's change was not queued"
+change_ok multi1 'Multi1-queued-password-13'
+[ -e "$(queue_entry_of multi1)" ] || fail "multi1's change was not queued"
 up 'min_uid = 1006'
-ctl flush
-[ "$CTL_RC" -eq 0 ] || fail "flush with a user now below min_uid: exit $CTL_RC"
-[ "$(sets_for multi1)" -eq 0 ] || fail "the change of a user below min_uid was sent"
-wait_for_log 'event=queue_dropped user=multi1 reason=min_uid' 5 || fail "no min_uid line"
+flush_drops multi1 min_uid "a user now below min_uid"
 # ... but a user the name service does not know right now (LDAP down, say)
 # is kept, not dropped: pam_isc_ctl without the test's users, then with them.
 down
-change ambig1 'Ambig1-queued-password-14'
+change_ok ambig1 'Ambig1-queued-password-14'
 up
-CTL_RC=0
-"$PAM_ISC_CTL" --config "$T/pam_isc.conf" --helper "$PAM_ISC_HELPER" flush >"$T/ctl.out" 2>&1 ||
-	CTL_RC=$?
-cat "$T/ctl.out" >>"$T/pamtester.all"
+ctl_no_nss flush
 [ "$CTL_RC" -eq 1 ] || fail "flush without the name service's users: exit $CTL_RC, expected 1"
-[ -e "$(entry_of ambig1)" ] || fail "an entry was dropped because the name service did not know the user"
+[ -e "$(queue_entry_of ambig1)" ] || fail "an entry was dropped because the name service did not know the user"
 wait_for_log 'event=queue_kept user=ambig1 reason=unknown_user' 5 || fail "no queue_kept line"
 # With the name service back, the entry is processed (ISC has two accounts
 # for ambig1, none named like the user: dropped as a refusal, not resent).
 ctl flush
-[ ! -e "$(entry_of ambig1)" ] || fail "ambig1's entry is still queued with the name service back"
+[ ! -e "$(queue_entry_of ambig1)" ] || fail "ambig1's entry is still queued with the name service back"
 wait_for_log 'event=queue_dropped user=ambig1 ' 5 || fail "ambig1's entry was not processed"
 
 # --- check shows the key cache and the queue.

@@ -190,21 +190,11 @@ declare -A FINAL_WANTED=() # request id -> what
 # synced_to_isc MARK PASSWORD WHAT: since MARK the server decrypted exactly
 # PASSWORD for the user's account, once; the helper logged the acceptance.
 synced_to_isc() {
-	local mark=$1 pw=$2 what=$3 ev set_line got req
-	ev=$(events_since "$mark")
-	set_line=$(printf '%s\n' "$ev" | { _grep -E '^set ' || true; })
-	[ "$(printf '%s' "$set_line" | _grep -c '^set ' || true)" -eq 1 ] ||
-		fail "$what: expected exactly one set event, got: $set_line"
-	[ "$(field user <<<"$set_line")" = "$USER_NAME" ] ||
-		fail "$what: the set event is for '$(field user <<<"$set_line")', not $USER_NAME"
-	got=$(field decrypted_sha256 <<<"$set_line")
-	[ "$got" = "$(sha256_of "$pw")" ] ||
-		fail "$what: the server decrypted sha256 $got, the new password has $(sha256_of "$pw")"
-	got=$(field len <<<"$set_line")
-	[ "$got" = "$(byte_len "$pw")" ] || fail "$what: the server decrypted $got bytes, not $(byte_len "$pw")"
-	got=$(field account <<<"$set_line")
+	local mark=$1 pw=$2 what=$3 got req
+	assert_sent "$USER_NAME" "$pw" "$mark" "$what"
+	got=$(field account <<<"$SET_LINE")
 	[ "$got" = "$(dn "$USER_NAME")" ] || fail "$what: set on account '$got', not '$(dn "$USER_NAME")'"
-	req=$(field request <<<"$set_line")
+	req=$(field request <<<"$SET_LINE")
 	[ -n "$req" ] && [ "$req" != null ] || fail "$what: set event without a request id"
 	wait_for_log "pam_isc\[[0-9]+\]: event=accepted user=$USER_NAME request=$req state=IN_PROGRESS " 10 ||
 		fail "$what: no accepted line for request $req"
@@ -221,25 +211,49 @@ run_dialog() {
 # The transcript, less any line that would show a password, for a message.
 transcript() { tr -d '\r' <"$1" | _isc_redact | tail -n 20; }
 
+# pty_change NAME DIALOG_LINE... -- COMMAND...: COMMAND on a pseudo-terminal
+# with that dialog (run_dialog; the lines, passwords among them, reach expect
+# through printf, a builtin, never an argv). The transcript in TRANSCRIPT
+# ($T/NAME.pty, kept in TRANSCRIPTS for the leak check), the exit status in
+# RC; MARK and HASH_BEFORE are the server's events mark and the user's local
+# hash before it.
+pty_change() {
+	local name=$1 dialog=()
+	shift
+	while [ "$1" != -- ]; do
+		dialog+=("$1")
+		shift
+	done
+	shift
+	TRANSCRIPT=$T/$name.pty
+	HASH_BEFORE=$(shadow_hash "$USER_NAME")
+	MARK=$(events_mark)
+	RC=0
+	printf '%s\n' "${dialog[@]}" | run_dialog "$TRANSCRIPT" "$@" || RC=$?
+	TRANSCRIPTS+=("$TRANSCRIPT")
+}
+
+# hash_changed_to WHAT PASSWORD: the user's local hash is no longer
+# HASH_BEFORE, and is PASSWORD's.
+hash_changed_to() {
+	[ "$(shadow_hash "$USER_NAME")" != "$HASH_BEFORE" ] || fail "$1: the local hash did not change"
+	hash_is "$USER_NAME" "$2" || fail "$1: the local hash is not the new password's"
+}
+
 as_user=(setpriv --reuid="$USER_UID" --regid="$USER_GID" --init-groups --reset-env)
 as_caller=(setpriv --reuid="$CALLER_UID" --regid="$CALLER_GID" --init-groups --reset-env)
 TRANSCRIPTS=()
 
 # --- 1. the user runs the real setuid passwd --------------------------------------
-hash_before=$(shadow_hash "$USER_NAME")
-mark=$(events_mark)
-rc=0
-printf '%s\n' 'Current password:' "S:$pw0" 'New password:' "S:$pw1" 'Retype new password:' "S:$pw1" |
-	run_dialog "$T/passwd.pty" "${as_user[@]}" "$PASSWD" || rc=$?
-TRANSCRIPTS+=("$T/passwd.pty")
-[ "$rc" -eq 0 ] || fail "passwd as $USER_NAME exited $rc: $(transcript "$T/passwd.pty")"
-_grep -q 'password updated successfully' "$T/passwd.pty" ||
-	fail "passwd did not report success: $(transcript "$T/passwd.pty")"
-_grep -q 'New password sent to Identity Security Cloud' "$T/passwd.pty" ||
-	fail "passwd showed no pam_isc message: $(transcript "$T/passwd.pty")"
-[ "$(shadow_hash "$USER_NAME")" != "$hash_before" ] || fail "passwd: the local hash did not change"
-hash_is "$USER_NAME" "$pw1" || fail "passwd: the local hash is not the new password's"
-synced_to_isc "$mark" "$pw1" passwd
+pty_change passwd 'Current password:' "S:$pw0" 'New password:' "S:$pw1" 'Retype new password:' "S:$pw1" \
+	-- "${as_user[@]}" "$PASSWD"
+[ "$RC" -eq 0 ] || fail "passwd as $USER_NAME exited $RC: $(transcript "$TRANSCRIPT")"
+_grep -q 'password updated successfully' "$TRANSCRIPT" ||
+	fail "passwd did not report success: $(transcript "$TRANSCRIPT")"
+_grep -q 'New password sent to Identity Security Cloud' "$TRANSCRIPT" ||
+	fail "passwd showed no pam_isc message: $(transcript "$TRANSCRIPT")"
+hash_changed_to passwd "$pw1"
+synced_to_isc "$MARK" "$pw1" passwd
 wait_for_log "pam_unix\(passwd:chauthtok\): password changed for $USER_NAME" 5 ||
 	fail "no pam_unix line for the passwd change"
 assert_log "pam_isc\[[0-9]+\]: event=accepted user=$USER_NAME request=$LAST_REQUEST .*account=\"?$(re_escape "$(dn "$USER_NAME")")\"?"
@@ -252,14 +266,13 @@ sleep 0.5
 	fail "a helper or service is left running after an ordinary user's passwd: $(pgrep -af '^pam_isc_helper' || true)"
 
 # --- 2. root sets it with chpasswd ----------------------------------------------
-hash_before=$(shadow_hash "$USER_NAME")
+HASH_BEFORE=$(shadow_hash "$USER_NAME")
 mark=$(events_mark)
 rc=0
 printf '%s:%s\n' "$USER_NAME" "$pw2" | chpasswd >"$T/chpasswd.out" 2>&1 || rc=$?
 TRANSCRIPTS+=("$T/chpasswd.out")
 [ "$rc" -eq 0 ] || fail "chpasswd exited $rc: $(transcript "$T/chpasswd.out")"
-[ "$(shadow_hash "$USER_NAME")" != "$hash_before" ] || fail "chpasswd: the local hash did not change"
-hash_is "$USER_NAME" "$pw2" || fail "chpasswd: the local hash is not the new password's"
+hash_changed_to chpasswd "$pw2"
 synced_to_isc "$mark" "$pw2" chpasswd
 wait_for_log "pam_unix\(chpasswd:chauthtok\): password changed for $USER_NAME" 5 ||
 	fail "no pam_unix line for the chpasswd change"
@@ -282,22 +295,17 @@ log "ok: chpasswd changed the local hash and ISC got the new password (request $
 # and su has it changed (PAM_CHANGE_EXPIRED_AUTHTOK) before the session.
 chage -d 0 "$USER_NAME" || hard_error "chage -d 0 failed"
 [ "$(getent shadow "$USER_NAME" | cut -d: -f3)" = 0 ] || hard_error "chage -d 0 did not expire the password"
-hash_before=$(shadow_hash "$USER_NAME")
-mark=$(events_mark)
-rc=0
-printf '%s\n' 'Password:' "S:$pw2" 'Current password:' "S:$pw2" 'New password:' "S:$pw3" \
-	'Retype new password:' "S:$pw3" |
-	run_dialog "$T/su.pty" "${as_caller[@]}" su - "$USER_NAME" -c 'echo "logged in as $(id -un)"' || rc=$?
-TRANSCRIPTS+=("$T/su.pty")
-[ "$rc" -eq 0 ] || fail "su - $USER_NAME (as $CALLER) exited $rc: $(transcript "$T/su.pty")"
-_grep -qi 'change your password' "$T/su.pty" ||
-	fail "su did not say the password had to be changed: $(transcript "$T/su.pty")"
-_grep -q "logged in as $USER_NAME" "$T/su.pty" ||
-	fail "su did not start the session after the change: $(transcript "$T/su.pty")"
-[ "$(shadow_hash "$USER_NAME")" != "$hash_before" ] || fail "su: the local hash did not change"
-hash_is "$USER_NAME" "$pw3" || fail "su: the local hash is not the new password's"
+pty_change su 'Password:' "S:$pw2" 'Current password:' "S:$pw2" 'New password:' "S:$pw3" \
+	'Retype new password:' "S:$pw3" \
+	-- "${as_caller[@]}" su - "$USER_NAME" -c 'echo "logged in as $(id -un)"'
+[ "$RC" -eq 0 ] || fail "su - $USER_NAME (as $CALLER) exited $RC: $(transcript "$TRANSCRIPT")"
+_grep -qi 'change your password' "$TRANSCRIPT" ||
+	fail "su did not say the password had to be changed: $(transcript "$TRANSCRIPT")"
+_grep -q "logged in as $USER_NAME" "$TRANSCRIPT" ||
+	fail "su did not start the session after the change: $(transcript "$TRANSCRIPT")"
+hash_changed_to su "$pw3"
 [ "$(getent shadow "$USER_NAME" | cut -d: -f3)" != 0 ] || fail "su: the password is still marked expired"
-synced_to_isc "$mark" "$pw3" su-expired
+synced_to_isc "$MARK" "$pw3" su-expired
 wait_for_log "pam_unix\(su-l:chauthtok\): password changed for $USER_NAME" 5 ||
 	fail "no pam_unix line for the su change"
 log "ok: the expired password changed at su login reached ISC (request $LAST_REQUEST)"
@@ -327,18 +335,14 @@ register_secret "$pw5"
 server_control '{"set_state": "FAILED"}'
 unix_re="pam_unix\\(passwd:chauthtok\\): password changed for $USER_NAME"
 n_unix=$(count_log "$unix_re")
-hash_before=$(shadow_hash "$USER_NAME")
-mark=$(events_mark)
-rc=0
-printf '%s\n' 'Current password:' "S:$pw3" 'New password:' "S:$pw4" 'Retype new password:' "S:$pw4" |
-	run_dialog "$T/veto-refused.pty" "${as_user[@]}" "$PASSWD" || rc=$?
-TRANSCRIPTS+=("$T/veto-refused.pty")
-[ "$rc" -ne 0 ] || fail "veto stack: passwd succeeded although ISC refused: $(transcript "$T/veto-refused.pty")"
-_grep -q 'Identity Security Cloud refused the new password' "$T/veto-refused.pty" ||
-	fail "veto stack: passwd did not say ISC refused: $(transcript "$T/veto-refused.pty")"
-[ "$(shadow_hash "$USER_NAME")" = "$hash_before" ] || fail "veto stack: the local hash changed although ISC refused"
+pty_change veto-refused 'Current password:' "S:$pw3" 'New password:' "S:$pw4" 'Retype new password:' "S:$pw4" \
+	-- "${as_user[@]}" "$PASSWD"
+[ "$RC" -ne 0 ] || fail "veto stack: passwd succeeded although ISC refused: $(transcript "$TRANSCRIPT")"
+_grep -q 'Identity Security Cloud refused the new password' "$TRANSCRIPT" ||
+	fail "veto stack: passwd did not say ISC refused: $(transcript "$TRANSCRIPT")"
+[ "$(shadow_hash "$USER_NAME")" = "$HASH_BEFORE" ] || fail "veto stack: the local hash changed although ISC refused"
 hash_is "$USER_NAME" "$pw3" || fail "veto stack: the local password is no longer the previous one"
-events_since "$mark" | _grep -qE "^set user=$USER_NAME .*state=FAILED" ||
+events_since "$MARK" | _grep -qE "^set user=$USER_NAME .*state=FAILED" ||
 	fail "veto stack: the server saw no refused set-password"
 wait_for_log "pam_isc\[[0-9]+\]: event=final user=$USER_NAME .*state=FAILED" 10 ||
 	fail "veto stack: no FAILED line"
@@ -347,14 +351,11 @@ log "ok: veto stack: ISC refused, passwd failed, the local password is unchanged
 
 # ISC accepts: both change, to the same password.
 server_control '{"set_state": "IN_PROGRESS"}'
-mark=$(events_mark)
-rc=0
-printf '%s\n' 'Current password:' "S:$pw3" 'New password:' "S:$pw5" 'Retype new password:' "S:$pw5" |
-	run_dialog "$T/veto-ok.pty" "${as_user[@]}" "$PASSWD" || rc=$?
-TRANSCRIPTS+=("$T/veto-ok.pty")
-[ "$rc" -eq 0 ] || fail "veto stack: passwd exited $rc: $(transcript "$T/veto-ok.pty")"
-hash_is "$USER_NAME" "$pw5" || fail "veto stack: the local hash is not the new password's"
-synced_to_isc "$mark" "$pw5" veto-passwd
+pty_change veto-ok 'Current password:' "S:$pw3" 'New password:' "S:$pw5" 'Retype new password:' "S:$pw5" \
+	-- "${as_user[@]}" "$PASSWD"
+[ "$RC" -eq 0 ] || fail "veto stack: passwd exited $RC: $(transcript "$TRANSCRIPT")"
+hash_changed_to "veto stack" "$pw5"
+synced_to_isc "$MARK" "$pw5" veto-passwd
 wait_for_log "$unix_re" 5 $((n_unix + 1)) || fail "veto stack: no pam_unix line for the change"
 log "ok: veto stack: ISC accepted first, then pam_unix set the same password (request $LAST_REQUEST)"
 

@@ -18,7 +18,6 @@ start_server
 write_config
 SVC=isc_marker
 pam_service "$SVC" "$(isc_line)"
-pam_service other "password required ${PAM_PERMIT:-$PAM_MATRIX}"
 
 marker="MQZ$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')ZQM"
 pw="Marker-${marker}-pw"
@@ -59,10 +58,7 @@ readable_without_ptrace "$control_pid" ||
 
 # --- 1. a change through PAM, held by the server ---------------------------------
 server_control '{"delay_ms": 2500}'
-mark=$(events_mark)
-rc=0
-run_pamtester alice "$SVC" "$pw" >/dev/null 2>&1 &
-pamtester_job=$!
+change_start alice "$pw"
 hpid=$(helper_pid 10) || fail "no running pam_isc_helper seen"
 sleep 0.3
 proc_has_marker "$hpid" && fail "the marker is in the helper's command line or environment"
@@ -72,11 +68,9 @@ done
 kill -0 "$hpid" 2>/dev/null || fail "the helper ended before it could be looked at (delay_ms)"
 log "ok: running helper $hpid: marker not in its or pamtester's cmdline/environ"
 
-wait "$pamtester_job" || rc=$?
-[ "$rc" -eq 0 ] || fail "the change failed (pamtester exit $rc)"
-set_line=$(events_since "$mark" | _grep -E '^set user=alice ' | tail -n 1)
-[ "$(field decrypted_sha256 <<<"$set_line")" = "$(sha256_of "$pw")" ] ||
-	fail "the server did not get the password"
+change_wait
+[ "$RC" -eq 0 ] || fail "the change failed (pamtester exit $RC)"
+got_password alice "$pw" || fail "the server did not get the password"
 # The follower polls (held too): look at it while it runs.
 fpid=$(wait_for_pid "pam_isc_helper follow --config $(re_escape "$T")/" 10) ||
 	fail "no follower seen"
@@ -122,8 +116,8 @@ _grep -q '^OK state=IN_PROGRESS ' "$T/direct.out" ||
 sleep 0.3
 [ "$(follower_count)" -eq 0 ] || fail "a helper started by uid 1001 started a follower"
 [ -n "$(ls -A "$T/run/pending")" ] || fail "the accepted change of bob is not recorded for the follow-up"
-with_nss "$top_builddir/pam_isc_ctl" --config "$ISC_CONF" --helper "$PAM_ISC_HELPER" flush >"$T/flush.out" 2>&1 ||
-	fail "pam_isc_ctl flush: $(cat "$T/flush.out")"
+ctl flush
+[ "$CTL_RC" -eq 0 ] || fail "pam_isc_ctl flush: exit $CTL_RC: $(oneline <"$T/ctl.out")"
 wait_for_log 'event=final user=bob .*state=FINISHED' 20 || fail "no final line for bob"
 wait_no_follower 10 || fail "the follower did not exit"
 

@@ -29,31 +29,12 @@ PY=/usr/bin/python3 # Debian's, which uid 65534 can run (scripts/install-deps.sh
 [ -x "$PY" ] || hard_error "$PY is missing: install the Debian package python3"
 CLIENT=$top_srcdir/tests/service_client.py
 
-# change_ok USER PASSWORD: the change succeeds and the server decrypted PASSWORD.
-change_ok() {
-	local user=$1 pw=$2 mark set_line rc=0
-	register_secret "$pw"
-	mark=$(events_mark)
-	run_pamtester "$user" "$SVC" "$pw" || rc=$?
-	[ "$rc" -eq 0 ] || fail "pamtester chauthtok for $user exited $rc: $(cat "$T/pamtester.out")"
-	set_line=$(events_since "$mark" | _grep -E "^set user=$user " || true)
-	[ "$(field decrypted_sha256 <<<"$set_line")" = "$(sha256_of "$pw")" ] ||
-		fail "$user: the server did not decrypt the typed password: $set_line"
-}
-# api_requests MARK: lookups and sets since MARK.
-api_requests() {
-	events_since "$1" | { _grep -cE '^request .*path=[^ ]*(query-password-info|set-password)' || true; }
-}
-wait_socket() {
-	local i
-	for ((i = 0; i < 60; i++)); do
-		[ -S "$SOCK" ] && return 0
-		sleep 0.05
-	done
-	return 1
+# changed USER PASSWORD: the change succeeds and the server decrypted PASSWORD.
+changed() {
+	change_ok "$1" "$2"
+	got_password "$1" "$2" || fail "$1: the server did not decrypt the typed password: $(set_event "$1")"
 }
 services() { { pgrep -f -- "^pam_isc_helper serve --config $(re_escape "$T")/" 2>/dev/null || true; } | wc -l | tr -d ' '; }
-service_pid() { pgrep -n -f -- "^pam_isc_helper serve --config $(re_escape "$T")/"; }
 wait_no_service() {
 	local i
 	for ((i = 0; i < 100; i++)); do
@@ -68,7 +49,7 @@ limit_of() { _grep -E "^$2 " "/proc/$1/limits" | sed -E 's/  +/|/g'; }
 
 # 1. Off with helper_linger = 0 (tests/lib.sh's setting for all other tests).
 write_config 'on_error = fail'
-change_ok alice "Svc-0ff-$RANDOM-a1"
+changed alice "Svc-0ff-$RANDOM-a1"
 sleep 0.3
 [ ! -e "$SOCK" ] || fail "helper_linger is 0, yet $SOCK exists"
 [ "$(services)" -eq 0 ] || fail "helper_linger is 0, yet a service runs"
@@ -88,7 +69,7 @@ if prlimit --nofile=40:40 "$BASH" -c 'prlimit --pid $$ --nofile=100:100' 2>/dev/
 else
 	can_raise=0
 	ISC_TEST_PAMTESTER_WRAPPER="$limits_taint $saved_wrapper"
-	change_ok alice "Svc-Limits-$RANDOM-a2"
+	changed alice "Svc-Limits-$RANDOM-a2"
 	sleep 0.3
 	[ ! -e "$SOCK" ] && [ "$(services)" -eq 0 ] ||
 		fail "a caller whose lowered rlimits cannot be raised again left a service behind"
@@ -98,9 +79,9 @@ else
 fi
 ISC_TEST_PAMTESTER_WRAPPER="$limits_taint $other_taint $saved_wrapper"
 mark=$(events_mark)
-change_ok alice "Svc-Tainted-$RANDOM-a3"
+changed alice "Svc-Tainted-$RANDOM-a3"
 ISC_TEST_PAMTESTER_WRAPPER=$saved_wrapper
-wait_socket || fail "no $SOCK after a change by root in the host's namespaces"
+wait_service_socket || fail "no $SOCK after a change by root in the host's namespaces"
 [ "$(stat -c '%F %u %a' "$SOCK")" = "socket 0 600" ] ||
 	fail "$SOCK is $(stat -c '%F uid %u mode %a' "$SOCK"), not a root socket 0600"
 sp=$(service_pid) || fail "no service process"
@@ -120,8 +101,8 @@ log "started by a tainted root caller (rlimits too: $can_raise): the service has
 
 used0=$(count_log 'service_used')
 mark=$(events_mark)
-change_ok bob "Svc-Two-$RANDOM-b1"
-change_ok carol "Svc-Three-$RANDOM-c1"
+changed bob "Svc-Two-$RANDOM-b1"
+changed carol "Svc-Three-$RANDOM-c1"
 [ "$(($(count_log 'service_used') - used0))" -eq 2 ] ||
 	fail "the 2nd and 3rd change were not both served by the service: $(_grep service_ "$SYSLOG")"
 assert_one_conn "$mark" "two changes through the service"
@@ -221,11 +202,11 @@ log "another helper program: not used (logged at debug), a helper of its own"
 
 # 9. Idle: gone after helper_linger seconds.
 write_config 'on_error = fail' 'helper_linger = 2'
-change_ok carol "Svc-Idle-$RANDOM-c2" # the service re-reads helper_linger on start only
+changed carol "Svc-Idle-$RANDOM-c2" # the service re-reads helper_linger on start only
 kill "$(service_pid)"
 wait_no_service || fail "the service did not stop on SIGTERM"
-change_ok alice "Svc-Idle-$RANDOM-a4"
-wait_socket || fail "no service after a change"
+changed alice "Svc-Idle-$RANDOM-a4"
+wait_service_socket || fail "no service after a change"
 wait_no_service || fail "the service still runs 10 s after the last change (helper_linger = 2)"
 assert_log 'service_exits .*idle'
 log "idle: the service exited and removed its socket"
@@ -237,13 +218,13 @@ if command -v systemd-socket-activate >/dev/null; then
 		>"$T/activate.out" 2>&1 &
 	activator=$!
 	_isc_pids+=("$activator")
-	wait_socket || fail "systemd-socket-activate did not listen on $SOCK"
+	wait_service_socket || fail "systemd-socket-activate did not listen on $SOCK"
 	chmod 0600 "$SOCK"
 	used0=$(count_log 'service_used')
-	change_ok dave "Svc-Sd-$RANDOM-d2"
+	changed dave "Svc-Sd-$RANDOM-d2"
 	[ "$(count_log 'service_used')" -eq $((used0 + 1)) ] || fail "the socket-activated service was not used: $(cat "$T/activate.out")"
 	[ "$(services)" -le 1 ] || fail "a helper started a service of its own next to systemd's socket"
-	change_ok carol "Svc-Sd-$RANDOM-c3"
+	changed carol "Svc-Sd-$RANDOM-c3"
 	[ "$(count_log 'service_used')" -eq $((used0 + 2)) ] || fail "the 2nd change did not use the socket-activated service"
 	kill "$activator" 2>/dev/null || true
 	log "socket activation: served by the service systemd-socket-activate started"
