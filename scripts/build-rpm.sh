@@ -2,10 +2,11 @@
 # Build the RPM packages of pam_isc from the release tarball on this Debian
 # machine, the way a Fedora or RHEL builder would from the tarball's own spec
 # (rpmbuild -tb), then check them: rpmlint (no errors; the warnings that do
-# not apply are filtered, with the reason, in rpm/pam_isc.rpmlintrc), the
-# file list and modes, the configuration as a 0600 %config(noreplace), the
-# systemd units and preset, the scriptlets, the authselect profile, what the
-# module links and exports. Never installs a package.
+# not apply are filtered, with the reason, in rpm/pam_isc.rpmlintrc and
+# rpm/pam_isc-selinux.rpmlintrc), the file list and modes, the configuration
+# as a 0600 %config(noreplace), the systemd units and preset, the
+# scriptlets, the authselect profile, what the module links and exports.
+# Never installs a package.
 #
 #   scripts/build-rpm.sh [OUTDIR [TARBALL]]     (default OUTDIR: ./rpm-out)
 #
@@ -76,7 +77,8 @@ tar -tzf "$tarball" >"$work/tarball.list"
 base=$(head -n 1 "$work/tarball.list" | cut -d/ -f1)
 version=${base#pam_isc-}
 grep -qx "$base/rpm/pam_isc.spec" "$work/tarball.list" || fail "$tarball has no rpm/pam_isc.spec"
-tar -xzf "$tarball" -C "$work" "$base/rpm/pam_isc.spec" "$base/rpm/macros.ci" "$base/rpm/pam_isc.rpmlintrc"
+tar -xzf "$tarball" -C "$work" "$base/rpm/pam_isc.spec" "$base/rpm/macros.ci" \
+	"$base/rpm/pam_isc.rpmlintrc" "$base/rpm/pam_isc-selinux.rpmlintrc"
 spec=$work/$base/rpm/pam_isc.spec
 grep -qx "Version: *$version" "$spec" || grep -qE "^Version:[[:space:]]+$version\$" "$spec" ||
 	fail "the spec's Version is not $version"
@@ -124,8 +126,14 @@ echo "build-rpm: rpmlint"
 # rpmlint configuration have it (Debian's rpmlint defaults to openSUSE's bz2,
 # and then misreads the names of the pages).
 printf 'CompressExtension = "gz"\n' >"$work/rpmlint.toml"
+# The subpackage's filters only when it is built (rpmlint takes one -r file,
+# and a filter that matches nothing is an error).
+cat "$work/$base/rpm/pam_isc.rpmlintrc" >"$work/rpmlintrc"
+if [ "$with_selinux" = 1 ]; then
+	cat "$work/$base/rpm/pam_isc-selinux.rpmlintrc" >>"$work/rpmlintrc"
+fi
 set +e
-rpmlint -c "$work/rpmlint.toml" -r "$work/$base/rpm/pam_isc.rpmlintrc" "$spec" "${rpms[@]}" \
+rpmlint -c "$work/rpmlint.toml" -r "$work/rpmlintrc" "$spec" "${rpms[@]}" \
 	>"$out/rpmlint.txt" 2>&1
 lint_rc=$?
 set -e
