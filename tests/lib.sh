@@ -604,14 +604,18 @@ write_config() {
 		"$@"; do
 		_isc_cfg_put "$line"
 	done
+	# Written beside it and renamed over it: a follower or service of an
+	# earlier change may read the file at any moment (it reloads an edited
+	# configuration), and must never see half of it.
 	(
 		umask 077
 		printf '# pam_isc test configuration (tests/lib.sh)\n'
 		for i in "${!_isc_cfg_lines[@]}"; do
 			printf '%s\n' "${_isc_cfg_lines[$i]}"
 		done
-	) >"$T/pam_isc.conf"
-	chmod 0600 "$T/pam_isc.conf"
+	) >"$T/pam_isc.conf.new"
+	chmod 0600 "$T/pam_isc.conf.new"
+	mv -f "$T/pam_isc.conf.new" "$T/pam_isc.conf"
 	ISC_CONF=$T/pam_isc.conf
 }
 
