@@ -250,7 +250,7 @@ static int begin_attempt(struct change_ctx *ctx, long long deadline_ms,
 		return -1;
 	}
 	rc = queue_attempt(ctx->cfg, ctx->user, deadline_ms, &ctx->seq, qerr, sizeof qerr);
-	if (rc == -2) {
+	if (rc == QUEUE_LOCKED) {
 		log_event(ctx->lc, LOG_ERR, "error", "user", ctx->user, "step", "queue", "reason",
 			  "delivery_running", "text", qerr, NULL);
 		fail(verdict, PROTO_REASON_UNREACHABLE);
@@ -303,11 +303,11 @@ int change_queue(struct change_ctx *ctx, const unsigned char *pw, size_t pw_len,
 		use_key = ctx->info.public_key;
 	} else {
 		rc = queue_key_load(ctx->cfg, &key_id, &key, qerr, sizeof qerr);
-		if (rc != 0) {
+		if (rc != QUEUE_OK) {
 			/* Nothing can be queued safely without ISC's key. */
 			log_event(lc, LOG_ERR, "not_queued", "user", ctx->user, "reason",
-				  rc == 1 ? "no_cached_key" : "key_cache", "text",
-				  rc == 1 ? "no public key of the source is cached yet (no "
+				  rc == QUEUE_NOT_DONE ? "no_cached_key" : "key_cache", "text",
+				  rc == QUEUE_NOT_DONE ? "no public key of the source is cached yet (no "
 					    "successful lookup so far); the change is not "
 					    "queued and ISC will not get it"
 					  : qerr,
@@ -345,7 +345,8 @@ int change_queue(struct change_ctx *ctx, const unsigned char *pw, size_t pw_len,
 	verdict->queued = true;
 	log_event(lc, LOG_WARNING, "queued", "user", ctx->user, "key_id", use_id, "source",
 		  ctx->cfg->source_name, "text",
-		  rc == 1 ? "a newer change of this user came meanwhile; it wins and this one is "
+		  rc == QUEUE_NOT_DONE
+			  ? "a newer change of this user came meanwhile; it wins and this one is "
 			    "not kept"
 			  : "ISC unreachable; the change is kept for pam_isc_ctl flush",
 		  NULL);
@@ -473,9 +474,9 @@ static void flush_drop(const struct config *cfg, const struct log_ctx *lc,
 		       struct change_flush_result *res)
 {
 	char qerr[256];
-	int rc = queue_drop(cfg, e, qerr, sizeof qerr);
+	enum queue_result rc = queue_drop(cfg, e, qerr, sizeof qerr);
 
-	if (rc == 1) {
+	if (rc == QUEUE_NOT_DONE) {
 		res->remaining++; /* a newer change replaced it: that one is next */
 		return;
 	}
@@ -505,7 +506,7 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 
 	memset(res, 0, sizeof *res);
 	lock = queue_flush_lock(cfg, qerr, sizeof qerr);
-	if (lock == -2) {
+	if (lock == QUEUE_LOCKED) {
 		res->busy = true;
 		log_event(lc, LOG_NOTICE, "flush_busy", "text", "another flush is running", NULL);
 		return -1;

@@ -455,7 +455,7 @@ void queue_user_unlock(int fd)
 	unlock_file(fd);
 }
 
-int queue_attempt(const struct config *cfg, const char *user, long long deadline_ms,
+enum queue_result queue_attempt(const struct config *cfg, const char *user, long long deadline_ms,
 		  long long *seq, char *err, size_t errsize)
 {
 	struct user_paths p;
@@ -497,13 +497,13 @@ int queue_attempt(const struct config *cfg, const char *user, long long deadline
 	return rc;
 }
 
-int queue_remove(const struct config *cfg, const char *user, long long deadline_ms, char *err,
+enum queue_result queue_remove(const struct config *cfg, const char *user, long long deadline_ms, char *err,
 		 size_t errsize)
 {
 	return queue_attempt(cfg, user, deadline_ms, NULL, err, errsize);
 }
 
-int queue_put(const struct config *cfg, const struct queue_entry *e, long long deadline_ms,
+enum queue_result queue_put(const struct config *cfg, const struct queue_entry *e, long long deadline_ms,
 	      char *err, size_t errsize)
 {
 	struct queue_entry entry = *e, old;
@@ -688,13 +688,13 @@ static int take_entry(const struct config *cfg, const struct queue_entry *e, boo
 	return rc;
 }
 
-int queue_claim(const struct config *cfg, const struct queue_entry *e, char *err,
+enum queue_result queue_claim(const struct config *cfg, const struct queue_entry *e, char *err,
 		size_t errsize)
 {
 	return take_entry(cfg, e, true, err, errsize);
 }
 
-int queue_drop(const struct config *cfg, const struct queue_entry *e, char *err,
+enum queue_result queue_drop(const struct config *cfg, const struct queue_entry *e, char *err,
 	       size_t errsize)
 {
 	return take_entry(cfg, e, false, err, errsize);
@@ -869,7 +869,7 @@ static int key_file(const struct config *cfg, char *name, char *dir, char *path)
 	return 0;
 }
 
-int queue_key_load(const struct config *cfg, char **key_id, char **public_key, char *err,
+enum queue_result queue_key_load(const struct config *cfg, char **key_id, char **public_key, char *err,
 		   size_t errsize)
 {
 	char name[65], dir[PATH_MAX], path[PATH_MAX];

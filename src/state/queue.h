@@ -81,6 +81,15 @@ struct queue_entry {
 	long long seq;        /* of the change attempt (queue_attempt): the newer wins */
 };
 
+/* What the queue's operations with more than two outcomes return. The lock
+ * functions return a descriptor (>= 0) or QUEUE_ERROR / QUEUE_LOCKED. */
+enum queue_result {
+	QUEUE_OK = 0,       /* done as asked */
+	QUEUE_NOT_DONE = 1, /* nothing to do: none cached or queued, or a newer change wins */
+	QUEUE_ERROR = -1,   /* err says why */
+	QUEUE_LOCKED = -2,  /* a lock was not had in time (a flush is delivering) */
+};
+
 void queue_entry_free(struct queue_entry *e);
 
 /* Text form of an entry (for the file); *out is malloc'd. 0 or -1. */
@@ -95,7 +104,7 @@ int queue_dirs(const struct config *cfg, char *err, size_t errsize);
 
 /* The cached public key of cfg's tenant + source. 0 with both filled
  * (malloc'd), 1 when none is cached, -1 on an error. */
-int queue_key_load(const struct config *cfg, char **key_id, char **public_key, char *err,
+enum queue_result queue_key_load(const struct config *cfg, char **key_id, char **public_key, char *err,
 		   size_t errsize);
 /* Cache them (written only when they differ from what is cached). */
 int queue_key_store(const struct config *cfg, const char *key_id, const char *public_key,
@@ -106,7 +115,7 @@ int queue_key_store(const struct config *cfg, const char *key_id, const char *pu
  * the recorded one, is taken under the lock. 0 stored, 1 refused for a
  * newer change, -1 error. Waits for the queue lock until deadline_ms
  * (CLOCK_MONOTONIC ms). */
-int queue_put(const struct config *cfg, const struct queue_entry *e, long long deadline_ms,
+enum queue_result queue_put(const struct config *cfg, const struct queue_entry *e, long long deadline_ms,
 	      char *err, size_t errsize);
 
 /* A change attempt for user begins: wait for the user's delivery lock (a
@@ -116,10 +125,10 @@ int queue_put(const struct config *cfg, const struct queue_entry *e, long long d
  * flush is delivering the user's older entry; nothing was done), -1
  * another error (the entry is removed if it can be, even when the record
  * could not be written). */
-int queue_attempt(const struct config *cfg, const char *user, long long deadline_ms,
+enum queue_result queue_attempt(const struct config *cfg, const char *user, long long deadline_ms,
 		  long long *seq, char *err, size_t errsize);
 /* queue_attempt without the seq. */
-int queue_remove(const struct config *cfg, const char *user, long long deadline_ms, char *err,
+enum queue_result queue_remove(const struct config *cfg, const char *user, long long deadline_ms, char *err,
 		 size_t errsize);
 
 /* The user's delivery lock: a flush holds it from its claim to done or
@@ -149,11 +158,11 @@ void queue_list_free(struct queue_list *l);
  * superseded (then it is removed). done: remove the .inflight. release:
  * put it back unless a newer entry or attempt exists. drop: remove the
  * entry if it is still e->seq (0), 1 as for claim. */
-int queue_claim(const struct config *cfg, const struct queue_entry *e, char *err,
+enum queue_result queue_claim(const struct config *cfg, const struct queue_entry *e, char *err,
 		size_t errsize);
 int queue_done(const struct config *cfg, const char *user, char *err, size_t errsize);
 int queue_release(const struct config *cfg, const char *user, char *err, size_t errsize);
-int queue_drop(const struct config *cfg, const struct queue_entry *e, char *err,
+enum queue_result queue_drop(const struct config *cfg, const struct queue_entry *e, char *err,
 	       size_t errsize);
 
 /* Interrupted deliveries: each .inflight file's entry (as far as it can be
