@@ -13,6 +13,8 @@
 #    secret, nothing writable in runtime_dir or state_dir (the rules the
 #    module adds to passwd_t are compared with the base policy's);
 #  - the login domains (sshd, login, display manager, su) get the same two;
+#  - the service and pam_isc_ctl are entered from systemd under
+#    NoNewPrivileges, the follower from pam_isc_ctl flush;
 #  - the helper, the service and pam_isc_ctl may connect to http_port_t, the
 #    proxy ports only with the boolean pam_isc_use_proxy (off by default);
 #  - the client secret is readable by the pam_isc domains and, beyond them,
@@ -184,6 +186,8 @@ done
 query passwd_http sesearch -A -s passwd_t -t http_port_t -c tcp_socket -p name_connect "$P"
 query passwd_var_lib sesearch -A -s passwd_t -t pam_isc_var_lib_t "$P"
 query secret_readers sesearch -A -t pam_isc_secret_t -c file -p read "$P"
+query nnp_service sesearch -A -t pam_isc_service_t -c process2 -p nnp_transition "$P"
+query nnp_ctl sesearch -A -t pam_isc_ctl_t -c process2 -p nnp_transition "$P"
 query roles seinfo -r -x "$P"
 query types seinfo -t -x "$P"
 query boolean seinfo -b pam_isc_use_proxy -x "$P"
@@ -269,6 +273,14 @@ has "systemd runs pam_isc_ctl (pam-isc-flush.service) in pam_isc_ctl_t" "$(r ctl
 	'^type_transition init_t pam_isc_ctl_exec_t:process pam_isc_ctl_t;'
 has "sysadm runs pam_isc_ctl in pam_isc_ctl_t" "$(r ctl_transitions)" \
 	'^type_transition sysadm_t pam_isc_ctl_exec_t:process pam_isc_ctl_t;'
+# The units run with NoNewPrivileges=yes, and so does the follower that
+# pam_isc_ctl flush starts: without nnp_transition their exec would fail.
+has "systemd may start the service under NoNewPrivileges" "$(r nnp_service)" \
+	'^allow init_t pam_isc_service_t:process2 .*nnp_transition'
+has "pam_isc_ctl may start the follower under NoNewPrivileges" "$(r nnp_service)" \
+	'^allow pam_isc_ctl_t pam_isc_service_t:process2 .*nnp_transition'
+has "systemd may start pam_isc_ctl under NoNewPrivileges" "$(r nnp_ctl)" \
+	'^allow init_t pam_isc_ctl_t:process2 .*nnp_transition'
 
 # 3. Every role that may run passwd_t may run the helper (and the service
 #    that a helper run by root leaves behind): else the transition fails.
