@@ -95,7 +95,7 @@ fi
 log "built pam_isc.pp"
 
 # --- install into a copy of the store ----------------------------------------------
-policy_file=$(ls /etc/selinux/default/policy/policy.* | sort -V | tail -n 1)
+policy_file=$(printf '%s\n' /etc/selinux/default/policy/policy.* | sort -V | tail -n 1)
 policy_name=$(basename "$policy_file")
 cp "$policy_file" "$W/base.policy"
 cp -a /etc/selinux "$W/etc-selinux"
@@ -293,7 +293,7 @@ for role in $passwd_roles; do
 		has "role $role runs passwd_t, so it must allow $t" "$roles" "^ *role $role types \{.* $t .*\};"
 	done
 done
-log "roles that run passwd_t and the helper: $(echo $passwd_roles)"
+log "roles that run passwd_t and the helper: $(tr '\n' ' ' <<<"$passwd_roles")"
 
 # 4. The network: the helper, the service and pam_isc_ctl reach ISC (443 is
 #    http_port_t) and DNS; the proxy ports only with pam_isc_use_proxy (off
