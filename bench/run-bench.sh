@@ -141,7 +141,7 @@ CLK_TCK=$(getconf CLK_TCK)
 service_ms_per() {
 	[ "$4" = bench_service ] || { echo 0; return 0; }
 	awk -v a="$1" -v b="$2" -v n="$3" -v hz="$CLK_TCK" \
-		'BEGIN { d = (b - a) * 1000 / hz / n; printf "%.2f", d > 0 ? d : 0 }'
+		'BEGIN { d = (b - a) * 1000 / hz / n; printf "%.2f", (d > 0 ? d : 0) }'
 }
 add_ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a + b }'; }
 

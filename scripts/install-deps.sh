@@ -20,6 +20,19 @@ packages=(
 	# (systemd-socket-activate, from systemd)
 	python3 systemd
 )
+# The SELinux policy module (selinux/) and its test
+# (tests/integration/selinux_policy.sh): the reference policy's development
+# files (the Makefile and interfaces a module is built with), the default
+# policy whose store the test copies and installs the module into, semodule
+# (policycoreutils), semodule_package and friends (semodule-utils) and
+# sesearch (setools). None of them turns SELinux on: that takes the kernel
+# command line (selinux-activate, in selinux-basics, which is not installed)
+# and a loaded policy. policycoreutils' postinst would write a missing
+# /etc/selinux/config with SELINUX=permissive; it is written first with
+# SELINUX=disabled (below), so that nothing is enforced or even loaded on a
+# later boot. None of these packages ships or edits anything in /etc/pam.d.
+selinux_packages=(selinux-policy-dev selinux-policy-default policycoreutils semodule-utils setools)
+packages+=("${selinux_packages[@]}")
 # --extra: what scripts/ci-extra.sh and --enable-fuzzing need on top
 # (clang with libFuzzer, valgrind, cppcheck for make check-cppcheck; gcc's
 # ASan/UBSan come with build-essential).
@@ -39,6 +52,22 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 echo "install-deps: installing ${missing[*]}"
+# Only when a SELinux package is about to be installed and the machine has no
+# SELinux configuration of its own: keep SELinux off (see selinux_packages).
+for p in "${missing[@]}"; do
+	case " ${selinux_packages[*]} " in
+	*" $p "*)
+		if [ ! -e /etc/selinux/config ]; then
+			mkdir -p /etc/selinux
+			printf '%s\n' \
+				'# Written by pam_isc'"'"'s scripts/install-deps.sh before it installed the' \
+				'# SELinux policy tools its tests use: SELinux stays off on this machine.' \
+				'SELINUX=disabled' 'SELINUXTYPE=default' >/etc/selinux/config
+		fi
+		break
+		;;
+	esac
+done
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
