@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The demo: install what is missing, build, start the bundled ISC test
 # server, change a demo user's password through the real module, and show
 # what the server received and the syslog lines. Run as root on Debian 12.

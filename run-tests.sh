@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The whole test suite: unit tests (cmocka) and PAM integration tests
 # (pam_wrapper + pamtester against the bundled HTTPS ISC test server).
 # Run as root on Debian 12: installs what is missing first.

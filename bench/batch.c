@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_batch: many password changes through one PAM-using process, the way
  * chpasswd does it: for each user pam_start, pam_chauthtok, pam_end.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_run: run one command N times, one process per run, and record what
  * each run cost: wall time, user and system CPU of the whole process tree
  * it waited for (wait4: the child and every descendant it reaped, so for

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_floor: the round-trip floor of a password change. One process, one
  * libcurl handle; per change it sends the same two requests pam_isc sends
  * on a warm token (lookup, then set-password) and nothing else: no PAM, no

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # bench/install-deps.sh PKGDIR [--profile]: what `make bench` needs beyond
 # the test dependencies (scripts/install-deps.sh), as root on Debian 12.
 #  - curl, jq, openssl: the baseline script's tools; time (GNU /usr/bin/time)

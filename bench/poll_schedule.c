@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* bench_poll_schedule: what the follower spends on a change that ISC
  * finishes after T seconds, computed from the follower's own schedule
  * (follower_poll_delay in src/state/follower.c, linked, not copied) instead of

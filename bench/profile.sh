@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # bench/profile.sh: where the time of one pam_isc change goes (make
 # bench-profile). Same harness as bench/run-bench.sh: one warm change
 # (cached token) through pamtester, with pam_isc_helper run under

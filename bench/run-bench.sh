@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # bench/run-bench.sh [--smoke]: the pam_isc benchmark. Run it with
 # `make bench` (or `make bench-smoke`: a few changes per row, correctness
 # only, for CI). What it measures and how to read it: docs/performance.md.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz/fuzz_main.c: the libFuzzer entry point of one target; the build
  * names the target with -DFUZZ_TARGET_NAME="..." (see Makefile.am). */
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz/targets.c: see targets.h. */
 #include "targets.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fuzz/targets.h: the fuzzed entry points, one function per parser.
  *
  * Each takes arbitrary bytes, runs one parser on them and checks what it can

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* isc_mangen: writes the parts of the manual pages that come from the code.
  *
  * The configuration keys of pam_isc.conf(5) and the module arguments of

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tidy-roff.awk: make scdoc's roff output lint-clean (mandoc -T lint,
 # groff -ww) without changing what it says.
 #

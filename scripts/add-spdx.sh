@@ -7,6 +7,9 @@
 #   shell scripts (*.sh, or a #!...sh    # SPDX-License-Identifier: MIT
 #     or #!...bash first line)             (after the #! line)
 #   Makefile.am                          # SPDX-License-Identifier: MIT
+#   Python, awk, expect, SELinux policy,  # SPDX-License-Identifier: MIT
+#     RPM spec, systemd units,             (after the #! line)
+#     debian/rules
 #   configure.ac                         dnl SPDX-License-Identifier: MIT
 #
 # Idempotent: a file that already names an SPDX license in its first five
@@ -35,6 +38,13 @@ kind_of() {
 	fuzz/corpus/* | fuzz/regress/*) return 0 ;;
 	*.c | *.h) echo c; return 0 ;;
 	*.sh) echo sh; return 0 ;;
+	# hash comments, after a #! line where there is one: Python, awk,
+	# expect, the SELinux policy, the RPM spec, systemd units, debian/rules
+	*.py | *.awk | *.exp | *.te | *.fc | *.if | *.spec.in | *.rpmlintrc | \
+		conf/*.service.in | conf/*.socket | conf/*.timer | debian/rules)
+		echo sh
+		return 0
+		;;
 	Makefile.am | */Makefile.am) echo make; return 0 ;;
 	configure.ac) echo m4; return 0 ;;
 	esac

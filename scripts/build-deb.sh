@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Build the Debian package libpam-isc (dpkg-buildpackage -us -uc -b) from a
 # clean copy of the tracked sources, then check it: lintian (no errors), the
 # contents list, the conffile and its mode, the maintainer scripts. Run as

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Build the RPM packages of pam_isc from the release tarball on this Debian
 # machine, the way a Fedora or RHEL builder would from the tarball's own spec
 # (rpmbuild -tb), then check them: rpmlint (no errors; the warnings that do

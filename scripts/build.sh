@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Configure and build in the source tree unless that is already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Check a built libpam-isc .deb without installing it on this machine:
 #   1. its contents (module in the multiarch security directory, helper,
 #      tool, profile, units, tmpfiles.d entry, man pages when the source has

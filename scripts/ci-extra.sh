@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # CI that catches what the tests alone miss: compiler warnings, static
 # analysis, memory errors, parser crashes. .ci/run calls it after
 # ./run-tests.sh; each stage can also be run alone:

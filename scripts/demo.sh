@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The demo behind ./run-demo.sh: one password change through the real
 # pam_isc.so (pamtester under pam_wrapper, a demo user from nss_wrapper),
 # over real HTTPS to the bundled ISC test server, which really decrypts it.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Install what pam_isc needs to build, test and demo on Debian 12, as root.
 # Only installs what is missing; runs apt-get update only when it must.
 set -euo pipefail

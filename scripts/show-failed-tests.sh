@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Print the end of the log of every test that failed under BUILDDIR (default
 # .): the automake driver keeps each test's output in TEST.log and its result
 # in TEST.trs. Used by run-tests.sh and .ci/run (for make distcheck's tree).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fake_helper: stands in for pam_isc_helper in tests/test_pam_glue.
  *
  * pam_isc.so starts it from helper=PATH exactly as it starts the real

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fake_helper.h: what tests/fake_helper and tests/test_pam_glue share.
  *
  * The module starts its helper with nothing but PATH in the environment

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* hostile_preload: a harmless LD_PRELOAD library that says where it got
  * loaded. tests/integration/env_hostile.sh puts it into the LD_PRELOAD of
  * the process that calls the PAM stack: it must show up there (pamtester)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* isc_test_server: an HTTPS stand-in for SailPoint Identity Security Cloud's
  * password API, used by the integration tests, the demo and the benchmark.
  *

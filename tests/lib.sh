@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # shellcheck shell=bash
 # tests/lib.sh: the harness every integration test sources.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pam_glue_probe.so: a PAM module for tests/test_pam_glue that stands in
  * one line of the stack for the module it names, so that the test can see
  * that module's return code in each phase of pam_chauthtok (Linux-PAM only

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pam_glue_probe.h: how tests/pam_glue_probe.so reports each phase's
  * return code to tests/test_pam_glue (see pam_glue_probe.c). */
 #ifndef PAM_ISC_TEST_PAM_GLUE_PROBE_H

@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 # A stand-in for pam_isc.so on the per-host service's socket, for
 # tests/integration/service.sh: speaks the module's protocol (src/common/
 # proto.h) so that a test can hold sessions open, pick their caller uid and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* syslog_listener: a minimal syslog sink for the integration tests.
  *
  *   syslog_listener SOCKET_PATH OUTPUT_FILE

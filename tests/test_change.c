@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests: account selection and the follower's poll schedule. */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests: the configuration file, the client secret, formats, skip list,
  * ignore_changes_by. */
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests: password encryption for ISC.
  *
  * Keys are generated once per run in the group setup (RSA-2048 with its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests: fsutil_read_file, the one bounded, symlink-refusing read of
  * files pam_isc must trust (configuration, secret, its own state), with
  * its three trust levels; fsutil_sync_dir. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_fuzz_regress: every committed fuzz input, fed to its target.
  *
  * fuzz/corpus/NAME/ holds the seed corpus of target NAME, fuzz/regress/NAME/

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests: ISC request bodies and response parsing.
  *
  * Every body is handed to the parsers in a malloc'd buffer of exactly its

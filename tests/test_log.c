@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests: log line formatting, value sanitising and the debug filter. */
 #include <stdarg.h>
 #include <stddef.h>

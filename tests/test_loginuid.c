@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests: the audit login uid, parsed strictly and read bounded. */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests: the arguments on the pam_isc.so line. */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_pam_glue: the PAM glue (src/module/pam_isc.c, helper_link.c) in
  * process, through real Linux-PAM under pam_wrapper, one row of data per
  * case.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests: the module <-> helper protocol. */
 #include <stdarg.h>
 #include <stddef.h>

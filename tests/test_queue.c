@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests: the offline queue and the public-key cache under state_dir:
  * the entry format (strict, complete or refused), newest-wins replacement,
  * the delivery steps (claim, release, done, drop), interrupted deliveries,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests: the per-host service's socket, both sides (the module's
  * service_link.c and the service's service_socket.c), in a private
  * temporary directory. The listening side is this test program itself, so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests: the helper's files under runtime_dir (token cache, pending
  * list): modes, atomic replacement, refusal of foreign or loose files. */
 #include <stdarg.h>

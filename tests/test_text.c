@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Unit tests: text_has_control, the one check for control characters in
  * text from outside, and the rule each reader applies. */
 #include <stdarg.h>

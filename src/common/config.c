@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* config: see config.h. */
 #include "config.h"
 

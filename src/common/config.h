@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* config: /etc/security/pam_isc.conf.
  *
  * The option table (config_options[]) is the single description of every

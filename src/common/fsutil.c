@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fsutil: see fsutil.h. */
 #include "fsutil.h"
 #include "io.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fsutil: the few file operations pam_isc does on files it must trust:
  * private directories, atomic writes, and bounded reads that never follow
  * a symlink and check the owner and mode, for its root-only state (token

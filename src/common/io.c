@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* io: see io.h. */
 #include "io.h"
 

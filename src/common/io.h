@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* io: the two primitives every process of pam_isc shares: one monotonic
  * clock for all deadlines, and one way to write a whole buffer. */
 #ifndef PAM_ISC_IO_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* log: see log.h.
  *
  * The output is always pure printable ASCII: every byte a user name or a

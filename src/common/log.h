@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* log: the only way pam_isc writes a log line.
  *
  * A line is "event=NAME key=value key=value ...". Values are sanitised:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* loginuid: see loginuid.h. */
 #include "loginuid.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* loginuid: the audit login uid of a process, /proc/PID/loginuid.
  *
  * pam_loginuid sets it when a person logs in (sshd, login, cron); sudo, su

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* module_args: see module_args.h. */
 #include "module_args.h"
 

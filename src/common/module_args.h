@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* module_args: the arguments on the pam_isc.so line of a pam.d file. */
 #ifndef PAM_ISC_MODULE_ARGS_H
 #define PAM_ISC_MODULE_ARGS_H

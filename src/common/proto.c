@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* proto: see proto.h for the wire format. */
 #include "proto.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* proto: what pam_isc.so and pam_isc_helper say to each other over the
  * socketpair that is the helper's stdin and stdout.
  *

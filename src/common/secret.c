@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* secret: see secret.h. */
 #include "secret.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* secret: buffers that hold passwords, client secrets and tokens.
  *
  * Everything that ever held a secret is released through these functions so

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* service_link: see service_link.h. Only system calls here: the module
  * links it. */
 #include "service_link.h"

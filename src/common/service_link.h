@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* service_link: the module's side of the socket of the per-host service
  * (pam_isc_helper serve, see src/helper/service.h).
  *

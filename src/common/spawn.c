@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* spawn: see spawn.h. */
 #include "spawn.h"
 

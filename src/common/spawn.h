@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* spawn: start a program detached from the caller: nobody's child (double
  * fork, reaped here), its own session, stdio on /dev/null, no other
  * descriptors, the environment PATH only. Between fork and exec only

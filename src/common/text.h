@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* text: checks on text that comes from outside (configuration values,
  * module arguments, user names and lines of the module <-> helper
  * protocol), shared so that every reader applies the same rule; UTF-8; and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pam_isc_ctl: the administrator's view of pam_isc, on the same library as
  * the helper: check [USER], status REQUEST_ID, flush, queue. */
 #include <pwd.h>

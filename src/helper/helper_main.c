@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pam_isc_helper: the process that does the network work for pam_isc.so.
  *
  *   pam_isc_helper chauthtok      one change: requests on stdin, verdicts on stdout

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* host_context: see host_context.h. */
 #include "host_context.h"
 

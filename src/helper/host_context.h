@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* host_context: a process that serves other people's changes must run in
  * the host's own context, never in the one of whoever happened to start it.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* service: the per-host service, `pam_isc_helper serve`.
  *
  * One process per host serves the password changes of every PAM

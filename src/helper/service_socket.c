@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* service_socket: see service_socket.h. */
 #include "service_socket.h"
 #include "service_link.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* service_socket: the listening side of RUNTIME_DIR/service.sock (the
  * module's side is src/common/service_link.h). */
 #ifndef PAM_ISC_SERVICE_SOCKET_H

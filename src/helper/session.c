@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* session: see session.h. */
 #include "session.h"
 #include "follower.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* session: one change's conversation with the module over one socket. The
  * module sends a preliminary request (prelim_check = yes) and then the
  * update request, or only the update request; each gets one verdict line.

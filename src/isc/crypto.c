@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* crypto: see crypto.h.
  *
  * What stays outside this unit's control: nettle pads the password into GMP

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* crypto: what ISC needs done to a password before it travels.
  * RSA PKCS#1 v1.5 encryption (not OAEP) of the password bytes under the
  * DER SubjectPublicKeyInfo ISC sends as standard Base64, and the result as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* errbuf: see errbuf.h. */
 #include "errbuf.h"
 

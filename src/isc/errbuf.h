@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* errbuf: the one way the ISC units write a short reason into a caller's
  * error buffer (char *err, size_t errsize). */
 #ifndef PAM_ISC_ERRBUF_H

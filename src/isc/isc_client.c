@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* isc_client: see isc_client.h. */
 #include "isc_client.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* isc_client: the HTTPS side of pam_isc, on libcurl (GnuTLS build).
  *
  * One client is one libcurl easy handle: every call made through it (token,

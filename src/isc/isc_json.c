@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* isc_json: see isc_json.h and docs/isc-api.md.
  *
  * Duplicate keys in an object: json-c keeps the last one silently, so a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* isc_json: request bodies and response parsing for the ISC password API
  * (docs/isc-api.md), with json-c. No network here.
  *

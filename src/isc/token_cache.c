@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* token_cache: see token_cache.h.
  * File format, one "key=value" per line: url, client, expires (epoch
  * seconds after which the token is not used), token. */

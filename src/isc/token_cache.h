@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* token_cache: the OAuth access token, kept in runtime_dir/token (0600 in a
  * 0700 directory) so that consecutive changes on a host need one token
  * request, not one each. The entry records which tenant URL and client id

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* helper_link: see helper_link.h. System calls only: this runs inside the
  * PAM application (setuid passwd, sshd, a display manager), often with
  * threads, with the invoking user's environment. */

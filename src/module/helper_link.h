@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* helper_link: the module's one handle on whatever serves a change.
  *
  * That is either a connection to the per-host service (pam_isc_helper

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* pam_isc.so: the PAM glue. Decides whether a user is in scope, obtains the
  * new password, and hands it to whatever serves the change (helper_link.h:
  * the per-host service, or a one-shot pam_isc_helper); maps its one-line

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* change: see change.h. */
 #include "change.h"
 

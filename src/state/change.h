@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* change: one password change, start to verdict: secret, token, lookup,
  * account choice, encryption, set-password. What the helper runs for the
  * module, and what pam_isc_ctl builds on. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* follower: see follower.h. */
 #include "follower.h"
 #include "spawn.h"

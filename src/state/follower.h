@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* follower: the one background process per host that follows accepted
  * changes until ISC reports them FINISHED or FAILED, and logs the outcome.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* queue: the offline queue and the public-key cache, under state_dir.
  *
  * With on_error = queue, a change that cannot reach ISC is kept here,

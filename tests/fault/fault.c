@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/fault: see fault.h.
  *
  * The wrapped set is what the product code calls (nm -u on the objects of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* tests/fault: fault injection through link-time wrappers.
  *
  * Test programs of `make check-faults` are linked with

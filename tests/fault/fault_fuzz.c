@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* fault_fuzz: every committed fuzz input (fuzz/corpus/NAME, fuzz/regress/NAME)
  * fed to its target (fuzz/targets.c) while allocations and I/O fail.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_proto_faults: the module/helper protocol under failing socket calls.
  *
  * A request (with a password) goes through proto_send_request on one end of

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* test_queue_faults: the offline queue under failing system calls.
  *
  * For each operation (queue_put, queue_claim, queue_done, queue_release,

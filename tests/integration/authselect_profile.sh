@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The authselect vendor profile authselect/vendor/pam_isc, checked
 # statically (authselect is not packaged for Debian): the templates are
 # rendered here the way authselect renders them ({include if}, {exclude if},

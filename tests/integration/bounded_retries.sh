@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Bounded time and retries: whatever ISC does, passwd returns within
 # timeout + 1 s per phase, follows on_error, and logs what happened.
 #   black hole (TCP accepted, never answered), slow (byte by byte), closed

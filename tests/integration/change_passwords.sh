@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Password changes end to end: pamtester -> pam_isc.so -> pam_isc_helper ->
 # HTTPS -> isc_test_server, which really decrypts what it gets. The server
 # logs only the SHA-256 and the length of the decrypted bytes; we compare

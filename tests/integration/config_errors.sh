@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # A broken configuration fails the change (nothing is sent anywhere) and is
 # reported once, by one syslog line that names the file, the line and the key.
 . "$(dirname "$0")/../lib.sh"

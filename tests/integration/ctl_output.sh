@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # What ISC says is shown, never obeyed: pam_isc_ctl prints ISC's strings
 # (an account name, a change's error text) with escape sequences, BEL, line
 # breaks, C1 controls and bidi overrides made visible, so that a hostile or

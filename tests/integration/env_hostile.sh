@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The invoking user controls the environment of passwd; none of it reaches
 # the helper. With proxies, key log files, CA overrides, a GnuTLS priority
 # file, LD_PRELOAD, HOME and LANG set hostile in the calling process:

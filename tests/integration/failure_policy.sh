@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Failure policy (on_error) and the preliminary check, with a local password
 # module in the stack: pam_matrix (pam_wrapper's password database module)
 # first, then pam_isc use_authtok, like pam_unix + pam_isc on a real host.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Files and directories an attacker could plant or loosen are refused, each
 # with one clear log line: a config file writable by others or a symlink, a
 # secret file readable by others, a runtime_dir with a wider mode.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The follower's last poll is at the status_timeout deadline itself, not up
 # to 15 minutes (the longest poll interval) before it: a change that ISC
 # finishes shortly before the deadline is still seen FINISHED. (Found by the

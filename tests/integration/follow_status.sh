@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # After ISC accepted a change (IN_PROGRESS), one background follower polls
 # password-change-status and logs the final state; a change that comes back
 # FINISHED or FAILED at once is not followed at all.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # helper_start: how the module starts, watches and leaves a helper.
 #  1. the application's SIGCHLD disposition is never touched (an application
 #     that ignores SIGCHLD, or threads, would see it change under them), and

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Response bodies are capped (1 MiB) and parsed strictly. For each hostile
 # answer of the test server (switch bad_body): wrong JSON types, missing
 # fields, a duplicate key, a huge number, deep nesting, an embedded NUL,

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # ignore_changes_by: a change made in a session whose audit login uid
 # (/proc/self/loginuid) is that of a listed account (ISC's connector,
 # setting a password ISC sent) is made locally only: pam_isc returns

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # A set-password whose answer is lost is never sent twice. The test server
 # reads the set-password, handles it, and closes the kept-alive connection
 # (the one token and lookup came over) without a byte of answer (switch

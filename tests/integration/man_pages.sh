@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The manual pages cannot drift from the code, and render cleanly:
 #  - every configuration key in config_options[] is an entry of
 #    pam_isc.conf(5), every module argument in module_arg_descs[] one of

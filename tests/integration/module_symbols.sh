@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The built module exports only the PAM entry points and keeps libcurl,
 # GnuTLS and json-c out of the PAM application's process; the helper is the
 # one that links libcurl. Needs no root: it only reads the binaries.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # Users whose password does not go to ISC: below min_uid, listed in
 # skip_users (root by default, others by configuration), unknown to NSS.
 # pam_isc returns PAM_IGNORE for them, so with pam_permit in the stack the

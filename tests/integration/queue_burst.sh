@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # A burst: 50 password changes at once, for 50 different users, while ISC is
 # down (on_error = queue), twice (a second round of 50 with new passwords),
 # then one flush with ISC back: every user's newest password arrives exactly

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The offline queue end to end: changes queued while ISC is down (the newer
 # replaces the older), `pam_isc_ctl queue` and `pam_isc_ctl flush` (exit
 # codes, syslog), delivery exactly once, a key rotated between queueing and

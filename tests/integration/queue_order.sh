@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The offline queue never delivers an older password after a newer one:
 # - a live change's update phase supersedes the user's queued entry
 #   whatever the outcome (500: unknown, 400: refused, or refused already in

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The real thing, no pam_wrapper: an ordinary user changes their password
 # with the real setuid /usr/bin/passwd on a pseudo-terminal, root then sets it
 # with chpasswd, and the user changes an expired password at login through

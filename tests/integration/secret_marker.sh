@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The password never shows up anywhere but on the wire, encrypted. A change
 # with `debug` on, of a password that carries a unique marker; the server
 # holds its answers (delay_ms) so that the running helper and follower can be

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The SELinux policy module (selinux/pam_isc.te, .fc, .if), built and
 # installed into a private copy of the default policy store, and the
 # resulting kernel policy checked with sesearch and seinfo:

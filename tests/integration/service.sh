@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # service: the per-host service (pam_isc_helper serve) serves the changes of
 # the host over RUNTIME_DIR/service.sock, with its TLS connection kept open,
 # and never runs in the context of whoever happened to start it:

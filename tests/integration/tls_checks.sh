@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # TLS is verified, always, and only the configuration decides whom to trust:
 # a server certificate from another CA, for another host name, or expired is
 # refused; so is a server whose key does not match pinned_public_key (a

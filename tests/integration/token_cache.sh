@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # The OAuth token is fetched once and reused from runtime_dir by later
 # changes; a token ISC refuses (401) is replaced once and the change still
 # goes through; a token near its expiry is replaced before use. The cache is

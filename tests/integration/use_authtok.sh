@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # use_authtok: pam_isc takes the new password an earlier module of the stack
 # set as PAM_AUTHTOK, and never prompts for one itself.
 . "$(dirname "$0")/../lib.sh"

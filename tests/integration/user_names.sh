@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: MIT
 # PAM_USER comes from the application (sshd passes whatever name was tried).
 # A name with control characters, a '/', "." or "..", or longer than 256
 # bytes is refused cleanly: pam_isc ignores it (PAM_IGNORE, the rest of the
