@@ -68,14 +68,15 @@ static pid_t serve_one(struct service_socket *l)
 
 	if (pid == 0) {
 		char err[128], c;
-		int conn = -1, rc = 0;
-		for (int i = 0; i < 500 && rc == 0; i++) {
+		enum service_accept rc = SERVICE_ACCEPT_NONE;
+		int conn = -1;
+		for (int i = 0; i < 500 && rc == SERVICE_ACCEPT_NONE; i++) {
 			rc = service_socket_accept(l, &conn, err, sizeof err);
-			if (rc == 0)
+			if (rc == SERVICE_ACCEPT_NONE)
 				usleep(10000);
 		}
-		if (rc != 1)
-			_exit(10 + rc);
+		if (rc != SERVICE_ACCEPT_CLIENT)
+			_exit(10 + (int)rc);
 		if (read(conn, &c, 1) == 1 && write(conn, &c, 1) == 1)
 			_exit(0);
 		_exit(3);
@@ -156,11 +157,12 @@ static void test_other_namespace(void **state)
 	if (pid == 0) {
 		struct service_socket l;
 		char err[128];
-		int conn = -1, rc = 0;
+		enum service_accept rc = SERVICE_ACCEPT_NONE;
+		int conn = -1;
 		if (unshare(CLONE_NEWNET) < 0 ||
 		    service_socket_open(f->dir, &l, err, sizeof err) != SERVICE_SOCKET_OK)
 			_exit(1);
-		while (rc == 0) {
+		while (rc == SERVICE_ACCEPT_NONE) {
 			rc = service_socket_accept(&l, &conn, err, sizeof err);
 			usleep(10000);
 		}

@@ -140,7 +140,7 @@ int fsutil_check_trust(const struct stat *st, enum fsutil_trust trust, char *err
 	return 0;
 }
 
-int fsutil_read_file(const char *path, size_t max, enum fsutil_trust trust, char **out,
+enum fsutil_read_result fsutil_read_file(const char *path, size_t max, enum fsutil_trust trust, char **out,
 		     size_t *len, struct stat *st_out, char *err, size_t errsize)
 {
 	struct stat st;
@@ -208,7 +208,7 @@ fail:
 	return -1;
 }
 
-int fsutil_read_private(const char *path, size_t max, char **out, size_t *len, char *err,
+enum fsutil_read_result fsutil_read_private(const char *path, size_t max, char **out, size_t *len, char *err,
 			size_t errsize)
 {
 	char why[256];

@@ -57,15 +57,19 @@ int fsutil_check_trust(const struct stat *st, enum fsutil_trust trust, char *err
  * satisfy trust (fsutil_check_trust). A file that grows beyond max while it
  * is read is refused too. *st_out, if not NULL, receives the file's status
  * once it has passed the trust check.
- * Returns 0; 1 when the file does not exist; -1 on any other error. On 1
- * and -1, err holds the reason, without the path (the caller names the
- * file). */
-int fsutil_read_file(const char *path, size_t max, enum fsutil_trust trust, char **out,
+ * On FSUTIL_READ_MISSING and FSUTIL_READ_ERROR, err holds the reason,
+ * without the path (the caller names the file). */
+enum fsutil_read_result {
+	FSUTIL_READ_OK = 0,
+	FSUTIL_READ_MISSING = 1, /* the file does not exist */
+	FSUTIL_READ_ERROR = -1,  /* any other failure */
+};
+enum fsutil_read_result fsutil_read_file(const char *path, size_t max, enum fsutil_trust trust, char **out,
 		     size_t *len, struct stat *st_out, char *err, size_t errsize);
 
 /* fsutil_read_file with FSUTIL_PRIVATE, and the path in err. *out may also
  * be released with secret_free_buf(*out, *len). */
-int fsutil_read_private(const char *path, size_t max, char **out, size_t *len, char *err,
+enum fsutil_read_result fsutil_read_private(const char *path, size_t max, char **out, size_t *len, char *err,
 			size_t errsize);
 
 #endif

@@ -102,7 +102,7 @@ static size_t show_one(const unsigned char *s, size_t n, char enc[8], size_t *us
 	return len;
 }
 
-int text_for_terminal(const char *text, char *out, size_t outsize)
+enum text_shown text_for_terminal(const char *text, char *out, size_t outsize)
 {
 	const unsigned char *s = (const unsigned char *)(text ? text : "");
 	size_t n = strlen((const char *)s), o = 0, total = 0, used, k, mark;

@@ -44,8 +44,12 @@ size_t text_utf8_len(const unsigned char *s, size_t n);
  * U+2028..U+202E, U+2066..U+2069) as \uNNNN. A backslash stays a backslash:
  * the result is for eyes, not to be parsed back. out is always
  * NUL-terminated; what does not fit is cut between characters (an escape is
- * never split) and marked with "...".
- * Returns 0, 1 when the text was cut, -1 when out is NULL or outsize 0. */
-int text_for_terminal(const char *text, char *out, size_t outsize);
+ * never split) and marked with "...". */
+enum text_shown {
+	TEXT_WHOLE = 0,
+	TEXT_CUT = 1,         /* marked with "..." */
+	TEXT_NO_ROOM = -1,    /* out is NULL or outsize 0 */
+};
+enum text_shown text_for_terminal(const char *text, char *out, size_t outsize);
 
 #endif

@@ -86,11 +86,12 @@ static void accept_clients(struct service *sv)
 
 	while (sv->n < SERVICE_MAX_SESSIONS) {
 		struct session *s;
-		int conn, rc = service_socket_accept(&sv->sock, &conn, err, sizeof err);
+		int conn;
+		enum service_accept rc = service_socket_accept(&sv->sock, &conn, err, sizeof err);
 
-		if (rc == 0 && err[0])
+		if (rc != SERVICE_ACCEPT_CLIENT && err[0])
 			log_event(sv->lc, LOG_WARNING, "error", "step", "service", "text", err, NULL);
-		if (rc <= 0)
+		if (rc != SERVICE_ACCEPT_CLIENT)
 			return;
 		s = malloc(sizeof *s);
 		if (!s) {

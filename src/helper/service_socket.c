@@ -149,7 +149,8 @@ enum service_socket_result service_socket_open(const char *runtime_dir, struct s
 	return SERVICE_SOCKET_OK;
 }
 
-int service_socket_accept(struct service_socket *s, int *conn, char *err, size_t errsize)
+enum service_accept service_socket_accept(struct service_socket *s, int *conn, char *err,
+					  size_t errsize)
 {
 	struct ucred cred = { 0 };
 	socklen_t cred_len = sizeof cred;
@@ -161,25 +162,25 @@ int service_socket_accept(struct service_socket *s, int *conn, char *err, size_t
 	if (fd < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
 		    errno == ECONNABORTED)
-			return 0;
+			return SERVICE_ACCEPT_NONE;
 		snprintf(err, errsize, "accept: %s", strerror(errno));
-		return -1;
+		return SERVICE_ACCEPT_ERROR;
 	}
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0 ||
 	    cred.uid != geteuid()) {
 		snprintf(err, errsize, "refused a client of uid %ld",
 			 cred_len == sizeof cred ? (long)cred.uid : -1L);
 		close(fd);
-		return 0;
+		return SERVICE_ACCEPT_NONE;
 	}
 	fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ||
 	    io_write_all(fd, SERVICE_GREETING, strlen(SERVICE_GREETING)) < 0) {
 		close(fd); /* it gave up on us already */
-		return 0;
+		return SERVICE_ACCEPT_NONE;
 	}
 	*conn = fd;
-	return 1;
+	return SERVICE_ACCEPT_CLIENT;
 }
 
 bool service_socket_still_ours(const struct service_socket *s)

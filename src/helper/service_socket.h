@@ -30,10 +30,15 @@ enum service_socket_result {
 enum service_socket_result service_socket_open(const char *runtime_dir, struct service_socket *s,
 					       char *err, size_t errsize);
 
-/* Accept one client, if one is waiting: 1 with *conn (peer of our uid, the
- * greeting sent, close-on-exec, blocking); 0 when there was none or it was
- * refused (err then says why: a peer of another uid); -1 on a failure. */
-int service_socket_accept(struct service_socket *s, int *conn, char *err, size_t errsize);
+/* Accept one client, if one is waiting. */
+enum service_accept {
+	SERVICE_ACCEPT_CLIENT = 0, /* *conn: a peer of our uid, greeted, close-on-exec, blocking */
+	SERVICE_ACCEPT_NONE,       /* none waiting, or one refused (err then says why: a
+				    * peer of another uid) */
+	SERVICE_ACCEPT_ERROR,      /* err says why */
+};
+enum service_accept service_socket_accept(struct service_socket *s, int *conn, char *err,
+					  size_t errsize);
 
 /* False when the socket file is no longer the one we bound (removed, or
  * taken over): a self-started service then leaves. */

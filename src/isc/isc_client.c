@@ -649,16 +649,16 @@ out:
 static int ensure_token_locked(struct isc_client *c, struct isc_client_error *err)
 {
 	char cache_err[256];
-	int rc;
+	enum token_cache_result rc;
 
 	if (c->token.len > 0)
 		return 0;
 	rc = token_cache_load(c->cfg, time(NULL), &c->token, cache_err, sizeof cache_err);
-	if (rc == 0) {
+	if (rc == TOKEN_CACHE_HIT) {
 		log_event(c->lc, LOG_DEBUG, "token", "source", "cache", NULL);
 		return 0;
 	}
-	if (rc < 0)
+	if (rc == TOKEN_CACHE_ERROR)
 		log_event(c->lc, LOG_WARNING, "token_cache", "text", cache_err, NULL);
 	return fetch_token(c, err);
 }

@@ -46,7 +46,7 @@ static bool value_equals(const char *v, size_t vlen, const char *want)
 	return v && strlen(want) == vlen && memcmp(v, want, vlen) == 0;
 }
 
-int token_cache_load(const struct config *cfg, time_t now, struct secret *token, char *err,
+enum token_cache_result token_cache_load(const struct config *cfg, time_t now, struct secret *token, char *err,
 		     size_t errsize)
 {
 	char path[PATH_MAX], *text = NULL, num[32];

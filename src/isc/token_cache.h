@@ -16,10 +16,14 @@
  * expire between being read and being used. */
 #define TOKEN_CACHE_MARGIN 60
 
-/* Returns 0 and fills token when a fresh token for this config is cached;
- * 1 when there is none (missing, stale, other tenant); -1 on an error
- * (message in err; the caller simply fetches a new token). */
-int token_cache_load(const struct config *cfg, time_t now, struct secret *token, char *err,
+/* Fill token when a fresh token for this config is cached. On an error
+ * the message is in err; the caller simply fetches a new token. */
+enum token_cache_result {
+	TOKEN_CACHE_HIT = 0,
+	TOKEN_CACHE_NONE = 1,   /* missing, stale, another tenant's */
+	TOKEN_CACHE_ERROR = -1,
+};
+enum token_cache_result token_cache_load(const struct config *cfg, time_t now, struct secret *token, char *err,
 		     size_t errsize);
 
 /* Store token, valid for expires_in seconds from now. */

@@ -387,12 +387,12 @@ static int seq_load(const struct user_paths *p, long long *seq, char *err, size_
 	char *text = NULL;
 	const char *q, *end;
 	size_t len = 0;
-	int rc = fsutil_read_private(p->seq, 256, &text, &len, err, errsize);
+	enum fsutil_read_result rc = fsutil_read_private(p->seq, 256, &text, &len, err, errsize);
 
 	*seq = 0;
-	if (rc == 1)
+	if (rc == FSUTIL_READ_MISSING)
 		return 0;
-	if (rc < 0)
+	if (rc == FSUTIL_READ_ERROR)
 		return -1;
 	q = text + sizeof magic - 1;
 	end = text + len;
