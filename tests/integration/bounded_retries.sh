@@ -58,7 +58,11 @@ log "ok: black hole, on_error=queue: queued in $MS ms"
 
 # --- slow: every body trickles out a byte every 300 ms.
 conf 'on_error = fail'
-rm -f "$T/run/token" # the token request itself must be slow too
+# The token request itself must be slow too: no cached token, and no
+# follower left (the baseline change's, re-reading the edited config) that
+# could fetch and cache a new one before the server turns slow.
+wait_no_follower 30 || fail "the baseline change's follower did not exit"
+rm -f "$T/run/token"
 server_control '{"slow_ms": 300}'
 change bob fail
 within 1 "slow server"
