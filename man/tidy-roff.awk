@@ -17,7 +17,10 @@
 # - an .RS that scdoc leaves open at the end of the page is closed.
 # - a long path (a word of 40 bytes or more with a /) gets the break point
 #   \: after each /: under a deep prefix (make distcheck's, say) a path can
-#   be wider than the page, and groff -ww warns "can't break line".
+#   be wider than the page, and groff -ww warns "can't break line". A word
+#   longer than an input line is split after one of those break points,
+#   with \c (no space in the output), so that no input line passes 80 bytes
+#   (mandoc -T lint).
 
 function is_break(line) {
 	return line ~ /^\.(SH|SS|TH|P|PP|LP|RE|IP|TP)( |$)/ || line == ""
@@ -60,8 +63,28 @@ function put_text(line,   i, cut) {
 				cut = i
 				break
 			}
-		if (!cut)
-			break
+		if (!cut) {
+			# No space to break at: the line starts with a word longer
+			# than the line (a path under a deep prefix). Split the word
+			# after one of its \: break points, ending the part with \c
+			# so that roff joins the next input line to it without a
+			# space; else break at the first space after it.
+			for (i = 76; i > 1; i--)
+				if (substr(line, i - 1, 2) == "\\:")
+					break
+			if (i > 1) {
+				print substr(line, 1, i) "\\c"
+				line = substr(line, i + 1)
+				continue
+			}
+			for (i = 80; i <= length(line); i++)
+				if (substr(line, i, 1) == " " && breakable(line, i)) {
+					cut = i
+					break
+				}
+			if (!cut)
+				break
+		}
 		print substr(line, 1, cut - 1)
 		line = substr(line, cut + 1)
 		if (line ~ /^[.']/)
