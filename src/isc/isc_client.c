@@ -279,7 +279,7 @@ static int build_url(const struct isc_client *c, const char *endpoint, const cha
  * Why this way: CURLOPT_FRESH_CONNECT or CURLOPT_FORBID_REUSE on
  * set-password would stop the resend too, but cost every change a TCP and
  * TLS handshake (round trips to ISC) on the connection its token and lookup
- * just warmed, and the lingering helper's pool exists to spare exactly
+ * just warmed, and the per-host service's pool exists to spare exactly
  * that; checking the connection before the request leaves the race open.
  * libcurl calls CURLOPT_PREREQFUNCTION right before it sends each request,
  * the resend included, so counting those calls catches the resend before

@@ -70,7 +70,7 @@ void isc_client_free(struct isc_client *c);
  * the same process takes it up again. libcurl reuses a pooled connection
  * only for the same host, port, proxy and TLS settings (CA file, pin,
  * verification), so a changed configuration opens a new one. One thread
- * only: the lingering helper (helper_main.c) serves one change at a time. */
+ * only: the per-host service (service.c) awaits one ISC answer at a time. */
 struct isc_pool;
 int isc_pool_new(struct isc_pool **out);
 void isc_pool_free(struct isc_pool *pool);

@@ -64,7 +64,7 @@ struct change_ctx {
 	bool attempt_logged; /* state_dir failed; logged once, the change goes on */
 };
 /* pool: where the HTTPS client takes its connection from and leaves it
- * (the lingering helper's), or NULL. */
+ * (the per-host service's), or NULL. */
 int change_begin(struct change_ctx *ctx, const struct config *cfg, const char *user,
 		 const struct log_ctx *lc, struct isc_pool *pool, long long deadline_ms,
 		 struct proto_verdict *verdict);
