@@ -185,6 +185,8 @@ static const char *type_placeholder(const struct config_option *opt)
 		return "PINS";
 	case CONFIG_T_LOGINS:
 		return "LOGIN,...";
+	case CONFIG_T_RATE:
+		return "REQUESTS/SECONDS";
 	default: /* a type newer than this generator */
 		return "VALUE";
 	}
@@ -226,6 +228,9 @@ static void put_type(FILE *out, const struct config_option *opt)
 		break;
 	case CONFIG_T_LOGINS:
 		fputs("Type: comma-separated list of login names and uids. ", out);
+		break;
+	case CONFIG_T_RATE:
+		fputs("Type: REQUESTS/SECONDS, or 0. ", out);
 		break;
 	case CONFIG_T_CHOICE:
 		fputs("Type: one of", out);

@@ -133,6 +133,10 @@ static void test_defaults(void **state)
 	assert_true(cfg.queue_max_age == 604800);
 	assert_null(cfg.ignore_changes_by.items);
 	assert_int_equal(cfg.ignore_changes_by.n, 0);
+	assert_int_equal(cfg.rate_limit.requests, 100);
+	assert_int_equal(cfg.rate_limit.seconds, 10);
+	assert_int_equal(cfg.queue_warn, 100);
+	assert_null(cfg.metrics_file);
 	config_free(&cfg);
 	assert_memory_equal(&cfg, &zero_config, sizeof cfg);
 }
@@ -408,6 +412,20 @@ static void test_bad_values(void **state)
 		{ "ignore_changes_by", "99999999999999999999999999", "from 0 to 4294967294" },
 		{ "ignore_changes_by", "12x", "may not start with a digit" },
 		{ "ignore_changes_by", "0x10", "may not start with a digit" },
+		/* request budget, queue warnings, metrics */
+		{ "rate_limit", "100", "REQUESTS/SECONDS" },
+		{ "rate_limit", "100/", "REQUESTS/SECONDS" },
+		{ "rate_limit", "/10", "REQUESTS/SECONDS" },
+		{ "rate_limit", "0/10", "REQUESTS/SECONDS" },
+		{ "rate_limit", "100/0", "REQUESTS/SECONDS" },
+		{ "rate_limit", "10001/10", "REQUESTS/SECONDS" },
+		{ "rate_limit", "100/3601", "REQUESTS/SECONDS" },
+		{ "rate_limit", "100 / 10", "REQUESTS/SECONDS" },
+		{ "rate_limit", "-1/10", "REQUESTS/SECONDS" },
+		{ "rate_limit", "100/10s", "REQUESTS/SECONDS" },
+		{ "rate_limit", "99999999999999999999/10", "REQUESTS/SECONDS" },
+		{ "queue_warn", "0", "1 to 100000" },
+		{ "metrics_file", "pam_isc.prom", "absolute" },
 		{ "ignore_changes_by", "1e3", "may not start with a digit" },
 		{ "ignore_changes_by", "svc-isc, 1.5", "may not start with a digit" },
 	};
@@ -687,6 +705,29 @@ static void expect_logins(const char *value, size_t n, const char *const *names,
 	assert_memory_equal(&cfg, &zero_config, sizeof cfg);
 }
 
+/* rate_limit: REQUESTS/SECONDS within bounds, or 0 for no limit. */
+static void test_rate_limit(void **state)
+{
+	static const struct {
+		const char *value;
+		unsigned requests, seconds;
+	} good[] = { { "100/10", 100, 10 }, { "10/2", 10, 2 },	 { "1/1", 1, 1 },
+		     { "10000/3600", 10000, 3600 }, { "0", 0, 0 } };
+	struct config cfg;
+	struct config_error err;
+	char text[4096];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		snprintf(text, sizeof text, "rate_limit = %s\n", good[i].value);
+		append_base_without(text, sizeof text, NULL, NULL);
+		assert_int_equal(parse(text, &cfg, &err), 0);
+		assert_int_equal(cfg.rate_limit.requests, good[i].requests);
+		assert_int_equal(cfg.rate_limit.seconds, good[i].seconds);
+		config_free(&cfg);
+	}
+}
+
 static void test_ignore_changes_by(void **state)
 {
 	static const char *const names1[] = { "svc-isc" };
@@ -769,6 +810,10 @@ static const char *const sample_values[][2] = {
 	{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=" },
 	/* password sync groups */
 	{ "ignore_changes_by", "svc-isc, 1234" },
+	/* request budget, queue warnings, metrics */
+	{ "rate_limit", "50/10" },
+	{ "queue_warn", "500" },
+	{ "metrics_file", "/var/lib/prometheus/node-exporter/pam_isc.prom" },
 };
 
 static const char *sample_value(const char *key)
@@ -1299,6 +1344,7 @@ int main(void)
 		cmocka_unit_test(test_comments_and_whitespace),
 		cmocka_unit_test(test_skip_users),
 		cmocka_unit_test(test_ignore_changes_by),
+		cmocka_unit_test(test_rate_limit),
 		cmocka_unit_test(test_option_table),
 		cmocka_unit_test(test_expand_format),
 		cmocka_unit_test(test_error_format),

@@ -292,6 +292,50 @@ const struct config_option config_options[] = {
 			       "a login uid (not started by a login) is never ignored. Spaces around the commas are allowed; empty: every "
 			       "change is sent.",
 	},
+	/* --- request budget, queue warnings, metrics --- */
+	{
+		.name = "rate_limit",
+		.type = CONFIG_T_RATE,
+		.default_value = "100/10",
+		FIELD(rate_limit),
+		.description = "The most API requests this host sends to ISC in any window of "
+			       "time, as REQUESTS/SECONDS (1 to 10000 requests, 1 to 3600 "
+			       "seconds), or 0 for no limit. ISC allows 100 requests per access "
+			       "token in 10 seconds and answers more with HTTP 429; the host "
+			       "shares one token, so every process that talks to ISC (the "
+			       "per-host service, one-shot helpers, the follower, pam_isc_ctl) "
+			       "takes its requests from one budget kept in runtime_dir, and a "
+			       "429's Retry-After stops all of them until then. A change the "
+			       "budget cannot serve within timeout is queued at once (with "
+			       "on_error = queue) without spending requests; the per-host service "
+			       "delivers the queue as the budget allows, and status polls of the "
+			       "follower give way to deliveries. Lower it when several hosts "
+			       "share one API client. Default: 100/10.",
+	},
+	{
+		.name = "queue_warn",
+		.type = CONFIG_T_UINT,
+		.default_value = "100",
+		.min = 1,
+		.max = 100000,
+		FIELD(queue_warn),
+		.description = "A warning is logged (event=queue_warn) when the offline queue "
+			       "holds more entries than this, and when its oldest entry is older "
+			       "than an hour; once per crossing, again after the queue came back "
+			       "under. From 1 to 100000. Default: 100.",
+	},
+	{
+		.name = "metrics_file",
+		.type = CONFIG_T_PATH,
+		FIELD(metrics_file),
+		.description = "Write the figures of pam_isc_ctl status to this file in the "
+			       "Prometheus text format, for node_exporter's textfile collector "
+			       "(its directory, e.g. /var/lib/prometheus/node-exporter, with a "
+			       "name ending in .prom): changes accepted, failed, queued and "
+			       "dropped; queue depth; oldest entry age; 429 answers; time of the "
+			       "last delivery. Rewritten atomically (a temporary file renamed "
+			       "over it), mode 0644, after every change. Default: none.",
+	},
 	{ .name = NULL },
 };
 
@@ -729,6 +773,35 @@ static int set_pin(char **field, const char *value, char *msg, size_t msgsize)
 	return store_string(field, value, strlen(value), msg, msgsize);
 }
 
+/* rate_limit: "REQUESTS/SECONDS" (1..10000 / 1..3600), or "0": no limit. */
+static int set_rate(struct config_rate *field, const char *value, char *msg, size_t msgsize)
+{
+	unsigned long n, s;
+	char *end;
+
+	if (strcmp(value, "0") == 0) {
+		field->requests = 0;
+		field->seconds = 0;
+		return 0;
+	}
+	errno = 0;
+	if (value[0] < '1' || value[0] > '9')
+		goto bad;
+	n = strtoul(value, &end, 10);
+	if (errno == ERANGE || *end != '/' || end[1] < '1' || end[1] > '9')
+		goto bad;
+	s = strtoul(end + 1, &end, 10);
+	if (errno == ERANGE || *end != '\0' || n > 10000 || s > 3600)
+		goto bad;
+	field->requests = (unsigned)n;
+	field->seconds = (unsigned)s;
+	return 0;
+bad:
+	snprintf(msg, msgsize,
+		 "must be REQUESTS/SECONDS (1 to 10000 requests in 1 to 3600 seconds), or 0");
+	return -1;
+}
+
 /* Check value against opt's type and store it in cfg. */
 static int set_option(struct config *cfg, const struct config_option *opt, const char *value,
 		      char *msg, size_t msgsize)
@@ -778,6 +851,8 @@ static int set_option(struct config *cfg, const struct config_option *opt, const
 		return set_pin(field, value, msg, msgsize);
 	case CONFIG_T_LOGINS:
 		return set_logins(field, value, msg, msgsize);
+	case CONFIG_T_RATE:
+		return set_rate(field, value, msg, msgsize);
 	}
 	snprintf(msg, msgsize, "internal error: bad option table entry");
 	return -1;
@@ -811,6 +886,7 @@ void config_free(struct config *cfg)
 			break;
 		case CONFIG_T_UINT:
 		case CONFIG_T_CHOICE:
+		case CONFIG_T_RATE:
 			break;
 		}
 	}

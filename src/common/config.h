@@ -32,6 +32,13 @@ struct config_logins {
 	size_t n;
 };
 
+/* rate_limit: at most `requests` API requests in any `seconds`-second
+ * window; requests 0: no limit. */
+struct config_rate {
+	unsigned requests;
+	unsigned seconds;
+};
+
 enum config_api_form {
 	CONFIG_API_PREFIX,  /* /v3/set-password, /beta/..., /v2024/... */
 	CONFIG_API_SERVICE, /* /set-password/v1 */
@@ -65,6 +72,10 @@ struct config {
 	char *pinned_public_key; /* NULL: no pin; else "sha256//B64[;sha256//B64...]" */
 	/* password sync groups */
 	struct config_logins ignore_changes_by; /* empty: every change is sent */
+	/* request budget and what the admin sees */
+	struct config_rate rate_limit; /* the host's share of ISC's limit */
+	unsigned queue_warn;           /* warn when the queue holds more entries */
+	char *metrics_file;            /* NULL: none */
 };
 
 /* What a change does when ISC cannot take it (config key on_error). */
@@ -87,6 +98,7 @@ enum config_type {
 	CONFIG_T_PROXY,    /* http://, https://, socks5://, socks5h:// URL */
 	CONFIG_T_PIN,      /* sha256//BASE64 list */
 	CONFIG_T_LOGINS,   /* comma-separated login names or uids (struct config_logins) */
+	CONFIG_T_RATE,     /* REQUESTS/SECONDS or 0 (struct config_rate) */
 };
 
 struct config_option {
