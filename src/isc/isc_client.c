@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "errbuf.h"
+#include "rate_budget.h"
 #include "token_cache.h"
 
 #define USER_AGENT "pam_isc/" PACKAGE_VERSION
@@ -28,6 +29,11 @@ struct isc_client {
 	struct secret token;
 	long long deadline_ms;
 	char curl_err[CURL_ERROR_SIZE];
+	/* The host's request budget (rate_budget.h), opened at the first API
+	 * call; NULL after it failed (logged once: the change goes on without). */
+	struct rate_budget *budget;
+	bool budget_tried;
+	enum rate_class rate_class;
 };
 
 /* What one HTTP exchange brought back. The body may hold a token, so it is
@@ -65,6 +71,8 @@ const char *isc_client_err_kind_name(enum isc_client_err_kind k)
 		return "protocol";
 	case ISC_CLIENT_INTERNAL:
 		return "internal";
+	case ISC_CLIENT_BUDGET:
+		return "rate_limit";
 	}
 	return "internal";
 }
@@ -114,6 +122,7 @@ void isc_client_free(struct isc_client *c)
 		return;
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
+	rate_budget_close(c->budget);
 	secret_clear(&c->client_secret);
 	secret_clear(&c->token);
 	free(c);
@@ -514,6 +523,109 @@ static void log_retry(const struct isc_client *c, const char *url, int attempt, 
 
 static int ensure_token_locked(struct isc_client *c, struct isc_client_error *err);
 
+void isc_client_set_rate_class(struct isc_client *c, enum rate_class cls)
+{
+	c->rate_class = cls;
+}
+
+/* The budget, opened on first use. A budget that cannot be had (runtime_dir
+ * broken) does not stop a change: ISC's own 429s still pace it. */
+static struct rate_budget *budget_of(struct isc_client *c)
+{
+	char berr[256];
+
+	if (!c->budget_tried) {
+		c->budget_tried = true;
+		if (rate_budget_open(c->cfg, &c->budget, berr, sizeof berr) < 0)
+			log_event(c->lc, LOG_WARNING, "rate_budget", "text", berr, NULL);
+	}
+	return c->budget;
+}
+
+static void budget_error(struct isc_client *c, const char *why)
+{
+	char berr[256];
+
+	rate_budget_close(c->budget);
+	c->budget = NULL;
+	snprintf(berr, sizeof berr, "%s", why);
+	log_event(c->lc, LOG_WARNING, "rate_budget", "text", berr, NULL);
+}
+
+/* A slot of the host's budget for one API request, waited for; -1 with
+ * err (kind ISC_CLIENT_BUDGET, nothing sent) when the client's class may
+ * not have one before the deadline. */
+static int take_slot(struct isc_client *c, struct isc_client_error *err)
+{
+	struct rate_budget *rb = budget_of(c);
+	char berr[256];
+
+	while (rb) {
+		long long at = 0, latest = c->deadline_ms - MIN_ATTEMPT_MS, now;
+		enum rate_result rc = rate_budget_take(rb, c->rate_class, latest, &at, berr,
+						       sizeof berr);
+
+		if (rc == RATE_ERROR) {
+			budget_error(c, berr);
+			return 0;
+		}
+		now = io_now_ms();
+		if (rc == RATE_GRANTED) {
+			if (at > now)
+				sleep_ms(at - now);
+			return 0;
+		}
+		/* A delivery waits for a free slot as long as its deadline
+		 * allows, asking again when the slot it saw comes (a live
+		 * change may take it first). */
+		if (c->rate_class != RATE_DELIVERY || at > latest) {
+			set_error(err, ISC_CLIENT_BUDGET,
+				  "the host's request budget (rate_limit) has no slot for this "
+				  "request in time");
+			err->budget_at_ms = at;
+			/* Every earlier try of this request was answered 429 or
+			 * 503, or never left: ISC has not acted on it. */
+			err->sent = 0;
+			return -1;
+		}
+		sleep_ms(at > now ? at - now : 1);
+	}
+	return 0;
+}
+
+int isc_client_budget_check(struct isc_client *c, unsigned n, struct isc_client_error *err)
+{
+	struct rate_budget *rb = budget_of(c);
+	char berr[256];
+	long long at = 0;
+
+	clear_error(err);
+	if (!rb)
+		return 0;
+	if (rate_budget_peek(rb, n, &at, berr, sizeof berr) != RATE_GRANTED) {
+		budget_error(c, berr);
+		return 0;
+	}
+	if (at > c->deadline_ms - MIN_ATTEMPT_MS) {
+		set_error(err, ISC_CLIENT_BUDGET,
+			  "the host's request budget (rate_limit) cannot serve this change in "
+			  "time");
+		err->budget_at_ms = at;
+		return -1;
+	}
+	return 0;
+}
+
+/* ISC's answer, for the budget: a 429 holds every process back. */
+static void note_answer(struct isc_client *c, long http, long retry_after)
+{
+	char berr[256];
+
+	if (http == 429 && c->budget &&
+	    rate_budget_note_answer(c->budget, http, retry_after, berr, sizeof berr) < 0)
+		budget_error(c, berr);
+}
+
 /* One request, retried as isc_client.h says. Returns 0 with *http and resp
  * (the last answer) or -1 with err. idempotent false: set-password. */
 static int request_loop(struct isc_client *c, const char *url, const char *content_type,
@@ -529,6 +641,10 @@ static int request_loop(struct isc_client *c, const char *url, const char *conte
 
 		if (with_token && ensure_token_locked(c, err) < 0)
 			return -1;
+		/* Only the API calls count: ISC limits them per access token. */
+		if (with_token && take_slot(c, err) < 0)
+			return -1;
+		t0 = io_now_ms();
 		if (perform(c, url, content_type, body, body_len, with_token, !idempotent, resp, http,
 			    err) < 0) {
 			/* A timeout used up the time; an internal error will not heal;
@@ -539,6 +655,8 @@ static int request_loop(struct isc_client *c, const char *url, const char *conte
 			wait = jittered(backoff);
 		} else {
 			log_http(c, url, *http, t0);
+			if (with_token)
+				note_answer(c, *http, resp->retry_after);
 			if (*http == 401 && with_token && !refreshed) {
 				/* The token is no longer good (expired early, revoked):
 				 * drop it, fetch a new one, try once more. */
@@ -554,6 +672,10 @@ static int request_loop(struct isc_client *c, const char *url, const char *conte
 				retry = true;
 				wait = resp->retry_after >= 0 ? resp->retry_after * 1000LL
 							      : jittered(backoff);
+				/* With a budget, its next slot already waits out the
+				 * hold this 429 put on the whole host. */
+				if (with_token && c->budget)
+					wait = 0;
 			} else if (*http >= 500 && (idempotent || *http == 503)) {
 				retry = true;
 				wait = jittered(backoff);

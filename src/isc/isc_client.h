@@ -20,6 +20,7 @@
 #include "io.h"
 #include "isc_json.h"
 #include "log.h"
+#include "rate_budget.h"
 #include "secret.h"
 
 enum isc_client_err_kind {
@@ -29,6 +30,7 @@ enum isc_client_err_kind {
 	ISC_CLIENT_HTTP,      /* an HTTP error status (see http) */
 	ISC_CLIENT_PROTOCOL,  /* a 2xx answer we could not use */
 	ISC_CLIENT_INTERNAL,  /* out of memory, library failure */
+	ISC_CLIENT_BUDGET,    /* the host's request budget had no slot in time: not sent */
 };
 
 /* Everything worth logging about a failed call. */
@@ -41,6 +43,7 @@ struct isc_client_error {
 	char text[256];      /* first message text, or our own reason */
 	long retry_after;    /* seconds from Retry-After, -1 if none */
 	int sent;            /* 1: the request left (ISC may have acted on it) */
+	long long budget_at_ms; /* ISC_CLIENT_BUDGET: when to ask again (io_now_ms clock) */
 };
 
 /* Retries (isc_client.c, request loop): a 401 fetches a new token once; a
@@ -79,6 +82,16 @@ int isc_client_use_pool(struct isc_client *c, struct isc_pool *pool);
 
 /* Move the deadline (the follower reuses nothing, but tests and the tool may). */
 void isc_client_set_deadline(struct isc_client *c, long long deadline_ms);
+
+/* Every API call first takes a slot of the host's request budget
+ * (rate_budget.h) for the client's class (default RATE_CHANGE: the next
+ * slot, waited for up to the deadline); a call that gets none fails with
+ * ISC_CLIENT_BUDGET before anything is sent. A 429 holds the whole host
+ * back until its Retry-After. */
+void isc_client_set_rate_class(struct isc_client *c, enum rate_class cls);
+/* Can the budget serve n more API calls before the deadline? 0, or -1 with
+ * err (ISC_CLIENT_BUDGET) without reserving or sending anything. */
+int isc_client_budget_check(struct isc_client *c, unsigned n, struct isc_client_error *err);
 
 /* Make sure a token is at hand (cache or fetch). */
 int isc_client_ensure_token(struct isc_client *c, struct isc_client_error *err);

@@ -47,6 +47,7 @@ static enum proto_reason reason_for(const struct isc_client_error *e)
 	case ISC_CLIENT_TRANSPORT:
 	case ISC_CLIENT_TIMEOUT:
 	case ISC_CLIENT_PROTOCOL:
+	case ISC_CLIENT_BUDGET:
 		return PROTO_REASON_UNREACHABLE;
 	case ISC_CLIENT_OK:
 	case ISC_CLIENT_INTERNAL:

@@ -635,6 +635,37 @@ int queue_list(const struct config *cfg, struct queue_list *out,
 	return 0;
 }
 
+int queue_summary(const struct config *cfg, struct queue_summary *out, char *err, size_t errsize)
+{
+	char qdir[PATH_MAX];
+	struct dirent *d;
+	struct stat st;
+	DIR *dir;
+
+	memset(out, 0, sizeof *out);
+	dir = open_queue_dir(cfg, qdir, sizeof qdir, err, errsize);
+	if (!dir)
+		return -1;
+	while ((d = readdir(dir)) != NULL) {
+		bool inflight;
+
+		if (!is_entry_name(d->d_name, &inflight))
+			continue;
+		if (inflight) {
+			out->inflight++;
+			continue;
+		}
+		out->entries++;
+		/* An entry is written once (a newer change replaces the file):
+		 * its modification time is when it was queued. */
+		if (fstatat(dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    (out->oldest == 0 || (long long)st.st_mtim.tv_sec < out->oldest))
+			out->oldest = (long long)st.st_mtim.tv_sec;
+	}
+	closedir(dir);
+	return 0;
+}
+
 void queue_list_free(struct queue_list *l)
 {
 	for (size_t i = 0; i < l->n; i++)

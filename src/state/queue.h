@@ -153,6 +153,15 @@ int queue_list(const struct config *cfg, struct queue_list *out,
 	       char *err, size_t errsize);
 void queue_list_free(struct queue_list *l);
 
+/* How many entries wait, and since when, without reading them (a file's
+ * modification time is when it was queued). */
+struct queue_summary {
+	size_t entries;
+	size_t inflight;
+	long long oldest; /* epoch seconds, 0: no entry */
+};
+int queue_summary(const struct config *cfg, struct queue_summary *out, char *err, size_t errsize);
+
 /* Delivery steps (see the header comment), under the user's lock. claim:
  * rename user's entry to .inflight if it is still the one with e->seq and
  * no newer attempt was recorded (0), 1 when it changed, is gone or was
