@@ -28,6 +28,7 @@ static const char *const reason_names[] = {
 	[PROTO_REASON_FAILED] = "failed",
 	[PROTO_REASON_INTERNAL] = "internal",
 	[PROTO_REASON_BUSY] = "busy",
+	[PROTO_REASON_RATE_LIMITED] = "rate_limited",
 };
 #define N_REASONS (sizeof reason_names / sizeof reason_names[0])
 
@@ -485,7 +486,8 @@ int proto_parse_verdict(const char *line, struct proto_verdict *v)
 		return -1;
 	if (!v->accepted && v->reason == PROTO_REASON_NONE)
 		return -1;
-	if (v->queued && (v->accepted || v->reason != PROTO_REASON_UNREACHABLE))
+	if (v->queued && (v->accepted || (v->reason != PROTO_REASON_UNREACHABLE &&
+					  v->reason != PROTO_REASON_RATE_LIMITED)))
 		return -1;
 	return 0;
 }

@@ -81,6 +81,8 @@ enum proto_reason {
 	PROTO_REASON_INTERNAL,    /* out of memory, helper crashed, bad verdict */
 	PROTO_REASON_BUSY,        /* the service holds too many preliminary phases
 				   * of this caller (or of all): try again later */
+	PROTO_REASON_RATE_LIMITED, /* the host's request budget or ISC's rate limit
+				    * had no room in time: nothing was sent */
 };
 const char *proto_reason_name(enum proto_reason r);
 

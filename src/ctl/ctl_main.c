@@ -286,7 +286,7 @@ static int cmd_flush(const struct config *cfg, struct follow_ctx *f, const struc
 	/* Changes accepted through a one-shot helper of an ordinary user's
 	 * passwd wait here for a follower started from the host's context:
 	 * this timer's. */
-	if (follower_has_pending(cfg) &&
+	if (follower_has_work(cfg) &&
 	    follower_ensure_running(cfg, f->helper, f->config_path, f->debug, err, sizeof err) < 0)
 		log_event(lc, LOG_ERR, "error", "step", "follow", "text", err, NULL);
 	if (r.busy) {

@@ -111,10 +111,11 @@ static void after_change(struct session *s, bool caller_root, const char *reset_
 		snprintf(why, sizeof why, "started by an ordinary user");
 	else if (reset_err)
 		snprintf(why, sizeof why, "the caller's context cannot be undone: %s", reset_err);
-	if (s->follow_id[0]) {
+	if (s->follow_id[0] || s->follow_queue) {
 		if (!hosts)
-			log_event(lc, LOG_DEBUG, "follow_deferred", "user", s->follow_user,
-				  "request", s->follow_id, "text", why, NULL);
+			log_event(lc, LOG_DEBUG, "follow_deferred", "user",
+				  s->follow_user[0] ? s->follow_user : NULL, "request",
+				  s->follow_id[0] ? s->follow_id : NULL, "text", why, NULL);
 		else if (follower_ensure_running(&s->cfg, SELF_EXE, s->follow_config,
 						 s->follow_debug, err, sizeof err) < 0)
 			log_event(lc, LOG_ERR, "error", "user", s->follow_user, "request",

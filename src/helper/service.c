@@ -70,7 +70,7 @@ static void drop_session(struct service *sv, size_t i)
 	/* The follow-up is recorded already (before the verdict): make sure
 	 * someone follows it. We run in the host's context, so whatever we
 	 * start does too. */
-	if (s->follow_id[0] &&
+	if ((s->follow_id[0] || s->follow_queue) &&
 	    follower_ensure_running(&s->cfg, sv->self_exe, s->follow_config, s->follow_debug, err,
 				    sizeof err) < 0)
 		log_event(sv->lc, LOG_ERR, "error", "user", s->follow_user, "request", s->follow_id,
@@ -138,7 +138,7 @@ int service_run(const char *config_path, const char *self_exe, struct log_ctx *l
 	}
 	/* Follow-ups left by one-shot helpers that could not start a follower
 	 * (an ordinary user's passwd): we run in the host's context. */
-	if (follower_has_pending(&cfg) &&
+	if (follower_has_work(&cfg) &&
 	    follower_ensure_running(&cfg, self_exe, config_path, lc->debug, err, sizeof err) < 0)
 		log_event(lc, LOG_ERR, "error", "step", "follow", "text", err, NULL);
 	config_free(&cfg);

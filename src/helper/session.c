@@ -74,11 +74,14 @@ static void update_after_prelim(struct session *s, const struct proto_request *r
 	if (s->ctx.looked_up) {
 		change_set(&s->ctx, req->authtok.data, req->authtok.len, deadline, verdict);
 	} else if (s->prelim.reason == PROTO_REASON_UNREACHABLE ||
+		   s->prelim.reason == PROTO_REASON_RATE_LIMITED ||
 		   s->prelim.reason == PROTO_REASON_INTERNAL) {
 		/* ISC did not answer a moment ago: do not make the person wait
 		 * a second time. */
 		memset(verdict, 0, sizeof *verdict);
-		verdict->reason = PROTO_REASON_UNREACHABLE;
+		verdict->reason = s->prelim.reason == PROTO_REASON_RATE_LIMITED
+					  ? PROTO_REASON_RATE_LIMITED
+					  : PROTO_REASON_UNREACHABLE;
 		if (s->cfg.on_error == CONFIG_ON_ERROR_QUEUE && s->ctx.client) {
 			change_queue(&s->ctx, req->authtok.data, req->authtok.len, deadline,
 				     verdict);
@@ -103,6 +106,13 @@ static void record_followup(struct session *s, const struct proto_request *req,
 {
 	char err[256];
 
+	if (v->queued) {
+		/* The follower delivers the queue as the budget allows. */
+		s->follow_queue = true;
+		snprintf(s->follow_config, sizeof s->follow_config, "%s", req->config_path);
+		s->follow_debug = req->debug;
+		return;
+	}
 	if (!v->accepted || strcmp(v->state, "IN_PROGRESS") != 0)
 		return;
 	if (!v->request_id[0]) {

@@ -41,6 +41,8 @@ struct session {
 	char follow_user[PROTO_USER_MAX + 1];
 	char follow_config[PROTO_PATH_MAX];
 	bool follow_debug;
+	/* the update phase queued the change: the follower delivers the queue */
+	bool follow_queue;
 };
 
 void session_init(struct session *s, int fd, int out_fd, struct isc_pool *pool);

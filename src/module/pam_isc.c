@@ -193,6 +193,8 @@ static const char *message_for(enum proto_reason reason)
 		       "your administrator.";
 	case PROTO_REASON_BUSY:
 		return "Too many password changes are under way; try again in a few minutes.";
+	case PROTO_REASON_RATE_LIMITED:
+		return "Identity Security Cloud is busy; the new password was not sent there.";
 	case PROTO_REASON_NONE:
 	case PROTO_REASON_INTERNAL:
 		break;
@@ -212,7 +214,7 @@ static const char *message_for(enum proto_reason reason)
 static bool reason_unreachable(enum proto_reason r)
 {
 	return r == PROTO_REASON_UNREACHABLE || r == PROTO_REASON_INTERNAL ||
-	       r == PROTO_REASON_BUSY;
+	       r == PROTO_REASON_BUSY || r == PROTO_REASON_RATE_LIMITED;
 }
 
 static const char *policy_name(unsigned on_error)
@@ -237,8 +239,11 @@ static int update_failed(const struct change_call *c, const struct proto_verdict
 	}
 	if (v->queued) {
 		tell_user(pamh, flags, PAM_TEXT_INFO,
-			  "Identity Security Cloud is unreachable; your new password will be "
-			  "sent when it is back.");
+			  v->reason == PROTO_REASON_RATE_LIMITED
+				  ? "Identity Security Cloud is busy; your new password is queued "
+				    "and will be sent in a few minutes."
+				  : "Identity Security Cloud is unreachable; your new password will "
+				    "be sent when it is back.");
 		return PAM_SUCCESS;
 	}
 	/* The local change stands; say so loudly. */
@@ -283,7 +288,7 @@ static int prelim_result(const struct change_call *c, int rc, const struct proto
 		  reason == PROTO_REASON_CONFIG
 			  ? "Password sync with Identity Security Cloud is misconfigured; the "
 			    "password was not changed. Contact your administrator."
-		  : reason == PROTO_REASON_BUSY
+		  : reason == PROTO_REASON_BUSY || reason == PROTO_REASON_RATE_LIMITED
 			  ? "Too many password changes are under way; the password was not "
 			    "changed. Try again in a few minutes."
 		  : reason_unreachable(reason)

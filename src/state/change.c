@@ -41,19 +41,29 @@ static enum proto_reason reason_for(const struct isc_client_error *e)
 {
 	switch (e->kind) {
 	case ISC_CLIENT_HTTP:
-		if (e->http == 429 || e->http >= 500)
+		if (e->http == 429)
+			return PROTO_REASON_RATE_LIMITED;
+		if (e->http >= 500)
 			return PROTO_REASON_UNREACHABLE;
 		return PROTO_REASON_REJECTED;
 	case ISC_CLIENT_TRANSPORT:
 	case ISC_CLIENT_TIMEOUT:
 	case ISC_CLIENT_PROTOCOL:
-	case ISC_CLIENT_BUDGET:
 		return PROTO_REASON_UNREACHABLE;
+	case ISC_CLIENT_BUDGET:
+		return PROTO_REASON_RATE_LIMITED;
 	case ISC_CLIENT_OK:
 	case ISC_CLIENT_INTERNAL:
 		break;
 	}
 	return PROTO_REASON_INTERNAL;
+}
+
+/* A change that ISC did not take for want of it (not one it refused) may
+ * be queued. */
+static bool may_queue(enum proto_reason r)
+{
+	return r == PROTO_REASON_UNREACHABLE || r == PROTO_REASON_RATE_LIMITED;
 }
 
 static void log_client_error(const struct log_ctx *lc, const char *user, const char *step,
@@ -92,6 +102,23 @@ static enum set_failure set_failure_of(const struct isc_client_error *e)
 		return e->http >= 500 ? SET_UNKNOWN : SET_REFUSED;
 	}
 	return e->sent ? SET_UNKNOWN : SET_NOT_TAKEN;
+}
+
+/* Did the host's request budget or ISC's rate limit stop this call (as
+ * opposed to an unreachable ISC)? */
+static bool stopped_by_rate(const struct isc_client_error *e)
+{
+	return e->kind == ISC_CLIENT_BUDGET || (e->kind == ISC_CLIENT_HTTP && e->http == 429);
+}
+
+/* When to try again after a call stopped by the rate (io_now_ms clock). */
+static long long rate_retry_at(const struct isc_client_error *e)
+{
+	long long now = io_now_ms();
+
+	if (e->kind == ISC_CLIENT_BUDGET && e->budget_at_ms > now)
+		return e->budget_at_ms;
+	return now + (e->retry_after > 0 ? e->retry_after * 1000LL : 1000);
 }
 
 static void fail_unknown_outcome(const struct log_ctx *lc, const char *user)
@@ -162,6 +189,19 @@ int change_lookup(struct change_ctx *ctx, long long deadline_ms, struct proto_ve
 	isc_password_info_free(&ctx->info);
 	ctx->looked_up = false;
 	isc_client_set_deadline(ctx->client, deadline_ms);
+	/* A change is two API calls (lookup, set-password). When the host's
+	 * budget cannot serve both before the deadline, none is spent: the
+	 * change is treated as if ISC were unreachable (queued, with
+	 * on_error = queue) and the person is not kept waiting. */
+	if (isc_client_budget_check(ctx->client, 2, &e) < 0) {
+		ctx->rate_limited = true;
+		log_event(lc, LOG_WARNING, "rate_limited", "user", user, "text",
+			  "the host's request budget (rate_limit) cannot serve this change "
+			  "within timeout; nothing was sent to ISC",
+			  NULL);
+		fail(verdict, PROTO_REASON_RATE_LIMITED);
+		return -1;
+	}
 	/* Separately from the lookup, so that a credentials problem is logged
 	 * as one (step=token) and not as a failed lookup. */
 	if (isc_client_ensure_token(ctx->client, &e) < 0) {
@@ -170,6 +210,7 @@ int change_lookup(struct change_ctx *ctx, long long deadline_ms, struct proto_ve
 		return -1;
 	}
 	if (isc_client_lookup(ctx->client, ctx->user_name, &ctx->info, &e) < 0) {
+		ctx->rate_limited = stopped_by_rate(&e);
 		log_client_error(lc, user, "lookup", &e);
 		fail(verdict, reason_for(&e));
 		return -1;
@@ -343,13 +384,16 @@ int change_queue(struct change_ctx *ctx, const unsigned char *pw, size_t pw_len,
 		goto out;
 	}
 	memset(verdict, 0, sizeof *verdict);
-	fail(verdict, PROTO_REASON_UNREACHABLE);
+	fail(verdict, ctx->rate_limited ? PROTO_REASON_RATE_LIMITED : PROTO_REASON_UNREACHABLE);
 	verdict->queued = true;
 	log_event(lc, LOG_WARNING, "queued", "user", ctx->user, "key_id", use_id, "source",
 		  ctx->cfg->source_name, "text",
 		  rc == QUEUE_NOT_DONE
 			  ? "a newer change of this user came meanwhile; it wins and this one is "
 			    "not kept"
+		  : ctx->rate_limited
+			  ? "the host's request budget is spent; the change is kept and delivered "
+			    "as the budget allows"
 			  : "ISC unreachable; the change is kept for pam_isc_ctl flush",
 		  NULL);
 out:
@@ -377,8 +421,7 @@ int change_set(struct change_ctx *ctx, const unsigned char *pw, size_t pw_len,
 	if (!ctx->looked_up)
 		return -1;
 	if (begin_attempt(ctx, deadline_ms, verdict) < 0) {
-		if (verdict->reason == PROTO_REASON_UNREACHABLE &&
-		    cfg->on_error == CONFIG_ON_ERROR_QUEUE)
+		if (may_queue(verdict->reason) && cfg->on_error == CONFIG_ON_ERROR_QUEUE)
 			change_queue(ctx, pw, pw_len, deadline_ms, verdict);
 		goto out;
 	}
@@ -390,6 +433,7 @@ int change_set(struct change_ctx *ctx, const unsigned char *pw, size_t pw_len,
 		enum set_failure how = set_failure_of(&e);
 		log_client_error(lc, user, "set", &e);
 		fail(verdict, reason_for(&e));
+		ctx->rate_limited = stopped_by_rate(&e);
 		if (how == SET_UNKNOWN)
 			fail_unknown_outcome(lc, user);
 		else if (how == SET_NOT_TAKEN && cfg->on_error == CONFIG_ON_ERROR_QUEUE)
@@ -436,8 +480,7 @@ int change_run(const struct config *cfg, const char *user, const unsigned char *
 		if (begin_attempt(&ctx, deadline_ms, verdict) == 0 &&
 		    change_lookup(&ctx, deadline_ms, verdict) == 0)
 			change_set(&ctx, pw, pw_len, deadline_ms, verdict);
-		else if (verdict->reason == PROTO_REASON_UNREACHABLE &&
-			 cfg->on_error == CONFIG_ON_ERROR_QUEUE)
+		else if (may_queue(verdict->reason) && cfg->on_error == CONFIG_ON_ERROR_QUEUE)
 			change_queue(&ctx, pw, pw_len, deadline_ms, verdict);
 	}
 	change_end(&ctx);
@@ -469,6 +512,22 @@ static void flush_on_inflight(void *vctx, const struct queue_entry *e, const cha
 		  "so it is not sent again: if the password did not arrive, the person must "
 		  "change the password again",
 		  NULL);
+}
+
+/* The budget or a 429 stopped a delivery: the entry and the rest stay
+ * queued until the time the result names. */
+static void flush_pause(const struct log_ctx *lc, const char *user,
+			const struct isc_client_error *e, struct change_flush_result *res)
+{
+	char wait[24];
+
+	res->remaining++;
+	res->rate_limited = true;
+	res->retry_at_ms = rate_retry_at(e);
+	snprintf(wait, sizeof wait, "%lld", res->retry_at_ms - io_now_ms());
+	log_event(lc, LOG_INFO, "flush_paused", "user", user, "reason",
+		  e->kind == ISC_CLIENT_BUDGET ? "rate_limit" : "http_429", "wait_ms", wait,
+		  "tracking", e->tracking[0] ? e->tracking : NULL, NULL);
 }
 
 static void flush_drop(const struct config *cfg, const struct log_ctx *lc,
@@ -542,6 +601,8 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 		res->remaining = (unsigned)list.n;
 		goto out;
 	}
+	/* A delivery never stands in front of a live change (rate_budget.h). */
+	isc_client_set_rate_class(client, RATE_DELIVERY);
 
 	for (size_t i = 0; i < list.n; i++) {
 		const struct queue_entry *e = &list.items[i];
@@ -602,12 +663,18 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 		isc_client_set_deadline(client,
 					io_now_ms() + (long long)cfg->timeout * 1000);
 		if (isc_client_lookup(client, e->login, &info, &err) < 0) {
-			log_client_error(lc, e->user, "lookup", &err);
-			if (reason_for(&err) == PROTO_REASON_UNREACHABLE ||
-			    reason_for(&err) == PROTO_REASON_INTERNAL) {
+			if (stopped_by_rate(&err)) {
+				/* The budget or ISC says wait: the rest waits too. */
+				flush_pause(lc, e->user, &err, res);
+				stop = true;
+			} else if (reason_for(&err) == PROTO_REASON_UNREACHABLE ||
+				   reason_for(&err) == PROTO_REASON_INTERNAL) {
+				log_client_error(lc, e->user, "lookup", &err);
 				res->remaining++;
+				res->unreachable = true;
 				stop = true; /* ISC is unreachable: the rest waits too */
 			} else {
+				log_client_error(lc, e->user, "lookup", &err);
 				flush_drop(cfg, lc, e, "refused",
 					   "ISC refused the lookup; the person must change the "
 					   "password again",
@@ -667,14 +734,20 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 		if (isc_client_set_password(client, &info, &info.accounts[idx], e->ciphertext, &set,
 					    &err) < 0) {
 			enum set_failure how = set_failure_of(&err);
-			log_client_error(lc, e->user, "set", &err);
 			if (how == SET_NOT_TAKEN) {
 				if (queue_release(cfg, e->user, qerr, sizeof qerr) < 0)
 					log_event(lc, LOG_ERR, "error", "user", e->user, "step",
 						  "queue", "text", qerr, NULL);
-				res->remaining++;
+				if (stopped_by_rate(&err)) {
+					flush_pause(lc, e->user, &err, res);
+				} else {
+					log_client_error(lc, e->user, "set", &err);
+					res->remaining++;
+					res->unreachable = true;
+				}
 				stop = true;
 			} else {
+				log_client_error(lc, e->user, "set", &err);
 				queue_done(cfg, e->user, qerr, sizeof qerr);
 				res->dropped++;
 				if (how == SET_UNKNOWN)

@@ -62,6 +62,7 @@ struct change_ctx {
 	long long seq;
 	bool attempt_failed; /* a flush held the user's lock past the deadline */
 	bool attempt_logged; /* state_dir failed; logged once, the change goes on */
+	bool rate_limited;   /* the budget or a 429 stopped it (for the queued line) */
 };
 /* pool: where the HTTPS client takes its connection from and leaves it
  * (the per-host service's), or NULL. */
@@ -75,14 +76,20 @@ int change_queue(struct change_ctx *ctx, const unsigned char *pw, size_t pw_len,
 		 long long deadline_ms, struct proto_verdict *verdict);
 void change_end(struct change_ctx *ctx);
 
-/* Deliver the offline queue (pam_isc_ctl flush). Each entry gets a fresh
- * lookup (bounded by timeout), the key id must be the one the entry was
- * encrypted for, then its ciphertext is sent. Stops at the first sign that
- * ISC is unreachable (the rest stays queued). followed(): called for every
+/* Deliver the offline queue (pam_isc_ctl flush, the follower). Each entry
+ * gets a fresh lookup (bounded by timeout), the key id must be the one the
+ * entry was encrypted for, then its ciphertext is sent. Its requests take
+ * only free slots of the host's budget (RATE_DELIVERY), waiting up to
+ * timeout for one. Stops at the first sign that ISC is unreachable, or
+ * that the budget or a 429 says wait (the rest stays queued; the result
+ * says which, and until when). followed(): called for every
  * accepted change with a request id to follow (may be NULL). */
 struct change_flush_result {
 	unsigned delivered, remaining, dropped, bad;
-	bool busy; /* another flush runs */
+	bool busy;         /* another flush runs */
+	bool unreachable;  /* stopped: ISC did not answer */
+	bool rate_limited; /* stopped: the budget or a 429 said wait */
+	long long retry_at_ms; /* rate_limited: when to go on (io_now_ms clock) */
 };
 int change_flush(const struct config *cfg, const struct log_ctx *lc,
 		 void (*followed)(void *ctx, const char *request_id, const char *user),

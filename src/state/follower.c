@@ -16,8 +16,10 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "change.h"
 #include "fsutil.h"
 #include "isc_client.h"
+#include "queue.h"
 #include "proto.h"
 #include "secret.h"
 
@@ -32,6 +34,9 @@ struct pending {
 	time_t due;
 	unsigned polls;
 	bool seen;
+	/* A poll was put off for the request budget: the final one may come
+	 * after status_timeout (late rather than never). */
+	bool deferred;
 };
 
 struct pending_table {
@@ -80,6 +85,15 @@ bool follower_has_pending(const struct config *cfg)
 		any = de->d_name[0] != '.';
 	closedir(d);
 	return any;
+}
+
+bool follower_has_work(const struct config *cfg)
+{
+	struct queue_summary sum;
+	char err[256];
+
+	return follower_has_pending(cfg) ||
+	       (queue_summary(cfg, &sum, err, sizeof err) == 0 && sum.entries > 0);
 }
 
 int follower_enqueue(const struct config *cfg, const char *request_id, const char *user,
@@ -324,14 +338,24 @@ static bool poll_entry(const struct config *cfg, struct isc_client *client, cons
 	struct isc_status st;
 	time_t now = time(NULL);
 	unsigned delay;
+	int rc;
 
-	if (now - p->since > (time_t)cfg->status_timeout + FOLLOWER_LATE_S) {
+	if (!p->deferred && now - p->since > (time_t)cfg->status_timeout + FOLLOWER_LATE_S) {
 		log_timed_out(lc, p, now);
 		drop_entry(dir, t, i);
 		return true;
 	}
 	isc_client_set_deadline(client, io_now_ms() + (long long)cfg->timeout * 1000);
-	if (isc_client_status(client, p->id, &st, &e) == 0) {
+	rc = isc_client_status(client, p->id, &st, &e);
+	if (rc < 0 && e.kind == ISC_CLIENT_BUDGET) {
+		/* Deliveries and live changes come first: this poll waits for
+		 * the budget, and is not counted as one. */
+		long long wait_s = (e.budget_at_ms - io_now_ms() + 999) / 1000;
+		p->due = now + (time_t)(wait_s < 1 ? 1 : wait_s);
+		p->deferred = true;
+		return false;
+	}
+	if (rc == 0) {
 		if (st.state != ISC_STATE_IN_PROGRESS) {
 			log_final(lc, p, &st);
 			isc_status_free(&st);
@@ -372,6 +396,100 @@ static bool poll_entry(const struct config *cfg, struct isc_client *client, cons
 	return false;
 }
 
+/* ---- delivering the queue ------------------------------------------------ */
+
+/* The first wait after a delivery pass that got nowhere, and the longest;
+ * past it the flush timer (pam_isc_ctl flush) is the safety net. */
+#define DRAIN_BACKOFF_S 30
+#define DRAIN_BACKOFF_MAX_S 300
+
+struct drain_state {
+	long long at_ms;   /* next pass not before (io_now_ms clock) */
+	unsigned backoff_s;
+	bool stuck;        /* the last pass got nowhere (ISC unreachable...) */
+	size_t stuck_entries; /* queue entries when it got stuck */
+};
+
+static size_t queue_entries(const struct config *cfg, const struct log_ctx *lc)
+{
+	struct queue_summary sum;
+	char err[256];
+
+	if (queue_summary(cfg, &sum, err, sizeof err) < 0) {
+		log_event(lc, LOG_ERR, "follower_error", "step", "queue", "text", err, NULL);
+		return 0;
+	}
+	return sum.entries;
+}
+
+struct drain_ctx {
+	const struct config *cfg;
+	const struct log_ctx *lc;
+};
+
+static void drain_followed(void *vctx, const char *request_id, const char *user)
+{
+	const struct drain_ctx *dc = vctx;
+	char err[256];
+
+	/* The next scan of pending/ picks it up. */
+	if (follower_enqueue(dc->cfg, request_id, user, time(NULL), err, sizeof err) < 0)
+		log_event(dc->lc, LOG_ERR, "error", "user", user, "request", request_id, "step",
+			  "follow", "text", err, NULL);
+}
+
+/* One delivery pass over the queue, paced by the host's budget (deliveries
+ * before status polls: the polls wait while it runs). Sets when the next
+ * pass may run. */
+static void drain_pass(const struct config *cfg, const struct log_ctx *lc, struct drain_state *d,
+		       size_t entries)
+{
+	struct drain_ctx dc = { .cfg = cfg, .lc = lc };
+	struct change_flush_result res;
+	long long now;
+
+	change_flush(cfg, lc, drain_followed, &dc, &res);
+	now = io_now_ms();
+	if (res.busy) {
+		d->at_ms = now + 5000; /* pam_isc_ctl flush is delivering */
+		return;
+	}
+	if (res.rate_limited) {
+		d->at_ms = res.retry_at_ms > now ? res.retry_at_ms : now + 1000;
+		d->stuck = false;
+		d->backoff_s = 0;
+		return;
+	}
+	if (res.delivered + res.dropped > 0 && res.remaining > 0 && !res.unreachable) {
+		d->at_ms = now; /* more to do at once */
+		d->stuck = false;
+		d->backoff_s = 0;
+		return;
+	}
+	if (res.remaining == 0) {
+		d->stuck = false;
+		d->backoff_s = 0;
+		d->at_ms = now;
+		return;
+	}
+	/* ISC unreachable, or only entries that must wait (their user unknown
+	 * to the name service now): wait longer each time. */
+	d->backoff_s = d->backoff_s ? d->backoff_s * 2 : DRAIN_BACKOFF_S;
+	if (d->backoff_s > DRAIN_BACKOFF_MAX_S)
+		d->backoff_s = DRAIN_BACKOFF_MAX_S;
+	d->at_ms = now + (long long)d->backoff_s * 1000;
+	d->stuck = true;
+	d->stuck_entries = entries;
+}
+
+/* Is there queue work this follower should stay for? Not when the last
+ * pass got nowhere and nothing was queued since (the flush timer and the
+ * next change's follower take it from there). */
+static bool drain_wanted(const struct drain_state *d, size_t entries)
+{
+	return entries > 0 && (!d->stuck || entries > d->stuck_entries);
+}
+
 /* What identifies one version of the configuration file. */
 static bool config_stat(const char *path, struct stat *st)
 {
@@ -401,6 +519,7 @@ int follower_run(const struct config *cfg, const char *config_path, const struct
 	struct isc_client *client = NULL;
 	int lock_fd, ret = -1;
 	time_t hold_until = 0;
+	struct drain_state drain = { 0 };
 
 	srand((unsigned)getpid() ^ (unsigned)time(NULL));
 	if (prepare_dirs(cfg, dir, sizeof dir, err, sizeof err) < 0) {
@@ -434,9 +553,12 @@ int follower_run(const struct config *cfg, const char *config_path, const struct
 			  NULL);
 		goto out;
 	}
+	/* Status polls give way to deliveries and live changes (rate_budget.h). */
+	isc_client_set_rate_class(client, RATE_POLL);
 
 	for (;;) {
 		time_t now, next;
+		size_t entries;
 		long n;
 
 		if (config_changed(config_path, &config_st)) {
@@ -444,14 +566,23 @@ int follower_run(const struct config *cfg, const char *config_path, const struct
 			ret = FOLLOWER_RELOAD;
 			goto done;
 		}
+		entries = queue_entries(cfg, lc);
+		if (drain_wanted(&drain, entries) && io_now_ms() >= drain.at_ms) {
+			if (drain.stuck)
+				drain.stuck = false; /* new entries: try again now */
+			drain_pass(cfg, lc, &drain, entries);
+			entries = queue_entries(cfg, lc);
+		}
 		n = scan_pending(cfg, dir, &table, lc);
 		if (n < 0)
 			goto out;
-		if (n == 0) {
+		if (n == 0 && !drain_wanted(&drain, entries)) {
 			/* See follower.h: unlock, look again, only then leave. */
 			flock(lock_fd, LOCK_UN);
 			n = scan_pending(cfg, dir, &table, lc);
-			if (n <= 0 || flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
+			entries = queue_entries(cfg, lc);
+			if ((n <= 0 && !drain_wanted(&drain, entries)) ||
+			    flock(lock_fd, LOCK_EX | LOCK_NB) < 0)
 				break;
 			continue;
 		}

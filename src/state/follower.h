@@ -29,6 +29,8 @@ int follower_enqueue(const struct config *cfg, const char *request_id, const cha
 
 /* True when changes wait in runtime_dir/pending to be followed. */
 bool follower_has_pending(const struct config *cfg);
+/* ... or in the offline queue to be delivered (the follower does both). */
+bool follower_has_work(const struct config *cfg);
 
 /* Start a follower (detached: own session, stdio on /dev/null, clean
  * environment) unless one is running. self_exe is the helper binary
