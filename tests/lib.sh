@@ -732,6 +732,46 @@ _isc_pamtester() {
 	return "$rc"
 }
 
+# pamtester_private USER PASSWORD OUT [SERVICE]: one pamtester chauthtok
+# that may run at the same time as others (run it with &): pam_wrapper
+# copies its files to /tmp/pam.X, which concurrent runs would share (see
+# _isc_pamtester), so it runs in its own mount namespace with a private
+# tmpfs on /tmp, and the test's directory bound back in. Its output goes to
+# OUT; the exit status is pamtester's. No shared lock, no pamtester.all.
+pamtester_private() {
+	local user=$1 pw=$2 out=$3 service=${4:-${SVC:?the test sets SVC, the service of its changes}}
+	printf '%s\n%s\n' "$pw" "$pw" | T=$T top_srcdir=$top_srcdir top_builddir=$top_builddir \
+		NSS_WRAPPER_PASSWD="$NSS_WRAPPER_PASSWD" NSS_WRAPPER_GROUP="$NSS_WRAPPER_GROUP" \
+		PAM_WRAPPER_LIB=$PAM_WRAPPER_LIB NSS_WRAPPER_LIB=$NSS_WRAPPER_LIB PAMTESTER=$PAMTESTER \
+		unshare --mount --propagation private -- "$BASH" -c '
+		# Whatever of ours lives under /tmp (this test directory, and a build
+		# or source tree there, as in make distcheck or a clone in /tmp) is
+		# bound back over the private tmpfs, outermost first.
+		keep=() fds=()
+		for d in $(printf "%s\n" "$T" "$top_srcdir" "$top_builddir" | sort -u); do
+			case $d in /tmp/*) keep+=("$d") ;; esac
+		done
+		for d in "${keep[@]}"; do
+			exec {fd}<"$d" || exit 98
+			fds+=("$fd")
+		done
+		mount -t tmpfs -o mode=1777,size=64m tmpfs /tmp || exit 98
+		for i in "${!keep[@]}"; do
+			mkdir -p "${keep[$i]}" || exit 98
+			mount --no-canonicalize --bind "/proc/self/fd/${fds[$i]}" "${keep[$i]}" || exit 98
+			eval "exec ${fds[$i]}<&-"
+		done
+		# The harness hooks of CI'"'"'s sanitizer stage (see above).
+		extra_env=()
+		[ -z "${ISC_TEST_PAMTESTER_ENV:-}" ] || extra_env=(${ISC_TEST_PAMTESTER_ENV//%T%/$T})
+		exec env PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" PAM_WRAPPER_USE_SYSLOG=1 \
+			LD_PRELOAD="${ISC_TEST_PAMTESTER_PRELOAD:+$ISC_TEST_PAMTESTER_PRELOAD }$PAM_WRAPPER_LIB $NSS_WRAPPER_LIB" \
+			NSS_WRAPPER_PASSWD="$NSS_WRAPPER_PASSWD" NSS_WRAPPER_GROUP="$NSS_WRAPPER_GROUP" \
+			"${extra_env[@]}" \
+			timeout 60 "$PAMTESTER" -v "$1" "$2" chauthtok' _ "$service" "$user" \
+		>"$out" 2>&1
+}
+
 # pamtester_ms: how long the last run_pamtester's pamtester ran, in ms.
 pamtester_ms() { cat "$T/pamtester.ms"; }
 

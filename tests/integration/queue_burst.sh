@@ -5,10 +5,7 @@
 # then one flush with ISC back: every user's newest password arrives exactly
 # once and no older one ever does.
 #
-# The 50 pamtesters really run concurrently. pam_wrapper copies its files to
-# /tmp/pam.X, which concurrent runs would share (see _isc_pamtester in
-# lib.sh), so each runs in its own mount namespace with a private tmpfs on
-# /tmp, and this test's directory bind-mounted back in.
+# The 50 pamtesters really run concurrently (pamtester_private in lib.sh).
 . "$(dirname "$0")/../lib.sh"
 
 isc_setup
@@ -27,37 +24,7 @@ done
 
 pw_of() { printf 'Burst-round-%s-password-%s' "$1" "$2"; }
 
-# burst_one USER PASSWORD: one pamtester, private /tmp, no shared lock.
-burst_one() {
-	printf '%s\n%s\n' "$2" "$2" | unshare --mount --propagation private -- "$BASH" -c '
-		# Whatever of ours lives under /tmp (this test directory, and a build
-		# or source tree there, as in make distcheck or a clone in /tmp) is
-		# bound back over the private tmpfs, outermost first.
-		keep=() fds=()
-		for d in $(printf "%s\n" "$T" "$top_srcdir" "$top_builddir" | sort -u); do
-			case $d in /tmp/*) keep+=("$d") ;; esac
-		done
-		for d in "${keep[@]}"; do
-			exec {fd}<"$d" || exit 98
-			fds+=("$fd")
-		done
-		mount -t tmpfs -o mode=1777,size=64m tmpfs /tmp || exit 98
-		for i in "${!keep[@]}"; do
-			mkdir -p "${keep[$i]}" || exit 98
-			mount --no-canonicalize --bind "/proc/self/fd/${fds[$i]}" "${keep[$i]}" || exit 98
-			eval "exec ${fds[$i]}<&-"
-		done
-		# The harness hooks of CI'"'"'s sanitizer stage (tests/lib.sh).
-		extra_env=()
-		[ -z "${ISC_TEST_PAMTESTER_ENV:-}" ] || extra_env=(${ISC_TEST_PAMTESTER_ENV//%T%/$T})
-		exec env PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" PAM_WRAPPER_USE_SYSLOG=1 \
-			LD_PRELOAD="${ISC_TEST_PAMTESTER_PRELOAD:+$ISC_TEST_PAMTESTER_PRELOAD }$PAM_WRAPPER_LIB $NSS_WRAPPER_LIB" \
-			NSS_WRAPPER_PASSWD="$NSS_WRAPPER_PASSWD" NSS_WRAPPER_GROUP="$NSS_WRAPPER_GROUP" \
-			"${extra_env[@]}" \
-			timeout 60 "$PAMTESTER" -v "$1" "$2" chauthtok' _ "$SVC" "$1" \
-		>"$T/burst/$1.out" 2>&1
-}
-export NSS_WRAPPER_PASSWD NSS_WRAPPER_GROUP SVC
+burst_one() { pamtester_private "$1" "$2" "$T/burst/$1.out"; }
 
 # round R: all users at once; every change must succeed and be queued.
 round() {

@@ -1,0 +1,146 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# rate_limit: the host's request budget against a server that enforces
+# ISC's kind of limit (per access token, a sliding window, 429 with
+# Retry-After), here 10 requests in 2 s, with rate_limit = 10/2:
+#  1. 40 changes in a row, a process each: all reach ISC, none twice, and
+#     fewer than 5 % of the requests are answered 429;
+#  2. 24 changes at once, in 6 streams, with a short timeout: what the
+#     budget cannot serve in time is queued at once (reason rate_limited,
+#     nothing sent for it) and the follower delivers the queue as the budget
+#     allows, without a manual flush; each user's password arrives once;
+#  3. a 429's Retry-After seen by one process holds the others: the next
+#     change sends nothing until then, is queued, and is delivered after.
+. "$(dirname "$0")/../lib.sh"
+
+isc_setup
+start_server --rate-limit 10/2
+SVC=isc_rate
+pam_service "$SVC" "$(isc_line)"
+
+add_users() {
+	local prefix=$1 n=$2 base=$3 i u
+	for ((i = 1; i <= n; i++)); do
+		u=$(printf '%s%02d' "$prefix" "$i")
+		printf '%s:x:%d:%d:%s:%s:/bin/sh\n' "$u" $((base + i)) $((base + i)) "$u" "$T/home/$u" >>"$T/passwd"
+		printf '%s:x:%d:\n' "$u" $((base + i)) >>"$T/group"
+	done
+}
+add_users row 40 6000
+add_users burst 24 6100
+add_users hold 2 6200
+
+# The API requests the server got since MARK, and those its limiter refused.
+api_total() { events_since "$1" | { _grep -cE '^request .*path=[^ ]*(query-password-info|set-password|password-change-status)' || true; }; }
+refused() { events_since "$1" | { _grep -cE '^rate_limited ' || true; }; }
+# once USER PASSWORD [MARK]: USER's password arrived exactly once since
+# MARK, and it was PASSWORD.
+sets_of() { events_since "${3:-0}" | { _grep -cE "^set user=$1 ${2:+.*decrypted_sha256=$(sha256_of "$2") }" || true; }; }
+once() {
+	local all new
+	all=$(events_since "${3:-0}" | { _grep -cE "^set user=$1 " || true; })
+	new=$(events_since "${3:-0}" | { _grep -cE "^set user=$1 .*decrypted_sha256=$(sha256_of "$2") " || true; })
+	[ "$all" -eq 1 ] && [ "$new" -eq 1 ]
+}
+# share_ok REFUSED TOTAL: REFUSED is under 5 % of TOTAL.
+share_ok() { [ $(($1 * 100)) -lt $((5 * $2)) ]; }
+
+# 1. 40 changes in a row.
+write_config 'on_error = queue' 'rate_limit = 10/2' 'timeout = 5'
+declare -A PW
+mark=$(events_mark)
+t0=$(date +%s%N)
+for ((i = 1; i <= 40; i++)); do
+	u=$(printf 'row%02d' "$i")
+	PW[$u]="Row-$u-$RANDOM-pw"
+	change_ok "$u" "${PW[$u]}"
+	! _grep -q 'queued' "$T/pamtester.out" || log "$u: queued"
+done
+t1=$(date +%s%N)
+log "40 changes in a row in $(((t1 - t0) / 1000000)) ms"
+# Every one arrives (live, or queued and delivered by the follower).
+for ((i = 0; i < 300; i++)); do
+	[ -z "$(queue_entries)" ] && [ "$(events_since "$mark" | { _grep -cE '^set user=row' || true; })" -ge 40 ] && break
+	sleep 0.1
+done
+for ((i = 1; i <= 40; i++)); do
+	u=$(printf 'row%02d' "$i")
+	once "$u" "${PW[$u]}" "$mark" || fail "row: $u arrived $(sets_of "$u" "" "$mark") times"
+done
+total=$(api_total "$mark")
+ref=$(refused "$mark")
+share_ok "$ref" "$total" || fail "row: $ref of $total requests were answered 429"
+log "ok: 40 in a row: each arrived once; $ref of $total requests answered 429"
+wait_no_follower 60 || fail "row: the follower is still running"
+
+# 2. 24 changes at once, 6 streams of 4, timeout 2.
+write_config 'on_error = queue' 'rate_limit = 10/2' 'timeout = 2'
+mark=$(events_mark)
+logmark=$(syslog_mark)
+mkdir -p "$T/burst"
+stream() {
+	local s=$1 k u rc=0
+	for ((k = 0; k < 4; k++)); do
+		u=$(printf 'burst%02d' $((s * 4 + k + 1)))
+		pamtester_private "$u" "Burst-$u-pw-$s$k" "$T/burst/$u.out" || rc=1
+	done
+	return "$rc"
+}
+for ((s = 0; s < 6; s++)); do
+	for ((k = 0; k < 4; k++)); do register_secret "Burst-$(printf 'burst%02d' $((s * 4 + k + 1)))-pw-$s$k"; done
+done
+pids=()
+for ((s = 0; s < 6; s++)); do
+	stream "$s" &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || fail "burst: a change of a stream failed: $(cat "$T"/burst/*.out | _isc_redact | _grep -vE '^(Password|New|Retype|Enter)' | tail -n 5)"; done
+nq=$(cat "$T"/burst/*.out | { _grep -c 'queued and will be sent' || true; })
+[ "$nq" -gt 0 ] || fail "burst: no change was queued; the budget was never short (the test proves nothing)"
+syslog_since "$logmark" | _grep -q 'event=rate_limited ' ||
+	fail "burst: no event=rate_limited line"
+log "burst: $nq of 24 changes were queued for the budget"
+for ((i = 0; i < 600; i++)); do
+	[ -z "$(queue_entries)" ] && [ "$(events_since "$mark" | { _grep -cE '^set user=burst' || true; })" -ge 24 ] && break
+	sleep 0.1
+done
+[ -z "$(queue_entries)" ] || fail "burst: entries still queued after 60 s: $(queue_entries | wc -l)"
+for ((s = 0; s < 6; s++)); do
+	for ((k = 0; k < 4; k++)); do
+		u=$(printf 'burst%02d' $((s * 4 + k + 1)))
+		once "$u" "Burst-$u-pw-$s$k" "$mark" || fail "burst: $u: $(sets_of "$u" "" "$mark") sets"
+	done
+done
+total=$(api_total "$mark")
+ref=$(refused "$mark")
+share_ok "$ref" "$total" || fail "burst: $ref of $total requests were answered 429"
+syslog_since "$logmark" | _grep -q 'event=queue_delivered ' ||
+	fail "burst: the queue was not delivered by the follower"
+log "ok: burst: all 24 arrived once, $nq through the queue without a flush; $ref of $total answered 429"
+wait_no_follower 60 || fail "burst: the follower is still running"
+
+# 3. A 429 with Retry-After 4 to one change holds the next one.
+write_config 'on_error = queue' 'rate_limit = 10/2' 'timeout = 2'
+sleep 2 # an empty window
+server_control '{"fail_count": 1, "fail_status": 429, "retry_after": 4, "fail_endpoint": "lookup"}'
+mark=$(events_mark)
+change_ok hold01 "Hold-first-password-1"
+_grep -q 'queued and will be sent' "$T/pamtester.out" ||
+	fail "hold: the change that got 429 was not queued as rate-limited: $(oneline <"$T/pamtester.out")"
+m2=$(events_mark)
+pam_change hold02 "Hold-second-password-2"
+[ "$RC" -eq 0 ] || fail "hold: the second change failed"
+[ "$(api_total "$m2")" -eq 0 ] || fail "hold: the second change sent $(api_total "$m2") requests during the hold"
+_grep -q 'queued and will be sent' "$T/pamtester.out" ||
+	fail "hold: the second change was not queued: $(oneline <"$T/pamtester.out")"
+syslog_since "$LOG_MARK" | _grep -q 'event=rate_limited user=hold02 ' ||
+	fail "hold: no event=rate_limited for the held change"
+for ((i = 0; i < 200; i++)); do
+	[ -z "$(queue_entries)" ] && [ "$(events_since "$mark" | { _grep -cE '^set user=hold' || true; })" -ge 2 ] && break
+	sleep 0.1
+done
+once hold01 "Hold-first-password-1" "$mark" || fail "hold: hold01 arrived $(sets_of hold01 "" "$mark") times"
+once hold02 "Hold-second-password-2" "$mark" || fail "hold: hold02 arrived $(sets_of hold02 "" "$mark") times"
+log "ok: a 429's Retry-After held the next change; both were delivered after it"
+
+isc_done
