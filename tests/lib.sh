@@ -732,6 +732,21 @@ _isc_pamtester() {
 	return "$rc"
 }
 
+# host_users: the test's users ($T/passwd, $T/group) also in the host's
+# own name service, for the processes pam_isc starts with a clean
+# environment (a follower delivering the queue looks users up without
+# nss_wrapper): a copy of /etc/passwd and /etc/group with them appended,
+# bound over the originals in the test's private mount namespace only.
+host_users() {
+	[ "${_ISC_IN_NS:-0}" = 1 ] || hard_error "host_users needs the private mount namespace"
+	local f
+	for f in passwd group; do
+		{ cat "/etc/$f"; _grep -v '^root:' "$T/$f"; } >"$T/host-$f"
+		chmod 0644 "$T/host-$f"
+		mount --bind "$T/host-$f" "/etc/$f" || hard_error "cannot bind $T/host-$f over /etc/$f"
+	done
+}
+
 # pamtester_private USER PASSWORD OUT [SERVICE]: one pamtester chauthtok
 # that may run at the same time as others (run it with &): pam_wrapper
 # copies its files to /tmp/pam.X, which concurrent runs would share (see

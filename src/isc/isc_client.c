@@ -637,7 +637,7 @@ static int request_loop(struct isc_client *c, const char *url, const char *conte
 
 	for (int attempt = 1;; attempt++) {
 		long long t0 = io_now_ms(), wait, left;
-		bool retry;
+		bool retry, held = false;
 
 		if (with_token && ensure_token_locked(c, err) < 0)
 			return -1;
@@ -672,10 +672,9 @@ static int request_loop(struct isc_client *c, const char *url, const char *conte
 				retry = true;
 				wait = resp->retry_after >= 0 ? resp->retry_after * 1000LL
 							      : jittered(backoff);
-				/* With a budget, its next slot already waits out the
-				 * hold this 429 put on the whole host. */
-				if (with_token && c->budget)
-					wait = 0;
+				/* With a budget, its next slot waits out the hold
+				 * this 429 put on the whole host (take_slot). */
+				held = with_token && c->budget;
 			} else if (*http >= 500 && (idempotent || *http == 503)) {
 				retry = true;
 				wait = jittered(backoff);
@@ -692,7 +691,8 @@ static int request_loop(struct isc_client *c, const char *url, const char *conte
 		log_retry(c, url, attempt, *http, err, wait);
 		if (*http)
 			response_free(resp);
-		sleep_ms(wait);
+		if (!held)
+			sleep_ms(wait);
 		backoff *= 2;
 	}
 }

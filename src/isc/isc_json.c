@@ -585,9 +585,10 @@ out:
 	return ret;
 }
 
-static int parse_account(struct json_object *item, size_t index, struct isc_account *account,
-			 char *err, size_t errsize)
+static int parse_account(struct json_object *item, size_t index, void *dst, char *err,
+			 size_t errsize)
 {
+	struct isc_account *account = dst;
 	char name[64];
 
 	if (!item || !json_object_is_type(item, json_type_object)) {
@@ -604,12 +605,59 @@ static int parse_account(struct json_object *item, size_t index, struct isc_acco
 			   errsize);
 }
 
+/* One item of an array field: item (may be NULL: a JSON null) into dst. */
+typedef int (*item_parse_fn)(struct json_object *item, size_t index, void *dst, char *err,
+			     size_t errsize);
+
+/* The array field key of top, each item parsed into a fresh array of
+ * item_size-byte elements: *items and *count are set before the first
+ * item is parsed, so that a failure part-way lets the caller's free
+ * release what was filled. A missing (where flags allow it) or empty array
+ * leaves them NULL and 0. */
+static int take_items(struct json_object *top, const char *key, unsigned int flags,
+		      size_t item_size, void **items, size_t *count, item_parse_fn parse,
+		      char *err, size_t errsize)
+{
+	struct json_object *array;
+	size_t n;
+
+	if (take_array(top, key, flags, &array, &n, err, errsize) < 0)
+		return -1;
+	if (n == 0)
+		return 0;
+	*items = calloc(n, item_size);
+	if (!*items) {
+		errbuf_set(err, errsize, "out of memory");
+		return -1;
+	}
+	*count = n;
+	for (size_t i = 0; i < n; i++)
+		if (parse(json_object_array_get_idx(array, i), i, (char *)*items + i * item_size,
+			  err, errsize) < 0)
+			return -1;
+	return 0;
+}
+
+/* An item of a status answer's errors: a string. */
+static int parse_error_text(struct json_object *item, size_t index, void *dst, char *err,
+			    size_t errsize)
+{
+	char name[32];
+
+	snprintf(name, sizeof name, "errors[%zu]", index);
+	if (!item) {
+		errbuf_set(err, errsize, "field %s: expected string, got null", name);
+		return -1;
+	}
+	return copy_string(item, name, 0, (char **)dst, err, errsize);
+}
+
 int isc_json_parse_password_info(const char *body, size_t len, struct isc_password_info *out,
 				 char *err, size_t errsize)
 {
 	const unsigned int needed = FIELD_REQUIRED | FIELD_NONEMPTY;
-	struct json_object *top, *accounts;
-	size_t n;
+	struct json_object *top;
+	void *accounts = NULL;
 	int ret = -1;
 
 	memset(out, 0, sizeof *out);
@@ -626,22 +674,9 @@ int isc_json_parse_password_info(const char *body, size_t len, struct isc_passwo
 		goto out;
 
 	/* policies are informational free text: deliberately not read. */
-	if (take_array(top, "accounts", FIELD_REQUIRED, &accounts, &n, err, errsize) < 0)
-		goto out;
-	if (n > 0) {
-		out->accounts = calloc(n, sizeof *out->accounts);
-		if (!out->accounts) {
-			errbuf_set(err, errsize, "out of memory");
-			goto out;
-		}
-		/* Set now so that a failure part-way frees what was filled. */
-		out->n_accounts = n;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (parse_account(json_object_array_get_idx(accounts, i), i, &out->accounts[i], err,
-				  errsize) < 0)
-			goto out;
-	ret = 0;
+	ret = take_items(top, "accounts", FIELD_REQUIRED, sizeof *out->accounts, &accounts,
+			 &out->n_accounts, parse_account, err, errsize);
+	out->accounts = accounts;
 out:
 	json_object_put(top);
 	if (ret < 0)
@@ -676,8 +711,8 @@ out:
 int isc_json_parse_status(const char *body, size_t len, struct isc_status *out, char *err,
 			  size_t errsize)
 {
-	struct json_object *top, *errors;
-	size_t n;
+	struct json_object *top;
+	void *errors = NULL;
 	int ret = -1;
 
 	memset(out, 0, sizeof *out);
@@ -690,29 +725,9 @@ int isc_json_parse_status(const char *body, size_t len, struct isc_status *out, 
 		goto out;
 
 	/* sourceIds is not needed: deliberately not read. */
-	if (take_array(top, "errors", FIELD_NULLABLE, &errors, &n, err, errsize) < 0)
-		goto out;
-	if (n > 0) {
-		out->errors = calloc(n, sizeof *out->errors);
-		if (!out->errors) {
-			errbuf_set(err, errsize, "out of memory");
-			goto out;
-		}
-		out->n_errors = n;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *item = json_object_array_get_idx(errors, i);
-		char name[32];
-
-		snprintf(name, sizeof name, "errors[%zu]", i);
-		if (!item) {
-			errbuf_set(err, errsize, "field %s: expected string, got null", name);
-			goto out;
-		}
-		if (copy_string(item, name, 0, &out->errors[i], err, errsize) < 0)
-			goto out;
-	}
-	ret = 0;
+	ret = take_items(top, "errors", FIELD_NULLABLE, sizeof *out->errors, &errors,
+			 &out->n_errors, parse_error_text, err, errsize);
+	out->errors = errors;
 out:
 	json_object_put(top);
 	if (ret < 0)

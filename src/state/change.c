@@ -552,6 +552,52 @@ static void flush_drop(const struct config *cfg, const struct log_ctx *lc,
 		  e->key_id, "text", text, NULL);
 }
 
+/* Why a queued entry may not be sent after all, as ISC answers now. */
+struct flush_drop_reason {
+	const char *reason, *text;
+};
+
+/* The fresh lookup of a queued entry's user: NULL when the entry may be
+ * sent (*idx: the account), else why it is dropped. Its ciphertext was
+ * made for one identity, account and key: if ISC answers another one now,
+ * the password would reach someone or something else, or not decrypt. */
+static const struct flush_drop_reason *stale_after_lookup(const struct config *cfg,
+							   const struct queue_entry *e,
+							   const struct isc_password_info *info,
+							   size_t *idx)
+{
+	static const struct flush_drop_reason no_account = {
+		"account", "the identity has no single matching account on the source"
+	};
+	static const struct flush_drop_reason identity_changed = {
+		"identity_changed", "ISC now answers another identity for this login than the one "
+				    "the change was queued for; it is not sent"
+	};
+	static const struct flush_drop_reason account_changed = {
+		"account_changed", "ISC now answers another account for this login than the one "
+				   "the change was queued for; it is not sent"
+	};
+	/* The ciphertext is for a key ISC no longer has. */
+	static const struct flush_drop_reason key_rotated = {
+		"key_rotated", "ISC's public key changed since the change was queued, so the "
+			       "queued password cannot be delivered: the person must change the "
+			       "password again"
+	};
+	char account_name[512];
+
+	if (config_expand_format(cfg->account_name_format, e->user, account_name,
+				 sizeof account_name) < 0 ||
+	    change_select_account(info, account_name, idx) != ACCOUNT_CHOSEN)
+		return &no_account;
+	if (e->identity[0] && strcmp(info->identity_id, e->identity) != 0)
+		return &identity_changed;
+	if (e->account[0] && strcmp(info->accounts[*idx].account_id, e->account) != 0)
+		return &account_changed;
+	if (strcmp(info->public_key_id, e->key_id) != 0)
+		return &key_rotated;
+	return NULL;
+}
+
 int change_flush(const struct config *cfg, const struct log_ctx *lc,
 		 void (*followed)(void *ctx, const char *request_id, const char *user),
 		 void *follow_ctx, struct change_flush_result *res)
@@ -609,7 +655,8 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 		struct isc_password_info info = { 0 };
 		struct isc_set_result set = { 0 };
 		struct isc_client_error err;
-		char account_name[512], age[24];
+		const struct flush_drop_reason *drop;
+		char age[24];
 		const char *why = NULL;
 		size_t idx = 0;
 		long long now = (long long)time(NULL), uid_now;
@@ -684,38 +731,9 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 		}
 		if (queue_key_store(cfg, info.public_key_id, info.public_key, qerr, sizeof qerr) < 0)
 			log_event(lc, LOG_WARNING, "key_cache", "user", e->user, "text", qerr, NULL);
-		if (config_expand_format(cfg->account_name_format, e->user, account_name,
-					 sizeof account_name) < 0 ||
-		    change_select_account(&info, account_name, &idx) != ACCOUNT_CHOSEN) {
-			flush_drop(cfg, lc, e, "account",
-				   "the identity has no single matching account on the source",
-				   res);
-			isc_password_info_free(&info);
-			continue;
-		}
-		if (e->identity[0] && strcmp(info.identity_id, e->identity) != 0) {
-			flush_drop(cfg, lc, e, "identity_changed",
-				   "ISC now answers another identity for this login than the one "
-				   "the change was queued for; it is not sent",
-				   res);
-			isc_password_info_free(&info);
-			continue;
-		}
-		if (e->account[0] && strcmp(info.accounts[idx].account_id, e->account) != 0) {
-			flush_drop(cfg, lc, e, "account_changed",
-				   "ISC now answers another account for this login than the one "
-				   "the change was queued for; it is not sent",
-				   res);
-			isc_password_info_free(&info);
-			continue;
-		}
-		if (strcmp(info.public_key_id, e->key_id) != 0) {
-			/* The ciphertext is for a key ISC no longer has. */
-			flush_drop(cfg, lc, e, "key_rotated",
-				   "ISC's public key changed since the change was queued, so the "
-				   "queued password cannot be delivered: the person must change the "
-				   "password again",
-				   res);
+		drop = stale_after_lookup(cfg, e, &info, &idx);
+		if (drop) {
+			flush_drop(cfg, lc, e, drop->reason, drop->text, res);
 			isc_password_info_free(&info);
 			continue;
 		}

@@ -243,22 +243,24 @@ static int sub_path(const struct config *cfg, const char *sub, const char *name,
 
 int queue_dirs(const struct config *cfg, char *err, size_t errsize)
 {
+	/* state_dir itself first, then what lies in it. */
+	static const struct {
+		const char *sub, *name;
+	} dirs[] = { { NULL, NULL },
+		     { "queue", NULL },
+		     { "queue", SEQ_DIR },
+		     { "queue", USER_LOCK_DIR },
+		     { "keys", NULL } };
 	char path[PATH_MAX];
 
-	if (fsutil_ensure_private_dir(cfg->state_dir, err, errsize) < 0)
-		return -1;
-	if (sub_path(cfg, "queue", NULL, path, sizeof path) < 0 ||
-	    fsutil_ensure_private_dir(path, err, errsize) < 0)
-		return -1;
-	if (sub_path(cfg, "queue", SEQ_DIR, path, sizeof path) < 0 ||
-	    fsutil_ensure_private_dir(path, err, errsize) < 0)
-		return -1;
-	if (sub_path(cfg, "queue", USER_LOCK_DIR, path, sizeof path) < 0 ||
-	    fsutil_ensure_private_dir(path, err, errsize) < 0)
-		return -1;
-	if (sub_path(cfg, "keys", NULL, path, sizeof path) < 0 ||
-	    fsutil_ensure_private_dir(path, err, errsize) < 0)
-		return -1;
+	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+		if (sub_path(cfg, dirs[i].sub, dirs[i].name, path, sizeof path) < 0) {
+			snprintf(err, errsize, "state_dir path too long");
+			return -1;
+		}
+		if (fsutil_ensure_private_dir(path, err, errsize) < 0)
+			return -1;
+	}
 	return 0;
 }
 
@@ -567,12 +569,35 @@ static int by_seq(const void *a, const void *b)
 	return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-/* The queue directory (made if missing) for reading: its path in qdir. */
+/* The next entry of the queue directory (none: NULL); .inflight files are
+ * counted in *inflight and passed over, other names ignored. */
+static struct dirent *next_entry(DIR *dir, size_t *inflight)
+{
+	struct dirent *d;
+	bool is_inflight;
+
+	while ((d = readdir(dir)) != NULL) {
+		if (!is_entry_name(d->d_name, &is_inflight))
+			continue;
+		if (!is_inflight)
+			return d;
+		(*inflight)++;
+	}
+	return NULL;
+}
+
+/* The queue directory (made if missing) for reading: its path in qdir
+ * (NULL: not wanted). */
 static DIR *open_queue_dir(const struct config *cfg, char *qdir, size_t size, char *err,
 			   size_t errsize)
 {
+	char own[PATH_MAX];
 	DIR *dir;
 
+	if (!qdir) {
+		qdir = own;
+		size = sizeof own;
+	}
 	if (queue_dirs(cfg, err, errsize) < 0 || sub_path(cfg, "queue", NULL, qdir, size) < 0)
 		return NULL;
 	dir = opendir(qdir);
@@ -594,16 +619,9 @@ int queue_list(const struct config *cfg, struct queue_list *out,
 	dir = open_queue_dir(cfg, qdir, sizeof qdir, err, errsize);
 	if (!dir)
 		return -1;
-	while ((d = readdir(dir)) != NULL) {
+	while ((d = next_entry(dir, &out->inflight)) != NULL) {
 		struct queue_entry e;
-		bool inflight;
 
-		if (!is_entry_name(d->d_name, &inflight))
-			continue;
-		if (inflight) {
-			out->inflight++;
-			continue;
-		}
 		if (out->n >= QUEUE_MAX_ENTRIES)
 			break;
 		if (snprintf(path, sizeof path, "%s/%s", qdir, d->d_name) >= (int)sizeof path)
@@ -637,24 +655,14 @@ int queue_list(const struct config *cfg, struct queue_list *out,
 
 int queue_summary(const struct config *cfg, struct queue_summary *out, char *err, size_t errsize)
 {
-	char qdir[PATH_MAX];
+	DIR *dir = open_queue_dir(cfg, NULL, 0, err, errsize);
 	struct dirent *d;
 	struct stat st;
-	DIR *dir;
 
 	memset(out, 0, sizeof *out);
-	dir = open_queue_dir(cfg, qdir, sizeof qdir, err, errsize);
 	if (!dir)
 		return -1;
-	while ((d = readdir(dir)) != NULL) {
-		bool inflight;
-
-		if (!is_entry_name(d->d_name, &inflight))
-			continue;
-		if (inflight) {
-			out->inflight++;
-			continue;
-		}
+	while ((d = next_entry(dir, &out->inflight)) != NULL) {
 		out->entries++;
 		/* An entry is written once (a newer change replaces the file):
 		 * its modification time is when it was queued. */

@@ -29,6 +29,7 @@ add_users() {
 add_users row 40 6000
 add_users burst 24 6100
 add_users hold 2 6200
+host_users # the follower, which delivers the queue, looks them up without nss_wrapper
 
 # The API requests the server got since MARK, and those its limiter refused.
 api_total() { events_since "$1" | { _grep -cE '^request .*path=[^ ]*(query-password-info|set-password|password-change-status)' || true; }; }
