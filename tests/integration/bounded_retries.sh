@@ -103,6 +103,9 @@ within 1 "429 Retry-After 30"
 [ "$(n_events '^request .*query-password-info')" -eq 1 ] || fail "429 beyond timeout: retried anyway"
 wait_for_log 'event=queued user=dave ' 5 || fail "429 beyond timeout: not queued"
 log "ok: 429 Retry-After 30: queued at once ($MS ms)"
+# That 429 holds every process of the host for 30 s (rate_budget.h, tested
+# in rate_limit.sh): start the next cases with a fresh budget.
+rm -f "$T/run/rate"
 
 # --- 500 twice, then success: the lookup is retried with backoff.
 conf 'on_error = fail'
