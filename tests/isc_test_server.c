@@ -58,6 +58,10 @@
 #define MAX_FINISH_AFTER_MS 86400000L /* finish_after_ms, one day */
 #define MAX_POLLS_TO_FINAL 1000000L /* polls_to_final */
 #define MAX_TOKEN_TTL 31536000L	    /* token_ttl, one year */
+#define MAX_RATE_REQUESTS 100000L   /* rate_limit N: requests per window */
+#define MAX_RATE_WINDOW_S 86400L    /* rate_limit S: window seconds, one day */
+#define MAX_RATE_KEYS 4096	    /* windows kept per limiter; the least recently used goes */
+#define RATE_KEY_BYTES 32	    /* a window's key: SHA-256 of the token or client id */
 #define CONNECTION_TIMEOUT_S 60U    /* idle keep-alive connections are closed after this */
 #define HEX_ID_BYTES 16		    /* identityId, sourceId, requestId, trackingId: 32 hex digits */
 #define HEX_ID_LEN (2 * HEX_ID_BYTES)
@@ -78,6 +82,13 @@ static const char FALLBACK_500_BODY[] =
 /* Types                                                                     */
 
 enum change_state { STATE_IN_PROGRESS, STATE_FINISHED, STATE_FAILED };
+
+/* A rate limit (switches rate_limit, token_rate_limit): at most max
+ * requests per key in any window of window_s seconds. max 0: off. */
+struct rate_limit {
+	long max;
+	long window_s;
+};
 
 /* The test switches (POST /__control). */
 struct switches {
@@ -103,6 +114,10 @@ struct switches {
 	int drop_endpoint; /* enum endpoint, EP_NONE: any API endpoint */
 	/* accountName of a single-account identity; "": the user's name */
 	char account_name[MAX_NAME_LEN + 1];
+	/* ISC's rate limits: API requests per bearer token, token requests
+	 * per client_id */
+	struct rate_limit rate_limit;
+	struct rate_limit token_rate_limit;
 };
 
 struct token {
@@ -116,6 +131,22 @@ struct token {
 struct identity {
 	char id[HEX_ID_LEN + 1];
 	char *user_name; /* owned */
+};
+
+/* One key's sliding window: when its counted requests came (monotonic
+ * ms), a ring with the oldest at head, grown as needed up to the limit. */
+struct rate_window {
+	unsigned char key[RATE_KEY_BYTES];
+	unsigned long long last_used; /* the limiter's tick when last seen */
+	long long *stamps;	      /* owned */
+	size_t cap, head, count;
+};
+
+/* The windows of one rate limit, at most MAX_RATE_KEYS. */
+struct rate_limiter {
+	struct rate_window *windows;
+	size_t n, cap;
+	unsigned long long tick;
 };
 
 /* A password change that status polls can follow. */
@@ -151,6 +182,8 @@ struct server {
 	size_t n_identities, cap_identities;
 	struct change *changes;
 	size_t n_changes, cap_changes;
+	struct rate_limiter api_limiter;   /* switch rate_limit, keyed on bearer tokens */
+	struct rate_limiter token_limiter; /* switch token_rate_limit, keyed on client ids */
 };
 
 /* One request's body, accumulated across the access handler's calls. */
@@ -172,6 +205,7 @@ struct reply {
 	json_object *body; /* owned; NULL when it could not be built: answered 500 */
 	const char *allow; /* Allow header of a 405 */
 	bool no_store;	   /* token responses must not be cached */
+	long retry_after;  /* Retry-After seconds, -1: no header */
 	bool has_event;
 	struct event_line event; /* written right after the request's own line */
 };
@@ -660,6 +694,209 @@ static bool content_type_is(struct MHD_Connection *conn, const char *type)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Rate limits                                                               */
+
+/* The n decimal digits at text as a number in min..max. */
+static bool decimal_in(const char *text, size_t n, long min, long max, long *out)
+{
+	long value = 0;
+
+	if (n == 0 || n > 9)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (text[i] < '0' || text[i] > '9')
+			return false;
+		value = value * 10 + (text[i] - '0');
+	}
+	if (value < min || value > max)
+		return false;
+	*out = value;
+	return true;
+}
+
+/* "N/S" (N 1..MAX_RATE_REQUESTS, S 1..MAX_RATE_WINDOW_S, digits only), or
+ * "0" or "off": no limit. */
+static bool rate_limit_parse(const char *text, struct rate_limit *out)
+{
+	const char *slash = strchr(text, '/');
+	struct rate_limit limit = { 0, 0 };
+
+	if (strcmp(text, "off") != 0 && strcmp(text, "0") != 0 &&
+	    (!slash ||
+	     !decimal_in(text, (size_t)(slash - text), 1, MAX_RATE_REQUESTS, &limit.max) ||
+	     !decimal_in(slash + 1, strlen(slash + 1), 1, MAX_RATE_WINDOW_S, &limit.window_s)))
+		return false;
+	*out = limit;
+	return true;
+}
+
+/* "N/S", or "off". */
+static void rate_limit_text(const struct rate_limit *limit, char *out, size_t size)
+{
+	if (limit->max > 0)
+		snprintf(out, size, "%ld/%ld", limit->max, limit->window_s);
+	else
+		snprintf(out, size, "off");
+}
+
+/* Forgets every window. Caller holds lock (or is alone). */
+static void rate_limiter_clear(struct rate_limiter *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->windows[i].stamps);
+	free(l->windows);
+	memset(l, 0, sizeof *l);
+}
+
+/* The window of key, new (empty) if it had none: when MAX_RATE_KEYS are
+ * kept, the least recently used one is given up for it. NULL when out of
+ * memory. Caller holds lock. */
+static struct rate_window *rate_window_of_locked(struct rate_limiter *l,
+						 const unsigned char key[RATE_KEY_BYTES])
+{
+	struct rate_window *w, *grown;
+
+	for (size_t i = 0; i < l->n; i++) {
+		if (memcmp(l->windows[i].key, key, RATE_KEY_BYTES) == 0) {
+			l->windows[i].last_used = ++l->tick;
+			return &l->windows[i];
+		}
+	}
+	if (l->n < MAX_RATE_KEYS) {
+		grown = array_reserve(l->windows, &l->cap, l->n, sizeof *l->windows);
+		if (!grown)
+			return NULL;
+		l->windows = grown;
+		w = &l->windows[l->n++];
+	} else {
+		w = &l->windows[0];
+		for (size_t i = 1; i < l->n; i++) {
+			if (l->windows[i].last_used < w->last_used)
+				w = &l->windows[i];
+		}
+		free(w->stamps);
+	}
+	memset(w, 0, sizeof *w);
+	memcpy(w->key, key, RATE_KEY_BYTES);
+	w->last_used = ++l->tick;
+	return w;
+}
+
+/* Makes room for one more stamp in a full ring: twice as many (at least
+ * 16), at most max. Only called with count == cap < max. */
+static int rate_window_grow(struct rate_window *w, size_t max)
+{
+	size_t cap = w->cap ? w->cap * 2 : 16;
+	long long *stamps;
+
+	if (cap > max)
+		cap = max;
+	stamps = reallocarray(NULL, cap, sizeof *stamps);
+	if (!stamps)
+		return -1;
+	for (size_t i = 0; i < w->count; i++)
+		stamps[i] = w->stamps[(w->head + i) % w->cap];
+	free(w->stamps);
+	w->stamps = stamps;
+	w->cap = cap;
+	w->head = 0;
+	return 0;
+}
+
+/* A request of key at now (monotonic ms): 0 when the limit is off or the
+ * request fits and is counted; else nothing is counted and the answer is
+ * the whole seconds, rounded up and at least 1, until the oldest counted
+ * request leaves the window (then the next one fits). -1 when out of
+ * memory. Caller holds lock. */
+static long rate_take_locked(struct rate_limiter *l, const struct rate_limit *limit,
+			     const unsigned char key[RATE_KEY_BYTES], long long now)
+{
+	const long long window_ms = limit->window_s * 1000LL;
+	struct rate_window *w;
+	long long wait_ms;
+
+	if (limit->max <= 0)
+		return 0;
+	w = rate_window_of_locked(l, key);
+	if (!w)
+		return -1;
+	/* A request at time t stays in the windows that end before t + S. */
+	while (w->count > 0 && w->stamps[w->head] <= now - window_ms) {
+		w->head = (w->head + 1) % w->cap;
+		w->count--;
+	}
+	if (w->count >= (size_t)limit->max) {
+		wait_ms = w->stamps[w->head] + window_ms - now; /* > 0 */
+		return wait_ms <= 1000 ? 1 : (long)((wait_ms + 999) / 1000);
+	}
+	if (w->count == w->cap && rate_window_grow(w, (size_t)limit->max) < 0)
+		return -1;
+	w->stamps[(w->head + w->count) % w->cap] = now;
+	w->count++;
+	return 0;
+}
+
+/* ISC's answer when a client goes over its rate limit. */
+static void reply_rate_limit_exceeded(struct reply *r)
+{
+	json_object *body = json_object_new_object();
+
+	if (!obj_add_str(body, "message", " Rate Limit Exceeded ")) {
+		json_object_put(body);
+		body = NULL;
+	}
+	reply_json(r, 429, body);
+}
+
+/* The rate limit of the token endpoint (keyed on the client_id) or of the
+ * API (keyed on the bearer token): false when the request may go on (it is
+ * counted, or the limit is off); true when it was answered instead: 429
+ * with Retry-After and a rate_limited event, or 500 when out of memory. */
+static bool rate_limited(struct server *s, bool token_endpoint, const char *key,
+			 const char *endpoint_name, const char *path, struct reply *r)
+{
+	struct rate_limiter *l = token_endpoint ? &s->token_limiter : &s->api_limiter;
+	unsigned char digest[RATE_KEY_BYTES];
+	char limit_text[48], key_hex[2 * RATE_KEY_BYTES + 1];
+	struct rate_limit limit = { 0, 0 };
+	long wait_s;
+
+	if (gnutls_hash_fast(GNUTLS_DIG_SHA256, key, strlen(key), digest) < 0) {
+		wait_s = -1;
+	} else {
+		pthread_mutex_lock(&s->lock);
+		limit = token_endpoint ? s->sw.token_rate_limit : s->sw.rate_limit;
+		wait_s = rate_take_locked(l, &limit, digest, now_ms());
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (wait_s == 0)
+		return false;
+	if (wait_s < 0) {
+		reply_json(r, 500, NULL);
+		r->has_event = false;
+		return true;
+	}
+	reply_rate_limit_exceeded(r);
+	r->retry_after = wait_s;
+	r->has_event = true;
+	ev_begin(&r->event, "rate_limited");
+	ev_str(&r->event, "endpoint", endpoint_name);
+	ev_str(&r->event, "path", path);
+	if (token_endpoint) {
+		ev_str(&r->event, "client_id", key);
+	} else {
+		/* Not the token itself: a prefix of its hash tells tokens apart. */
+		hex_encode(digest, 8, key_hex);
+		ev_str(&r->event, "token_sha256", key_hex);
+	}
+	rate_limit_text(&limit, limit_text, sizeof limit_text);
+	ev_str(&r->event, "limit", limit_text);
+	ev_num(&r->event, "retry_after", wait_s);
+	ev_num(&r->event, "status", 429);
+	return true;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Tokens                                                                    */
 
 /* Issues a token valid ttl seconds (none if ttl <= 0). Caller holds lock. */
@@ -686,18 +923,28 @@ static int issue_token_locked(struct server *s, long ttl, char out[TOKEN_LEN + 1
 	return 0;
 }
 
-/* Checks the request's bearer token. NULL when it is good, else why not. */
-static const char *bearer_problem(struct server *s, struct MHD_Connection *conn)
+/* The token of the request's "Authorization: Bearer" header, or NULL. */
+static const char *bearer_token(struct MHD_Connection *conn)
 {
 	const char *header =
 		MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-	const char *token, *problem = "unknown token";
-	long long now = now_ms();
+	const char *token;
 
 	if (!header || strncasecmp(header, "Bearer ", 7) != 0)
-		return "no bearer token";
+		return NULL;
 	for (token = header + 7; *token == ' '; token++)
 		;
+	return token;
+}
+
+/* Checks the request's bearer token. NULL when it is good, else why not. */
+static const char *bearer_problem(struct server *s, struct MHD_Connection *conn)
+{
+	const char *token = bearer_token(conn), *problem = "unknown token";
+	long long now = now_ms();
+
+	if (!token)
+		return "no bearer token";
 	pthread_mutex_lock(&s->lock);
 	for (size_t i = 0; i < s->n_tokens; i++) {
 		if (secret_equal(token, s->tokens[i].value)) {
@@ -831,6 +1078,11 @@ static void handle_token(struct server *s, struct MHD_Connection *conn,
 		reply_oauth_error(r, 400, "invalid_request", why);
 	} else if (token_form_parse(ctx->body ? ctx->body : "", ctx->len, &form, &why) < 0) {
 		reply_oauth_error(r, 400, "invalid_request", why);
+	} else if (form.client_id &&
+		   rate_limited(s, true, form.client_id, "token", "/oauth/token", r)) {
+		/* answered by the limiter, whatever the rest of the form says */
+		token_form_free(&form);
+		return;
 	} else if (!form.grant_type) {
 		why = "missing grant_type";
 		reply_oauth_error(r, 400, "invalid_request", "Missing grant type");
@@ -1352,10 +1604,19 @@ static bool endpoint_switch_parse(const char *text, int *ep)
 	return false;
 }
 
-/* Validates one switch into next; -1 with a reason. */
+/* What a control request does besides setting switches: done only when
+ * all its switches are good. */
+struct control_actions {
+	char *failed_error; /* a new failed_error, owned until applied */
+	bool expire_tokens;
+	bool rotate_key;
+	bool clear_api_windows;	  /* rate_limit was given */
+	bool clear_token_windows; /* token_rate_limit was given */
+};
+
+/* Validates one switch into next (and act); -1 with a reason. */
 static int apply_switch(struct switches *next, const char *key, json_object *value,
-			char **failed_error, bool *expire_tokens, bool *rotate_key, char *why,
-			size_t why_size)
+			struct control_actions *act, char *why, size_t why_size)
 {
 	const bool is_string = json_object_is_type(value, json_type_string);
 	const bool is_bool = json_object_is_type(value, json_type_boolean);
@@ -1379,7 +1640,7 @@ static int apply_switch(struct switches *next, const char *key, json_object *val
 	} else if (strcmp(key, "expire_tokens") == 0) {
 		if (!is_bool)
 			goto bad_value;
-		*expire_tokens = json_object_get_boolean(value);
+		act->expire_tokens = json_object_get_boolean(value);
 	} else if (strcmp(key, "polls_to_final") == 0) {
 		if (!is_int || number < 0 || number > MAX_POLLS_TO_FINAL)
 			goto bad_value;
@@ -1426,7 +1687,7 @@ static int apply_switch(struct switches *next, const char *key, json_object *val
 	} else if (strcmp(key, "rotate_key") == 0) {
 		if (!is_bool)
 			goto bad_value;
-		*rotate_key = json_object_get_boolean(value);
+		act->rotate_key = json_object_get_boolean(value);
 	} else if (strcmp(key, "finish_after_ms") == 0) {
 		if (!is_int || number < 0 || number > MAX_FINISH_AFTER_MS)
 			goto bad_value;
@@ -1457,12 +1718,20 @@ static int apply_switch(struct switches *next, const char *key, json_object *val
 		if (!is_string || strlen(text) != len || len > MAX_NAME_LEN)
 			goto bad_value;
 		memcpy(next->account_name, text, len + 1);
+	} else if (strcmp(key, "rate_limit") == 0) {
+		if (!is_string || !rate_limit_parse(text, &next->rate_limit))
+			goto bad_value;
+		act->clear_api_windows = true;
+	} else if (strcmp(key, "token_rate_limit") == 0) {
+		if (!is_string || !rate_limit_parse(text, &next->token_rate_limit))
+			goto bad_value;
+		act->clear_token_windows = true;
 	} else if (strcmp(key, "failed_error") == 0) {
 		size_t len = is_string ? (size_t)json_object_get_string_len(value) : 0;
 		if (!is_string || strlen(text) != len || len > MAX_TEXT_LEN)
 			goto bad_value;
-		free(*failed_error);
-		if (!(*failed_error = strdup(text))) {
+		free(act->failed_error);
+		if (!(act->failed_error = strdup(text))) {
 			snprintf(why, why_size, "out of memory");
 			return -1;
 		}
@@ -1527,6 +1796,10 @@ static int rotate_password_key(struct server *s, char *why, size_t why_size)
 static json_object *switches_json(const struct switches *sw)
 {
 	json_object *body = json_object_new_object();
+	char rate_limit[48], token_rate_limit[48];
+
+	rate_limit_text(&sw->rate_limit, rate_limit, sizeof rate_limit);
+	rate_limit_text(&sw->token_rate_limit, token_rate_limit, sizeof token_rate_limit);
 
 	if (!obj_add_str(body, "set_state", state_name(sw->set_state)) ||
 	    !obj_add(body, "null_request_id", json_object_new_boolean(sw->null_request_id)) ||
@@ -1545,7 +1818,9 @@ static json_object *switches_json(const struct switches *sw)
 	    !obj_add_str(body, "bad_body_on", bad_body_on_names[sw->bad_body_on]) ||
 	    !obj_add(body, "drop_count", json_object_new_int64(sw->drop_count)) ||
 	    !obj_add_str(body, "drop_endpoint", endpoint_switch_name(sw->drop_endpoint)) ||
-	    !obj_add_str(body, "account_name", sw->account_name)) {
+	    !obj_add_str(body, "account_name", sw->account_name) ||
+	    !obj_add_str(body, "rate_limit", rate_limit) ||
+	    !obj_add_str(body, "token_rate_limit", token_rate_limit)) {
 		json_object_put(body);
 		return NULL;
 	}
@@ -1557,8 +1832,7 @@ static void handle_control(struct server *s, const struct request_ctx *ctx, stru
 {
 	char why[160] = "";
 	const char *parse_why = NULL;
-	char *failed_error = NULL; /* a new failed_error, owned here until applied */
-	bool expire_tokens = false, rotate_key = false;
+	struct control_actions act = { 0 };
 	struct json_object_iterator it, end;
 	struct switches next;
 	json_object *request, *body;
@@ -1580,8 +1854,7 @@ static void handle_control(struct server *s, const struct request_ctx *ctx, stru
 		const char *key = json_object_iter_peek_name(&it);
 		json_object *value = json_object_iter_peek_value(&it);
 
-		if (apply_switch(&next, key, value, &failed_error, &expire_tokens, &rotate_key, why,
-				 sizeof why) < 0)
+		if (apply_switch(&next, key, value, &act, why, sizeof why) < 0)
 			break;
 		ev_str(&r->event, key,
 		       json_object_is_type(value, json_type_string)
@@ -1589,27 +1862,32 @@ static void handle_control(struct server *s, const struct request_ctx *ctx, stru
 			       : json_object_to_json_string_ext(value, JSON_C_TO_STRING_PLAIN));
 	}
 	if (!why[0]) {
-		if (failed_error) {
+		if (act.failed_error) {
 			free(s->sw.failed_error);
-			next.failed_error = failed_error;
-			failed_error = NULL;
+			next.failed_error = act.failed_error;
+			act.failed_error = NULL;
 		}
 		s->sw = next;
 		/* Expired now, not at 0: they are remembered a while, so the
 		 * log still says "expired token" for them. */
-		for (size_t i = 0; expire_tokens && i < s->n_tokens; i++) {
+		for (size_t i = 0; act.expire_tokens && i < s->n_tokens; i++) {
 			if (s->tokens[i].expires_ms > now_ms())
 				s->tokens[i].expires_ms = now_ms();
 		}
+		/* A limit set (the same, another or none) starts afresh. */
+		if (act.clear_api_windows)
+			rate_limiter_clear(&s->api_limiter);
+		if (act.clear_token_windows)
+			rate_limiter_clear(&s->token_limiter);
 	}
 	body = why[0] ? NULL : switches_json(&s->sw);
 	pthread_mutex_unlock(&s->lock);
-	if (!why[0] && rotate_key && rotate_password_key(s, why, sizeof why) < 0) {
+	if (!why[0] && act.rotate_key && rotate_password_key(s, why, sizeof why) < 0) {
 		json_object_put(body);
 		body = NULL;
 	}
 
-	free(failed_error);
+	free(act.failed_error);
 	if (why[0]) {
 		reply_bad_request(r, why);
 		ev_begin(&r->event, "control_error");
@@ -1703,7 +1981,7 @@ static void hold_response(struct server *s)
 
 /* Failure injection: the next fail_count API requests (of fail_endpoint,
  * or any) get fail_status, with Retry-After when retry_after >= 0. */
-static bool inject_failure(struct server *s, enum endpoint ep, struct reply *r, long *retry_after)
+static bool inject_failure(struct server *s, enum endpoint ep, struct reply *r)
 {
 	long status = 0;
 	bool hit = false;
@@ -1715,19 +1993,14 @@ static bool inject_failure(struct server *s, enum endpoint ep, struct reply *r, 
 	    (s->sw.fail_endpoint == EP_NONE || s->sw.fail_endpoint == (int)ep)) {
 		s->sw.fail_count--;
 		status = s->sw.fail_status;
-		*retry_after = s->sw.retry_after;
+		r->retry_after = s->sw.retry_after;
 		hit = true;
 	}
 	pthread_mutex_unlock(&s->lock);
 	if (!hit)
 		return false;
 	if (status == 429) {
-		json_object *body = json_object_new_object();
-		if (!obj_add_str(body, "message", " Rate Limit Exceeded ")) {
-			json_object_put(body);
-			body = NULL;
-		}
-		reply_json(r, 429, body);
+		reply_rate_limit_exceeded(r);
 	} else {
 		reply_standard_error(r, (unsigned int)status, "500.0 Internal Fault",
 				     "injected failure (test switch fail_count)");
@@ -1735,7 +2008,7 @@ static bool inject_failure(struct server *s, enum endpoint ep, struct reply *r, 
 	r->has_event = true;
 	ev_begin(&r->event, "injected");
 	ev_str(&r->event, "endpoint", endpoint_switch_name(ep));
-	ev_num(&r->event, "retry_after", *retry_after);
+	ev_num(&r->event, "retry_after", r->retry_after);
 	ev_num(&r->event, "status", status);
 	return true;
 }
@@ -1970,8 +2243,8 @@ static bool take_drop(struct server *s, enum endpoint ep)
 static enum MHD_Result answer(struct server *s, struct MHD_Connection *conn, const char *url,
 			      const char *method, const struct request_ctx *ctx)
 {
-	struct reply r = { .status = 500 };
-	long retry_after = -1, slow_ms = 0;
+	struct reply r = { .status = 500, .retry_after = -1 };
+	long slow_ms = 0;
 	struct event_line request_line;
 	const char *status_id = NULL, *text = NULL, *problem;
 	enum endpoint ep = route(url, &status_id);
@@ -1994,13 +2267,15 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *conn, con
 		handle_token(s, conn, ctx, &r);
 	} else if (ep == EP_CONTROL) {
 		handle_control(s, ctx, &r);
-	} else if (inject_failure(s, ep, &r, &retry_after)) {
+	} else if (inject_failure(s, ep, &r)) {
 		/* answered with the injected status */
 	} else if ((problem = bearer_problem(s, conn))) {
 		reply_jwt_error(&r);
 		r.has_event = true;
 		ev_begin(&r.event, "auth_error");
 		ev_str(&r.event, "reason", problem);
+	} else if (rate_limited(s, false, bearer_token(conn), endpoint_switch_name(ep), url, &r)) {
+		/* answered by the limiter */
 	} else if (ep == EP_LOOKUP) {
 		handle_lookup(s, conn, ctx, &r);
 	} else if (ep == EP_SET) {
@@ -2095,9 +2370,9 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *conn, con
 	json_object_put(r.body);
 	if (!response)
 		return MHD_NO;
-	if (retry_after >= 0) {
+	if (r.retry_after >= 0) {
 		char secs[24];
-		snprintf(secs, sizeof secs, "%ld", retry_after);
+		snprintf(secs, sizeof secs, "%ld", r.retry_after);
 		if (MHD_add_response_header(response, "Retry-After", secs) != MHD_YES) {
 			MHD_destroy_response(response);
 			return MHD_NO;
@@ -2521,6 +2796,7 @@ struct options {
 	const char *client_secret;
 	const char *source_name;
 	long delay_ms;
+	struct rate_limit rate_limit, token_rate_limit;
 	struct cert_options cert;
 };
 
@@ -2529,6 +2805,7 @@ static void usage(FILE *to)
 	fprintf(to, "usage: isc_test_server --dir DIR [--port N] [--client-id ID]\n"
 		    "                       [--client-secret S] [--source-name NAME] [--delay-ms N]\n"
 		    "                       [--cert-expired] [--cert-name DNSNAME]\n"
+		    "                       [--rate-limit N/S] [--token-rate-limit N/S]\n"
 		    "An HTTPS stand-in for SailPoint ISC's password API on 127.0.0.1;\n"
 		    "see tests/isc_test_server.md.\n");
 }
@@ -2558,6 +2835,8 @@ static int parse_options(int argc, char **argv, struct options *opt)
 		{ "delay-ms", required_argument, NULL, 'D' },
 		{ "cert-expired", no_argument, NULL, 'E' },
 		{ "cert-name", required_argument, NULL, 'N' },
+		{ "rate-limit", required_argument, NULL, 'r' },
+		{ "token-rate-limit", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -2603,6 +2882,15 @@ static int parse_options(int argc, char **argv, struct options *opt)
 				return 2;
 			}
 			opt->cert.dns_name = optarg;
+			break;
+		case 'r':
+		case 'R':
+			if (!rate_limit_parse(optarg, c == 'r' ? &opt->rate_limit
+							       : &opt->token_rate_limit)) {
+				fprintf(stderr, "isc_test_server: bad --%s %s (N/S, off or 0)\n",
+					c == 'r' ? "rate-limit" : "token-rate-limit", optarg);
+				return 2;
+			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -2671,7 +2959,9 @@ static int server_init(struct server *s, const struct options *opt)
 				   .delay_ms = opt->delay_ms,
 				   .fail_status = 500,
 				   .retry_after = -1,
-				   .fail_endpoint = EP_NONE };
+				   .fail_endpoint = EP_NONE,
+				   .rate_limit = opt->rate_limit,
+				   .token_rate_limit = opt->token_rate_limit };
 	s->sw.failed_error = strdup(DEFAULT_FAILED_ERROR);
 	if (!s->sw.failed_error || derived_id("source", s->source_name, s->source_id) < 0)
 		goto fail;
@@ -2707,6 +2997,8 @@ static void server_free(struct server *s)
 	free(s->tokens);
 	free(s->identities);
 	free(s->changes);
+	rate_limiter_clear(&s->api_limiter);
+	rate_limiter_clear(&s->token_limiter);
 	free(s->sw.failed_error);
 	free(s->public_key_b64);
 	free(s->public_key_id);
