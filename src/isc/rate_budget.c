@@ -27,6 +27,8 @@
 #define RATE_MAGIC "PAMISCR1"
 /* How early a slot may be and still count as "free now". */
 #define RATE_NOW_SLACK_MS 10
+/* The least margin added to the window (see rate_budget_open). */
+#define RATE_MARGIN_MIN_MS 100
 
 struct rate_head {
 	char magic[8];
@@ -44,6 +46,7 @@ struct rate_budget {
 	int fd;
 	unsigned limit;
 	long long window_ms;
+	long long margin_ms;
 	char boot[40];
 	struct rate_head head;
 	int64_t *ring; /* limit entries */
@@ -87,6 +90,12 @@ int rate_budget_open(const struct config *cfg, struct rate_budget **out, char *e
 	}
 	rb->limit = cfg->rate_limit.requests;
 	rb->window_ms = (long long)cfg->rate_limit.seconds * 1000;
+	/* ISC counts a request when it arrives, we when it may leave: the
+	 * first of a window may take a TLS handshake longer to arrive than a
+	 * later one on a kept connection. A margin keeps the two windows
+	 * apart. */
+	rb->margin_ms = rb->window_ms / 50 > RATE_MARGIN_MIN_MS ? rb->window_ms / 50
+								 : RATE_MARGIN_MIN_MS;
 	read_boot_id(rb->boot);
 	rb->fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
 	if (rb->fd < 0 || fstat(rb->fd, &st) < 0) {
@@ -208,8 +217,8 @@ static long long slot_time(const struct rate_budget *rb, long long now, unsigned
 		t = ring_at(rb, rb->limit - 1);
 	for (unsigned i = 0; i < k; i++) {
 		int64_t old = ring_at(rb, i);
-		if (old && old + rb->window_ms > t)
-			t = old + rb->window_ms;
+		if (old && old + rb->window_ms + rb->margin_ms > t)
+			t = old + rb->window_ms + rb->margin_ms;
 	}
 	return t;
 }
@@ -252,7 +261,7 @@ enum rate_result rate_budget_take(struct rate_budget *rb, enum rate_class cls, l
 			rc = RATE_LATER;
 		} else if (rb->limit && used >= half) {
 			/* When enough of the window's slots have left it. */
-			int64_t leaves = ring_at(rb, rb->limit - half) + rb->window_ms;
+			int64_t leaves = ring_at(rb, rb->limit - half) + rb->window_ms + rb->margin_ms;
 			rc = RATE_LATER;
 			if (leaves > t)
 				t = leaves;
