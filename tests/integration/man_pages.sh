@@ -30,7 +30,7 @@ render() { MANWIDTH=200 LC_ALL=C.UTF-8 man -l "$top_builddir/man/$1" 2>/dev/null
 
 # has_entry PAGE_TEXT_FILE NAME: NAME starts a definition (an indented line
 # "NAME = ..." for a key, "NAME", "NAME=PATH" for an argument).
-has_key() { _grep -qE "^ +$(re_escape "$2") = [A-Z.,]+\$" "$1"; }
+has_key() { _grep -qE "^ +$(re_escape "$2") = [A-Z.,/]+\$" "$1"; }
 has_arg() {
 	local name=$2
 	if [ "${name%=}" != "$name" ]; then
