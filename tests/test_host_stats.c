@@ -319,11 +319,11 @@ static void parse_metrics(const char *text, struct parsed *p)
 			assert_non_null(type_of(p, s->name));
 			assert_int_equal(strncmp(s->name, "pam_isc_", 8), 0);
 			if (brace) {
-				char *close = strchr(brace, '}');
-				assert_non_null(close);
-				assert_true(close + 1 == sp);
+				char *rbrace = strchr(brace, '}');
+				assert_non_null(rbrace);
+				assert_true(rbrace + 1 == sp);
 				snprintf(s->labels, sizeof s->labels, "%.*s",
-					 (int)(close - brace - 1), brace + 1);
+					 (int)(rbrace - brace - 1), brace + 1);
 			}
 			snprintf(s->value, sizeof s->value, "%s", sp + 1);
 			errno = 0;
