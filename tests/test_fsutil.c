@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests: fsutil_read_file, the one bounded, symlink-refusing read of
  * files pam_isc must trust (configuration, secret, its own state), with
- * its three trust levels; fsutil_sync_dir. */
+ * its three trust levels; fsutil_sync_dir; fsutil_write_replace_mode. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -183,6 +183,74 @@ static void test_sync_dir(void **state)
 	assert_int_equal(errno, ENOTDIR);
 }
 
+/* Names in dir other than the given ones (a temporary file left behind). */
+static int others_in_dir(const char *a, const char *b)
+{
+	char cmd[PATH_MAX + 128];
+	FILE *p;
+	int n = 0;
+	char line[PATH_MAX];
+
+	snprintf(cmd, sizeof cmd, "ls -A '%s'", dir);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (fgets(line, sizeof line, p)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strcmp(line, a) != 0 && strcmp(line, b) != 0)
+			n++;
+	}
+	pclose(p);
+	return n;
+}
+
+/* The mode is the one asked for, whatever the umask; the plain variant
+ * stays 0600; a symbolic link at the name is replaced, its target is left
+ * alone; no temporary file stays behind. */
+static void test_write_replace_mode(void **state)
+{
+	char path[PATH_MAX + 32], target[PATH_MAX + 32], err[256], *text;
+	size_t len;
+	struct stat st;
+	mode_t old = umask(077);
+
+	(void)state;
+	assert_int_equal(fsutil_write_replace_mode(dir, "m.prom", "a 1\n", 4, false, 0644, err,
+						   sizeof err),
+			 0);
+	snprintf(path, sizeof path, "%s/m.prom", dir);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0644);
+	assert_int_equal(fsutil_write_replace(dir, "p", "x", 1, false, err, sizeof err), 0);
+	snprintf(target, sizeof target, "%s/p", dir);
+	assert_int_equal(lstat(target, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	umask(old);
+
+	/* m.prom becomes a link to p: the next write replaces the link. */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(symlink(target, path), 0);
+	assert_int_equal(fsutil_write_replace_mode(dir, "m.prom", "b 2\n", 4, true, 0644, err,
+						   sizeof err),
+			 0);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(fsutil_read_file(target, 16, FSUTIL_PRIVATE, &text, &len, NULL, err,
+					  sizeof err),
+			 FSUTIL_READ_OK);
+	assert_string_equal(text, "x");
+	secret_free_buf(text, 17);
+	assert_int_equal(others_in_dir("m.prom", "p"), 0);
+
+	/* A missing directory: an error naming it, nothing created. */
+	snprintf(path, sizeof path, "%s/none", dir);
+	assert_int_equal(fsutil_write_replace_mode(path, "m.prom", "c", 1, false, 0644, err,
+						   sizeof err),
+			 -1);
+	assert_non_null(strstr(err, path));
+	assert_int_equal(others_in_dir("m.prom", "p"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -191,6 +259,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_trust_levels, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_private_path_in_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_dir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_replace_mode, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

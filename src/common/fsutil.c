@@ -66,6 +66,12 @@ int fsutil_write_atomic(const char *dir, const char *name, const void *data, siz
 int fsutil_write_replace(const char *dir, const char *name, const void *data, size_t len,
 			 bool durable, char *err, size_t errsize)
 {
+	return fsutil_write_replace_mode(dir, name, data, len, durable, 0600, err, errsize);
+}
+
+int fsutil_write_replace_mode(const char *dir, const char *name, const void *data, size_t len,
+			      bool durable, mode_t mode, char *err, size_t errsize)
+{
 	char tmp[PATH_MAX], final[PATH_MAX];
 	const unsigned char *p = data;
 	int fd, n;
@@ -81,7 +87,7 @@ int fsutil_write_replace(const char *dir, const char *name, const void *data, si
 		snprintf(err, errsize, "cannot create a file in %s: %s", dir, strerror(errno));
 		return -1;
 	}
-	if (fchmod(fd, 0600) < 0)
+	if (fchmod(fd, mode) < 0)
 		goto fail;
 	if (io_write_all(fd, p, len) < 0)
 		goto fail;

@@ -24,6 +24,14 @@ int fsutil_write_atomic(const char *dir, const char *name, const void *data, siz
  * running now, not to survive a crash. */
 int fsutil_write_replace(const char *dir, const char *name, const void *data, size_t len,
 			 bool durable, char *err, size_t errsize);
+/* fsutil_write_replace with the file's mode given instead of 0600 (set
+ * with fchmod, whatever the umask): for a file that others must read and
+ * that holds no secret, such as metrics_file, which node_exporter reads
+ * as an unprivileged user. The temporary file is created with O_CREAT |
+ * O_EXCL (mkostemp), which never follows a symbolic link; the rename
+ * replaces a symbolic link at name itself, never what it points to. */
+int fsutil_write_replace_mode(const char *dir, const char *name, const void *data, size_t len,
+			      bool durable, mode_t mode, char *err, size_t errsize);
 
 /* fsync the directory dir, so that a rename or an unlink in it is on disk.
  * Returns 0, or -1 with errno set. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* pam_isc_ctl: the administrator's view of pam_isc, on the same library as
- * the helper: check [USER], status REQUEST_ID, flush, queue. */
+ * the helper: check [USER], status [REQUEST_ID], flush, queue. */
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <time.h>
@@ -15,6 +16,7 @@
 #include "isc_json.h"
 #include "log.h"
 #include "follower.h"
+#include "host_stats.h"
 #include "proto.h"
 #include "queue.h"
 #include "secret.h"
@@ -40,6 +42,8 @@ static void usage(FILE *out)
 		"commands:\n"
 		"  check [USER]         validate the configuration and the secret, fetch a token,\n"
 		"                       and for USER look up identity, account and key\n"
+		"  status               the host's figures, without asking ISC: request budget,\n"
+		"                       429 answers, queue, last delivery, changes by outcome\n"
 		"  status REQUEST_ID    ask ISC for the state of one password change\n"
 		"  flush                deliver the offline queue now (for a timer: no prompts,\n"
 		"                       outcome in syslog and the exit status)\n"
@@ -53,8 +57,9 @@ static void usage(FILE *out)
 		"\n"
 		"exit status:\n"
 		"  0  success (flush: nothing left in the queue)\n"
-		"  1  a check failed, ISC refused, or (flush) changes are still queued or\n"
-		"     unreadable entries are in the queue\n"
+		"  1  a check failed, ISC refused, (flush) changes are still queued or\n"
+		"     unreadable entries are in the queue, or (status) the state could not\n"
+		"     be read\n"
 		"  2  usage error\n"
 		"  3  configuration or secret unusable\n"
 		"  4  flush: another flush is running\n",
@@ -255,6 +260,78 @@ out:
 	return ret;
 }
 
+/* An epoch time as pam_isc_ctl prints it: UTC, ISO 8601. */
+static const char *utc_time(long long t, char *out, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (!gmtime_r(&tt, &tm) || strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, size, "@%lld", t);
+	return out;
+}
+
+/* A duration for a person: 45s, 12m, 3h05m, 2d04h. */
+static const char *duration(long long s, char *out, size_t size)
+{
+	if (s < 60)
+		snprintf(out, size, "%llds", s < 0 ? 0 : s);
+	else if (s < 3600)
+		snprintf(out, size, "%lldm", s / 60);
+	else if (s < 86400)
+		snprintf(out, size, "%lldh%02lldm", s / 3600, s % 3600 / 60);
+	else
+		snprintf(out, size, "%lldd%02lldh", s / 86400, s % 86400 / 3600);
+	return out;
+}
+
+/* status without a request id: what this host knows, from runtime_dir and
+ * state_dir only (no request to ISC, nothing taken from the budget). */
+static int cmd_host_status(const struct config *cfg)
+{
+	struct host_stats_view v;
+	const struct rate_budget_view *rb = &v.budget;
+	char err[PATH_MAX + 256], t[40], d[40];
+	struct shown b;
+
+	if (host_stats_view(cfg, &v, err, sizeof err) < 0) {
+		fprintf(stderr, "pam_isc_ctl: cannot read the host's state: %s\n", shown(&b, err));
+		return CTL_FAILED;
+	}
+	if (rb->limit)
+		printf("rate_limit: %u/%us (used %u in the current window)\n", rb->limit,
+		       rb->window_s, rb->used);
+	else
+		printf("rate_limit: none\n");
+	if (rb->not_before_s)
+		printf("rate_hold: until %s (a 429's Retry-After)\n",
+		       utc_time(rb->not_before_s, t, sizeof t));
+	else
+		printf("rate_hold: none\n");
+	printf("api_requests: %llu\n", rb->requests);
+	if (rb->last_429_s)
+		printf("answers_429: %llu (last %s)\n", rb->answers_429,
+		       utc_time(rb->last_429_s, t, sizeof t));
+	else
+		printf("answers_429: %llu\n", rb->answers_429);
+	if (v.queue_depth == 0)
+		printf("queue: empty\n");
+	else if (v.oldest_age >= 0)
+		printf("queue: %zu %s, oldest %s ago\n", v.queue_depth,
+		       v.queue_depth == 1 ? "entry" : "entries",
+		       duration(v.oldest_age, d, sizeof d));
+	else
+		printf("queue: %zu %s\n", v.queue_depth, v.queue_depth == 1 ? "entry" : "entries");
+	if (v.last_delivery > 0)
+		printf("last_delivery: %s\n", utc_time(v.last_delivery, t, sizeof t));
+	else
+		printf("last_delivery: never\n");
+	printf("changes: accepted %llu, failed %llu, queued %llu, dropped %llu\n",
+	       v.counts[HOST_STAT_ACCEPTED], v.counts[HOST_STAT_FAILED], v.counts[HOST_STAT_QUEUED],
+	       v.counts[HOST_STAT_DROPPED]);
+	return CTL_OK;
+}
+
 struct follow_ctx {
 	const struct config *cfg;
 	const char *helper;
@@ -282,6 +359,10 @@ static int cmd_flush(const struct config *cfg, struct follow_ctx *f, const struc
 	char counts[4][16];
 	char err[256];
 	int rc = change_flush(cfg, lc, follow_delivered, f, &r);
+
+	/* The queue warnings and metrics_file follow what the flush left
+	 * (also when it delivered nothing: an entry may have grown old). */
+	host_stats_refresh(cfg, lc);
 
 	/* Changes accepted through a one-shot helper of an ordinary user's
 	 * passwd wait here for a follower started from the host's context:
@@ -391,6 +472,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[i], "check") == 0 && argc - i <= 2)
 		rc = cmd_check(&cfg, i + 1 < argc ? argv[i + 1] : NULL, &lc);
+	else if (strcmp(argv[i], "status") == 0 && argc - i == 1)
+		rc = cmd_host_status(&cfg);
 	else if (strcmp(argv[i], "status") == 0 && argc - i == 2)
 		rc = cmd_status(&cfg, argv[i + 1], &lc);
 	else if (strcmp(argv[i], "flush") == 0 && argc - i == 1) {

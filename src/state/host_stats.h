@@ -30,7 +30,12 @@ enum host_stat {
 
 /* Count n events of kind what (an accepted one also sets the time of the
  * last delivery); then check the queue warnings and rewrite metrics_file.
- * Failures are logged through lc, never returned: the change goes on. */
+ * Failures are logged through lc, never returned: the change goes on
+ * (event=stats_error when runtime_dir/stats cannot be used, then nothing
+ * is counted; event=metrics_error, once per process, when metrics_file
+ * cannot be written). Holds the stats file's lock for a few file
+ * operations: call it after the verdict has gone out, not while a person
+ * waits. */
 void host_stats_count(const struct config *cfg, const struct log_ctx *lc, enum host_stat what,
 		      unsigned n);
 
@@ -41,15 +46,18 @@ void host_stats_refresh(const struct config *cfg, const struct log_ctx *lc);
 struct host_stats_view {
 	unsigned long long counts[HOST_STAT_N];
 	long long last_delivery; /* epoch seconds, 0: none */
-	size_t queue_depth;
-	long long oldest_age; /* seconds, -1: the queue is empty */
+	size_t queue_depth;   /* entries, those in delivery (.inflight) included */
+	long long oldest_age; /* seconds, -1: no entry (none, or only in delivery) */
 	struct rate_budget_view budget;
 };
-/* Everything at once (for pam_isc_ctl status). 0, or -1 with err. */
+/* Everything at once (for pam_isc_ctl status), reading only: a missing
+ * stats file reads as zeros, one that is not ours (owner, mode, a
+ * symbolic link) is an error. 0, or -1 with err. */
 int host_stats_view(const struct config *cfg, struct host_stats_view *out, char *err,
 		    size_t errsize);
 
-/* The view in node_exporter's textfile format (malloc'd, NUL-terminated). */
+/* The view in node_exporter's textfile format (Prometheus text format
+ * 0.0.4; malloc'd, NUL-terminated; NULL when out of memory). */
 char *host_stats_format_metrics(const struct host_stats_view *v);
 
 #endif
