@@ -2,6 +2,7 @@
 /* session: see session.h. */
 #include "session.h"
 #include "follower.h"
+#include "host_stats.h"
 #include "queue.h"
 #include "service_link.h"
 
@@ -136,6 +137,13 @@ static enum session_state finish(struct session *s, const struct proto_request *
 {
 	record_followup(s, req, v, lc);
 	send_verdict(s, v);
+	/* After the verdict: the person does not wait for the figures. */
+	if (s->have_cfg)
+		host_stats_count(&s->cfg, lc,
+				 v->accepted ? HOST_STAT_ACCEPTED
+				 : v->queued ? HOST_STAT_QUEUED
+					     : HOST_STAT_FAILED,
+				 1);
 	s->state = SESSION_DONE;
 	return s->state;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* change: see change.h. */
 #include "change.h"
+#include "host_stats.h"
 
 #include <pwd.h>
 #include <stdio.h>
@@ -490,6 +491,7 @@ int change_run(const struct config *cfg, const char *user, const unsigned char *
 /* ---- delivering the offline queue ----------------------------------------- */
 
 struct flush_state {
+	const struct config *cfg;
 	const struct log_ctx *lc;
 	struct change_flush_result *res;
 };
@@ -506,6 +508,7 @@ static void flush_on_inflight(void *vctx, const struct queue_entry *e, const cha
 	struct flush_state *st = vctx;
 
 	st->res->dropped++;
+	host_stats_count(st->cfg, st->lc, HOST_STAT_DROPPED, 1);
 	log_event(st->lc, LOG_ERR, "queue_dropped", "user", e->user[0] ? e->user : NULL,
 		  "reason", "interrupted", "file", file, "text",
 		  "an earlier delivery of this change was interrupted; ISC may already have it, "
@@ -548,6 +551,7 @@ static void flush_drop(const struct config *cfg, const struct log_ctx *lc,
 		return;
 	}
 	res->dropped++;
+	host_stats_count(cfg, lc, HOST_STAT_DROPPED, 1);
 	log_event(lc, LOG_ERR, "queue_dropped", "user", e->user, "reason", reason, "key_id",
 		  e->key_id, "text", text, NULL);
 }
@@ -602,7 +606,7 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 		 void (*followed)(void *ctx, const char *request_id, const char *user),
 		 void *follow_ctx, struct change_flush_result *res)
 {
-	struct flush_state st = { .lc = lc, .res = res };
+	struct flush_state st = { .cfg = cfg, .lc = lc, .res = res };
 	struct queue_list list = { 0 };
 	struct config_error conf_err;
 	struct secret secret = { 0 };
@@ -768,6 +772,7 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 				log_client_error(lc, e->user, "set", &err);
 				queue_done(cfg, e->user, qerr, sizeof qerr);
 				res->dropped++;
+				host_stats_count(cfg, lc, HOST_STAT_DROPPED, 1);
 				if (how == SET_UNKNOWN)
 					fail_unknown_outcome(lc, e->user);
 				log_event(lc, LOG_ERR, "queue_dropped", "user", e->user, "reason",
@@ -789,6 +794,7 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 				  NULL);
 		queue_user_unlock(ulock);
 		res->delivered++;
+		host_stats_count(cfg, lc, HOST_STAT_ACCEPTED, 1);
 		{
 			const char *rid = set.request_id && proto_request_id_valid(set.request_id)
 						  ? set.request_id
