@@ -316,7 +316,30 @@ static void metric_head(struct text_buf *b, const char *name, const char *type, 
 char *host_stats_format_metrics(const struct host_stats_view *v)
 {
 	struct text_buf b = { .s = malloc(METRICS_MAX), .size = METRICS_MAX };
-	long long age = v->oldest_age > 0 ? v->oldest_age : 0;
+	/* The metrics with one sample each: name, type, help, value. */
+	const struct {
+		const char *name, *type, *help;
+		unsigned long long value;
+	} gauges[] = {
+		{ "pam_isc_queue_entries", "gauge", "Changes waiting in the offline queue.",
+		  v->queue_depth },
+		{ "pam_isc_queue_oldest_age_seconds", "gauge",
+		  "Age of the oldest change in the offline queue (0 when it is empty).",
+		  v->oldest_age > 0 ? (unsigned long long)v->oldest_age : 0 },
+		{ "pam_isc_isc_429_total", "counter", "Answers HTTP 429 (rate limit) from ISC.",
+		  v->budget.answers_429 },
+		{ "pam_isc_last_delivery_timestamp_seconds", "gauge",
+		  "When ISC last accepted a change of this host, Unix time (0: never).",
+		  v->last_delivery > 0 ? (unsigned long long)v->last_delivery : 0 },
+		{ "pam_isc_api_requests_total", "counter",
+		  "API requests to ISC taken from the host's request budget.", v->budget.requests },
+		{ "pam_isc_rate_limit_used", "gauge",
+		  "API requests in the current window of the request budget.", v->budget.used },
+		{ "pam_isc_rate_limit_requests", "gauge",
+		  "API requests allowed in a window (rate_limit; 0: no limit).", v->budget.limit },
+		{ "pam_isc_rate_limit_window_seconds", "gauge",
+		  "The window of rate_limit in seconds (0: no limit).", v->budget.window_s },
+	};
 
 	if (!b.s)
 		return NULL;
@@ -326,30 +349,10 @@ char *host_stats_format_metrics(const struct host_stats_view *v)
 		    "queue), failed (not queued), queued, dropped from the queue.");
 	for (int i = 0; i < HOST_STAT_N; i++)
 		put(&b, "pam_isc_changes_total{outcome=\"%s\"} %llu\n", stat_keys[i], v->counts[i]);
-	metric_head(&b, "pam_isc_queue_entries", "gauge", "Changes waiting in the offline queue.");
-	put(&b, "pam_isc_queue_entries %zu\n", v->queue_depth);
-	metric_head(&b, "pam_isc_queue_oldest_age_seconds", "gauge",
-		    "Age of the oldest change in the offline queue (0 when it is empty).");
-	put(&b, "pam_isc_queue_oldest_age_seconds %lld\n", age);
-	metric_head(&b, "pam_isc_isc_429_total", "counter",
-		    "Answers HTTP 429 (rate limit) from ISC.");
-	put(&b, "pam_isc_isc_429_total %llu\n", v->budget.answers_429);
-	metric_head(&b, "pam_isc_last_delivery_timestamp_seconds", "gauge",
-		    "When ISC last accepted a change of this host, Unix time (0: never).");
-	put(&b, "pam_isc_last_delivery_timestamp_seconds %lld\n",
-	    v->last_delivery > 0 ? v->last_delivery : 0);
-	metric_head(&b, "pam_isc_api_requests_total", "counter",
-		    "API requests to ISC taken from the host's request budget.");
-	put(&b, "pam_isc_api_requests_total %llu\n", v->budget.requests);
-	metric_head(&b, "pam_isc_rate_limit_used", "gauge",
-		    "API requests in the current window of the request budget.");
-	put(&b, "pam_isc_rate_limit_used %u\n", v->budget.used);
-	metric_head(&b, "pam_isc_rate_limit_requests", "gauge",
-		    "API requests allowed in a window (rate_limit; 0: no limit).");
-	put(&b, "pam_isc_rate_limit_requests %u\n", v->budget.limit);
-	metric_head(&b, "pam_isc_rate_limit_window_seconds", "gauge",
-		    "The window of rate_limit in seconds (0: no limit).");
-	put(&b, "pam_isc_rate_limit_window_seconds %u\n", v->budget.window_s);
+	for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++) {
+		metric_head(&b, gauges[i].name, gauges[i].type, gauges[i].help);
+		put(&b, "%s %llu\n", gauges[i].name, gauges[i].value);
+	}
 	if (b.full) {
 		free(b.s);
 		return NULL;
