@@ -16,13 +16,13 @@
 
 /* A failed invariant: abort, so that libFuzzer keeps the input and the
  * replay test fails loudly. */
-#define FUZZ_CHECK(cond)                                                          \
-	do {                                                                      \
-		if (!(cond)) {                                                    \
-			fprintf(stderr, "fuzz check failed: %s (%s:%d)\n", #cond, \
-				__FILE__, __LINE__);                              \
-			abort();                                                  \
-		}                                                                 \
+#define FUZZ_CHECK(cond)                                                                    \
+	do {                                                                                \
+		if (!(cond)) {                                                              \
+			fprintf(stderr, "fuzz check failed: %s (%s:%d)\n", #cond, __FILE__, \
+				__LINE__);                                                  \
+			abort();                                                            \
+		}                                                                           \
 	} while (0)
 
 /* The fault-injection build (tests/fault, make check-faults) fails
@@ -115,7 +115,8 @@ static void run_module_args(const uint8_t *data, size_t size)
 	if (module_args_parse(argc, argv, &args, err, sizeof err) == 0) {
 		FUZZ_CHECK(args.config_path && args.config_path[0] == '/');
 		FUZZ_CHECK(args.helper_path && args.helper_path[0] == '/');
-		FUZZ_CHECK(no_control_chars(args.config_path) && no_control_chars(args.helper_path));
+		FUZZ_CHECK(no_control_chars(args.config_path) &&
+			   no_control_chars(args.helper_path));
 	} else {
 		FUZZ_CHECK_TERMINATED(err);
 	}

@@ -421,8 +421,10 @@ int main(int argc, char **argv)
 			if (find_example(&ex, opt->name))
 				continue;
 			if (opt->default_value && opt->default_value[0])
-				fprintf(stderr, "isc_mangen: note: key %s has no example; "
-					"its default is shown instead\n", opt->name);
+				fprintf(stderr,
+					"isc_mangen: note: key %s has no example; "
+					"its default is shown instead\n",
+					opt->name);
 			else
 				problem("key %s has neither an example nor a default", opt->name);
 		}

@@ -49,21 +49,21 @@
 #define DEFAULT_TOKEN_TTL 749
 #define DEFAULT_FAILED_ERROR "The password change payload is invalid"
 
-#define MAX_BODY (1024 * 1024)	    /* larger request bodies get 413 */
-#define MAX_NAME_LEN 256	    /* userName, sourceName */
-#define MAX_TEXT_LEN 1024	    /* failed_error */
-#define MAX_DELAY_MS 600000L	    /* delay_ms */
-#define MAX_SLOW_MS 10000L	    /* slow_ms */
-#define MAX_FAIL_COUNT 1000000L	    /* fail_count */
+#define MAX_BODY (1024 * 1024)        /* larger request bodies get 413 */
+#define MAX_NAME_LEN 256              /* userName, sourceName */
+#define MAX_TEXT_LEN 1024             /* failed_error */
+#define MAX_DELAY_MS 600000L          /* delay_ms */
+#define MAX_SLOW_MS 10000L            /* slow_ms */
+#define MAX_FAIL_COUNT 1000000L       /* fail_count */
 #define MAX_FINISH_AFTER_MS 86400000L /* finish_after_ms, one day */
-#define MAX_POLLS_TO_FINAL 1000000L /* polls_to_final */
-#define MAX_TOKEN_TTL 31536000L	    /* token_ttl, one year */
-#define MAX_RATE_REQUESTS 100000L   /* rate_limit N: requests per window */
-#define MAX_RATE_WINDOW_S 86400L    /* rate_limit S: window seconds, one day */
-#define MAX_RATE_KEYS 4096	    /* windows kept per limiter; the least recently used goes */
-#define RATE_KEY_BYTES 32	    /* a window's key: SHA-256 of the token or client id */
-#define CONNECTION_TIMEOUT_S 60U    /* idle keep-alive connections are closed after this */
-#define HEX_ID_BYTES 16		    /* identityId, sourceId, requestId, trackingId: 32 hex digits */
+#define MAX_POLLS_TO_FINAL 1000000L   /* polls_to_final */
+#define MAX_TOKEN_TTL 31536000L       /* token_ttl, one year */
+#define MAX_RATE_REQUESTS 100000L     /* rate_limit N: requests per window */
+#define MAX_RATE_WINDOW_S 86400L      /* rate_limit S: window seconds, one day */
+#define MAX_RATE_KEYS 4096            /* windows kept per limiter; the least recently used goes */
+#define RATE_KEY_BYTES 32             /* a window's key: SHA-256 of the token or client id */
+#define CONNECTION_TIMEOUT_S 60U      /* idle keep-alive connections are closed after this */
+#define HEX_ID_BYTES 16 /* identityId, sourceId, requestId, trackingId: 32 hex digits */
 #define HEX_ID_LEN (2 * HEX_ID_BYTES)
 #define TOKEN_BYTES 24
 #define TOKEN_LEN (2 * TOKEN_BYTES)
@@ -96,7 +96,7 @@ struct switches {
 	bool null_request_id;
 	long polls_to_final;
 	enum change_state final_state; /* FINISHED or FAILED */
-	char *failed_error;	       /* owned */
+	char *failed_error;            /* owned */
 	long token_ttl;
 	long delay_ms;
 	/* failure injection: for the failure policy, retry and queue tests */
@@ -107,8 +107,8 @@ struct switches {
 	long slow_ms;         /* API response bodies: one byte every slow_ms */
 	long finish_after_ms; /* > 0: final this long after set-password, polls aside */
 	/* hostile response bodies: for the strict parsers' tests */
-	int bad_body;        /* enum bad_body */
-	int bad_body_on;     /* enum endpoint it applies to */
+	int bad_body;    /* enum bad_body */
+	int bad_body_on; /* enum endpoint it applies to */
 	/* requests whose answer is lost: read whole, handled, connection closed */
 	long drop_count;   /* the next N matching API requests */
 	int drop_endpoint; /* enum endpoint, EP_NONE: any API endpoint */
@@ -138,7 +138,7 @@ struct identity {
 struct rate_window {
 	unsigned char key[RATE_KEY_BYTES];
 	unsigned long long last_used; /* the limiter's tick when last seen */
-	long long *stamps;	      /* owned */
+	long long *stamps;            /* owned */
 	size_t cap, head, count;
 };
 
@@ -154,9 +154,9 @@ struct change {
 	char request_id[HEX_ID_LEN + 1];
 	unsigned long polls;
 	long long registered_ms; /* monotonic clock, at set-password */
-	bool settled;		 /* state (and error) are final */
+	bool settled;            /* state (and error) are final */
 	enum change_state state; /* meaningful once settled */
-	char *error;		 /* owned; the FAILED text once settled */
+	char *error;             /* owned; the FAILED text once settled */
 };
 
 struct server {
@@ -166,7 +166,7 @@ struct server {
 	const char *source_name;
 	char source_id[HEX_ID_LEN + 1];
 	gnutls_privkey_t password_key; /* RSA-2048, the key ISC hands out */
-	char *public_key_b64;	       /* Base64 DER SubjectPublicKeyInfo */
+	char *public_key_b64;          /* Base64 DER SubjectPublicKeyInfo */
 	char *public_key_id;
 
 	/* Shared by the connection threads: under lock. */
@@ -204,7 +204,7 @@ struct reply {
 	unsigned int status;
 	json_object *body; /* owned; NULL when it could not be built: answered 500 */
 	const char *allow; /* Allow header of a 405 */
-	bool no_store;	   /* token responses must not be cached */
+	bool no_store;     /* token responses must not be cached */
 	long retry_after;  /* Retry-After seconds, -1: no header */
 	bool has_event;
 	struct event_line event; /* written right after the request's own line */
@@ -229,8 +229,8 @@ enum bad_body {
 	BAD_ENDLESS,        /* 200, chunked, a byte every 100 ms, never ending */
 };
 static const char *const bad_body_names[] = {
-	"none",	   "html",	"html_200", "wrong_types", "missing_fields", "duplicate_keys",
-	"huge_number", "deep", "nul",	    "non_utf8",	   "huge",	     "endless",
+	"none",        "html", "html_200", "wrong_types", "missing_fields", "duplicate_keys",
+	"huge_number", "deep", "nul",      "non_utf8",    "huge",           "endless",
 };
 static const char *const bad_body_on_names[] = { "", "token", "", "lookup", "set", "status" };
 
@@ -242,8 +242,13 @@ static int name_index(const char *const *names, size_t n, const char *name)
 	return -1;
 }
 
-enum identity_kind { IDENTITY_PLAIN, IDENTITY_UNKNOWN, IDENTITY_MULTI, IDENTITY_AMBIGUOUS,
-		     IDENTITY_NO_ACCOUNT };
+enum identity_kind {
+	IDENTITY_PLAIN,
+	IDENTITY_UNKNOWN,
+	IDENTITY_MULTI,
+	IDENTITY_AMBIGUOUS,
+	IDENTITY_NO_ACCOUNT
+};
 
 struct account {
 	char id[ACCOUNT_FIELD_MAX];
@@ -553,7 +558,8 @@ static void reply_standard_error(struct reply *r, unsigned int status, const cha
 	json_object *body = json_object_new_object();
 	bool ok;
 
-	ok = random_hex(tracking_id, HEX_ID_BYTES) == 0 && obj_add_str(message, "locale", "en-US") &&
+	ok = random_hex(tracking_id, HEX_ID_BYTES) == 0 &&
+	     obj_add_str(message, "locale", "en-US") &&
 	     obj_add_str(message, "localeOrigin", "DEFAULT") && obj_add_str(message, "text", text);
 	if (!ok) {
 		json_object_put(message);
@@ -1009,8 +1015,7 @@ static void token_form_free(struct token_form *form)
 
 /* Parses the token request's form. Other parameters (e.g. scope) are
  * ignored; a repeated one is an error, as OAuth 2.0 says. */
-static int token_form_parse(const char *body, size_t len, struct token_form *form,
-			    const char **why)
+static int token_form_parse(const char *body, size_t len, struct token_form *form, const char **why)
 {
 	char *pair, *next;
 
@@ -1112,7 +1117,8 @@ static void handle_token(struct server *s, struct MHD_Connection *conn,
 
 	body = json_object_new_object();
 	if (issued < 0 || random_hex(jti, HEX_ID_BYTES) < 0 ||
-	    !obj_add_str(body, "access_token", token) || !obj_add_str(body, "token_type", "bearer") ||
+	    !obj_add_str(body, "access_token", token) ||
+	    !obj_add_str(body, "token_type", "bearer") ||
 	    !obj_add(body, "expires_in", json_object_new_int64(ttl)) ||
 	    !obj_add_str(body, "scope", "sp:scopes:all") ||
 	    !obj_add_str(body, "tenant_id", "00000000-0000-4000-8000-0000000000a1") ||
@@ -1214,8 +1220,7 @@ static json_object *password_info_json(const struct server *s, const char *ident
 				       const struct account *accounts, size_t n_accounts)
 {
 	static const char *const policies[] = { "passwordRepeatedChar is 3",
-						"passwordMinAlpha is 1",
-						"passwordMinLength is 5" };
+						"passwordMinAlpha is 1", "passwordMinLength is 5" };
 	json_object *body = json_object_new_object();
 	json_object *account_list = json_object_new_array();
 	json_object *policy_list = json_object_new_array();
@@ -1247,8 +1252,8 @@ static json_object *password_info_json(const struct server *s, const char *ident
 
 /* Answers a well-formed lookup (200, or 500 when out of memory); -1 with
  * why when ISC would refuse it (400). */
-static int lookup_answer(struct server *s, const char *user, const char *source,
-			 struct reply *r, char *why, size_t why_size)
+static int lookup_answer(struct server *s, const char *user, const char *source, struct reply *r,
+			 char *why, size_t why_size)
 {
 	char identity_id[HEX_ID_LEN + 1];
 	struct account accounts[2];
@@ -1266,8 +1271,7 @@ static int lookup_answer(struct server *s, const char *user, const char *source,
 	if (derived_id("identity", user, identity_id) < 0 ||
 	    remember_identity(s, identity_id, user) < 0)
 		reply_json(r, 500, NULL);
-	else
-	{
+	else {
 		json_object *info;
 		/* The key may rotate (switch rotate_key): read it under the lock. */
 		pthread_mutex_lock(&s->lock);
@@ -1294,8 +1298,7 @@ static void handle_lookup(struct server *s, struct MHD_Connection *conn,
 	else if (!(request = parse_json_object(ctx->body, ctx->len, &parse_why)))
 		snprintf(why, sizeof why, "%s", parse_why);
 	else if ((user = get_string_field(request, "userName", MAX_NAME_LEN, why, sizeof why)) &&
-		 (source = get_string_field(request, "sourceName", MAX_NAME_LEN, why,
-					    sizeof why)))
+		 (source = get_string_field(request, "sourceName", MAX_NAME_LEN, why, sizeof why)))
 		lookup_answer(s, user, source, r, why, sizeof why);
 	if (why[0])
 		reply_bad_request(r, why);
@@ -1356,8 +1359,7 @@ static int decrypt_digest(gnutls_privkey_t key, const char *b64, struct decrypte
 }
 
 /* Registers a change status polls can follow. Caller holds lock. */
-static int register_change_locked(struct server *s, const char *request_id,
-				  enum change_state state)
+static int register_change_locked(struct server *s, const char *request_id, enum change_state state)
 {
 	struct change *grown, *c;
 	char *error = NULL;
@@ -1396,8 +1398,8 @@ static bool set_request_get(json_object *obj, struct set_request *req, char *why
 
 /* Checks a well-formed set-password request the way ISC would: 0, with the
  * identity's name in user and what was decrypted in digest, or -1 with why. */
-static int set_check(struct server *s, const struct set_request *req, char *user,
-		     size_t user_size, struct decrypted_digest *digest, char *why, size_t why_size)
+static int set_check(struct server *s, const struct set_request *req, char *user, size_t user_size,
+		     struct decrypted_digest *digest, char *why, size_t why_size)
 {
 	struct account accounts[2];
 	size_t n_accounts;
@@ -1448,8 +1450,8 @@ static int set_check(struct server *s, const struct set_request *req, char *user
 }
 
 /* POST /{version}/set-password */
-static void handle_set(struct server *s, struct MHD_Connection *conn,
-		       const struct request_ctx *ctx, struct reply *r)
+static void handle_set(struct server *s, struct MHD_Connection *conn, const struct request_ctx *ctx,
+		       struct reply *r)
 {
 	char why[160] = "", user[MAX_NAME_LEN + 1] = "", request_id[HEX_ID_LEN + 1] = "";
 	const char *parse_why = NULL;
@@ -1592,8 +1594,11 @@ static bool endpoint_switch_parse(const char *text, int *ep)
 	static const struct {
 		const char *word;
 		int ep;
-	} words[] = { { "any", EP_NONE },	{ "token", EP_TOKEN }, { "lookup", EP_LOOKUP },
-		      { "set", EP_SET },	{ "status", EP_STATUS } };
+	} words[] = { { "any", EP_NONE },
+		      { "token", EP_TOKEN },
+		      { "lookup", EP_LOOKUP },
+		      { "set", EP_SET },
+		      { "status", EP_STATUS } };
 
 	for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
 		if (strcmp(text, words[i].word) == 0) {
@@ -1610,7 +1615,7 @@ struct control_actions {
 	char *failed_error; /* a new failed_error, owned until applied */
 	bool expire_tokens;
 	bool rotate_key;
-	bool clear_api_windows;	  /* rate_limit was given */
+	bool clear_api_windows;   /* rate_limit was given */
 	bool clear_token_windows; /* token_rate_limit was given */
 };
 
@@ -1693,16 +1698,19 @@ static int apply_switch(struct switches *next, const char *key, json_object *val
 			goto bad_value;
 		next->finish_after_ms = (long)number;
 	} else if (strcmp(key, "bad_body") == 0) {
-		int i = is_string ? name_index(bad_body_names, sizeof bad_body_names /
-							       sizeof bad_body_names[0], text)
-				  : -1;
+		int i = is_string
+				? name_index(bad_body_names,
+					     sizeof bad_body_names / sizeof bad_body_names[0], text)
+				: -1;
 		if (i < 0)
 			goto bad_value;
 		next->bad_body = i;
 	} else if (strcmp(key, "bad_body_on") == 0) {
-		int i = is_string ? name_index(bad_body_on_names, sizeof bad_body_on_names /
-								  sizeof bad_body_on_names[0], text)
-				  : -1;
+		int i = is_string
+				? name_index(bad_body_on_names,
+					     sizeof bad_body_on_names / sizeof bad_body_on_names[0],
+					     text)
+				: -1;
 		if (i < 0)
 			goto bad_value;
 		next->bad_body_on = i;
@@ -2383,9 +2391,10 @@ static enum MHD_Result answer(struct server *s, struct MHD_Connection *conn, con
 	if (MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type) !=
 		    MHD_YES ||
 	    MHD_add_response_header(response, "SLPT-Request-ID", slpt_request_id) != MHD_YES ||
-	    (r.allow && MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, r.allow) != MHD_YES) ||
-	    (r.no_store &&
-	     MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES)) {
+	    (r.allow &&
+	     MHD_add_response_header(response, MHD_HTTP_HEADER_ALLOW, r.allow) != MHD_YES) ||
+	    (r.no_store && MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL,
+						   "no-store") != MHD_YES)) {
 		MHD_destroy_response(response);
 		return MHD_NO;
 	}
@@ -2428,9 +2437,8 @@ static bool body_append(struct request_ctx *ctx, const char *data, size_t n)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-				  const char *method, const char *version,
-				  const char *upload_data, size_t *upload_data_size,
-				  void **con_cls)
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
 {
 	struct server *s = cls;
 	struct request_ctx *ctx = *con_cls;
@@ -2438,8 +2446,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	(void)version;
 	if (!ctx) {
 		/* First call: headers only. */
-		const char *length = MHD_lookup_connection_value(
-			conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+		const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+								 MHD_HTTP_HEADER_CONTENT_LENGTH);
 		ctx = calloc(1, sizeof *ctx);
 		if (!ctx)
 			return MHD_NO;
@@ -2511,8 +2519,8 @@ struct tls_material {
 
 /* How the server certificate is made (tests of TLS refusals). */
 struct cert_options {
-	bool expired;          /* --cert-expired: valid from 2 days ago to 1 day ago */
-	const char *dns_name;  /* --cert-name: only this DNS name (no IP address) */
+	bool expired;         /* --cert-expired: valid from 2 days ago to 1 day ago */
+	const char *dns_name; /* --cert-name: only this DNS name (no IP address) */
 };
 
 static void tls_material_free(struct tls_material *m)
@@ -2529,8 +2537,7 @@ static void tls_material_free(struct tls_material *m)
 
 /* A certificate with the fields CA and server share: v3, random serial,
  * valid from an hour ago (clock skew) for a day, subject dn, subject key id. */
-static int cert_new(gnutls_x509_crt_t *out, gnutls_x509_privkey_t key, const char *dn,
-		    bool expired)
+static int cert_new(gnutls_x509_crt_t *out, gnutls_x509_privkey_t key, const char *dn, bool expired)
 {
 	unsigned char serial[16], key_id[64];
 	size_t key_id_size = sizeof key_id;
@@ -2567,8 +2574,8 @@ static int ecdsa_key_new(gnutls_x509_privkey_t *out)
 
 	if (rc < 0)
 		return rc;
-	rc = gnutls_x509_privkey_generate(
-		*out, GNUTLS_PK_ECDSA, GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0);
+	rc = gnutls_x509_privkey_generate(*out, GNUTLS_PK_ECDSA,
+					  GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0);
 	if (rc < 0) {
 		gnutls_x509_privkey_deinit(*out);
 		*out = NULL;
@@ -2591,8 +2598,8 @@ static char *pem_join(const gnutls_datum_t *a, const gnutls_datum_t *b)
 
 /* A self-signed CA (ECDSA P-256: fast to make) and a server certificate for
  * 127.0.0.1 and localhost signed by it. */
-static int tls_material_generate(struct tls_material *out, const struct cert_options *co,
-				 char *err, size_t err_size)
+static int tls_material_generate(struct tls_material *out, const struct cert_options *co, char *err,
+				 size_t err_size)
 {
 	static const unsigned char loopback[4] = { 127, 0, 0, 1 };
 	gnutls_x509_privkey_t ca_key = NULL, server_key = NULL;
@@ -2604,11 +2611,11 @@ static int tls_material_generate(struct tls_material *out, const struct cert_opt
 	int rc;
 
 	memset(out, 0, sizeof *out);
-#define TRY(call)                        \
-	do {                             \
-		step = #call;            \
-		if ((rc = (call)) < 0)   \
-			goto done;       \
+#define TRY(call)                      \
+	do {                           \
+		step = #call;          \
+		if ((rc = (call)) < 0) \
+			goto done;     \
 	} while (0)
 	TRY(ecdsa_key_new(&ca_key));
 	TRY(cert_new(&ca_crt, ca_key, "CN=pam_isc test CA,O=pam_isc tests", false));
@@ -2619,22 +2626,21 @@ static int tls_material_generate(struct tls_material *out, const struct cert_opt
 
 	TRY(ecdsa_key_new(&server_key));
 	TRY(cert_new(&server_crt, server_key,
-		     co->dns_name ? "CN=wrong name,O=pam_isc tests" : "CN=localhost,O=pam_isc tests",
+		     co->dns_name ? "CN=wrong name,O=pam_isc tests"
+				  : "CN=localhost,O=pam_isc tests",
 		     co->expired));
 	TRY(gnutls_x509_crt_set_basic_constraints(server_crt, 0, -1));
 	TRY(gnutls_x509_crt_set_key_usage(server_crt, GNUTLS_KEY_DIGITAL_SIGNATURE));
 	TRY(gnutls_x509_crt_set_key_purpose_oid(server_crt, GNUTLS_KP_TLS_WWW_SERVER, 0));
 	if (co->dns_name) {
-		TRY(gnutls_x509_crt_set_subject_alt_name(server_crt, GNUTLS_SAN_DNSNAME,
-							 co->dns_name,
-							 (unsigned)strlen(co->dns_name),
-							 GNUTLS_FSAN_APPEND));
+		TRY(gnutls_x509_crt_set_subject_alt_name(
+			server_crt, GNUTLS_SAN_DNSNAME, co->dns_name,
+			(unsigned)strlen(co->dns_name), GNUTLS_FSAN_APPEND));
 	} else {
 		TRY(gnutls_x509_crt_set_subject_alt_name(server_crt, GNUTLS_SAN_DNSNAME,
 							 "localhost", 9, GNUTLS_FSAN_APPEND));
-		TRY(gnutls_x509_crt_set_subject_alt_name(server_crt, GNUTLS_SAN_IPADDRESS,
-							 loopback, sizeof loopback,
-							 GNUTLS_FSAN_APPEND));
+		TRY(gnutls_x509_crt_set_subject_alt_name(server_crt, GNUTLS_SAN_IPADDRESS, loopback,
+							 sizeof loopback, GNUTLS_FSAN_APPEND));
 	}
 	TRY(gnutls_x509_crt_set_authority_key_id(server_crt, ca_key_id, ca_key_id_size));
 	TRY(gnutls_x509_crt_sign2(server_crt, ca_crt, ca_key, GNUTLS_DIG_SHA256, 0));
@@ -2654,7 +2660,8 @@ static int tls_material_generate(struct tls_material *out, const struct cert_opt
 		TRY(gnutls_pubkey_init(&server_pub));
 		rc = gnutls_pubkey_import_x509(server_pub, server_crt, 0);
 		if (rc >= 0)
-			rc = gnutls_pubkey_export(server_pub, GNUTLS_X509_FMT_DER, spki, &spki_size);
+			rc = gnutls_pubkey_export(server_pub, GNUTLS_X509_FMT_DER, spki,
+						  &spki_size);
 		gnutls_pubkey_deinit(server_pub);
 		TRY(rc);
 		TRY(gnutls_hash_fast(GNUTLS_DIG_SHA256, spki, spki_size, digest));
@@ -2705,11 +2712,11 @@ static int password_key_generate(struct server *s, char *err, size_t err_size)
 	const char *step = "";
 	int rc;
 
-#define TRY(call)                        \
-	do {                             \
-		step = #call;            \
-		if ((rc = (call)) < 0)   \
-			goto done;       \
+#define TRY(call)                      \
+	do {                           \
+		step = #call;          \
+		if ((rc = (call)) < 0) \
+			goto done;     \
 	} while (0)
 	TRY(gnutls_privkey_init(&s->password_key));
 	TRY(gnutls_privkey_generate(s->password_key, GNUTLS_PK_RSA, 2048, 0));
@@ -2718,10 +2725,10 @@ static int password_key_generate(struct server *s, char *err, size_t err_size)
 	TRY(gnutls_pubkey_export2(pub, GNUTLS_X509_FMT_DER, &der));
 	TRY(gnutls_base64_encode2(&der, &b64));
 	TRY(gnutls_rnd(GNUTLS_RND_NONCE, raw, sizeof raw));
-	snprintf(uuid, sizeof uuid, "%02x%02x%02x%02x-%02x%02x-4%x%02x-%x%x%02x-%02x%02x%02x%02x%02x%02x",
-		 raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6] & 0x0f, raw[7],
-		 8 | (raw[8] & 0x03), raw[8] >> 4, raw[9], raw[10], raw[11], raw[12], raw[13],
-		 raw[14], raw[15]);
+	snprintf(uuid, sizeof uuid,
+		 "%02x%02x%02x%02x-%02x%02x-4%x%02x-%x%x%02x-%02x%02x%02x%02x%02x%02x", raw[0],
+		 raw[1], raw[2], raw[3], raw[4], raw[5], raw[6] & 0x0f, raw[7], 8 | (raw[8] & 0x03),
+		 raw[8] >> 4, raw[9], raw[10], raw[11], raw[12], raw[13], raw[14], raw[15]);
 	TRY(gnutls_base64_encode2(&uuid_datum, &id_b64));
 #undef TRY
 	step = "Base64 output";
@@ -2752,8 +2759,7 @@ static int dir_path(char *out, size_t size, const char *dir, const char *name)
 
 /* Writes DIR/name through a temporary file and rename(2): readers see the
  * whole file or no file. */
-static int write_file_atomically(const char *dir, const char *name, const char *text,
-				 mode_t mode)
+static int write_file_atomically(const char *dir, const char *name, const char *text, mode_t mode)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 32];
 	size_t len = strlen(text), done = 0;
@@ -2802,12 +2808,13 @@ struct options {
 
 static void usage(FILE *to)
 {
-	fprintf(to, "usage: isc_test_server --dir DIR [--port N] [--client-id ID]\n"
-		    "                       [--client-secret S] [--source-name NAME] [--delay-ms N]\n"
-		    "                       [--cert-expired] [--cert-name DNSNAME]\n"
-		    "                       [--rate-limit N/S] [--token-rate-limit N/S]\n"
-		    "An HTTPS stand-in for SailPoint ISC's password API on 127.0.0.1;\n"
-		    "see tests/isc_test_server.md.\n");
+	fprintf(to,
+		"usage: isc_test_server --dir DIR [--port N] [--client-id ID]\n"
+		"                       [--client-secret S] [--source-name NAME] [--delay-ms N]\n"
+		"                       [--cert-expired] [--cert-name DNSNAME]\n"
+		"                       [--rate-limit N/S] [--token-rate-limit N/S]\n"
+		"An HTTPS stand-in for SailPoint ISC's password API on 127.0.0.1;\n"
+		"see tests/isc_test_server.md.\n");
 }
 
 static bool parse_long(const char *text, long min, long max, long *out)
@@ -2906,8 +2913,9 @@ static int parse_options(int argc, char **argv, struct options *opt)
 	}
 	if (!*opt->client_id || !*opt->client_secret || !*opt->source_name ||
 	    strlen(opt->source_name) > MAX_NAME_LEN) {
-		fprintf(stderr, "isc_test_server: client id, secret and source name must be "
-				"non-empty (source name at most %d bytes)\n",
+		fprintf(stderr,
+			"isc_test_server: client id, secret and source name must be "
+			"non-empty (source name at most %d bytes)\n",
 			MAX_NAME_LEN);
 		return 2;
 	}

@@ -85,8 +85,7 @@ int main(int argc, char **argv)
 
 	out = fopen(out_path, "a");
 	if (!out) {
-		fprintf(stderr, "syslog_listener: cannot open %s: %s\n", out_path,
-			strerror(errno));
+		fprintf(stderr, "syslog_listener: cannot open %s: %s\n", out_path, strerror(errno));
 		return 1;
 	}
 
@@ -98,8 +97,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		if (unlink(sock_path) < 0) {
-			fprintf(stderr, "syslog_listener: cannot remove stale %s: %s\n",
-				sock_path, strerror(errno));
+			fprintf(stderr, "syslog_listener: cannot remove stale %s: %s\n", sock_path,
+				strerror(errno));
 			fclose(out);
 			return 1;
 		}

@@ -27,10 +27,10 @@ static const char *const base_lines[][2] = {
 	{ "source_name", "Linux Hosts" },
 };
 #define N_BASE (sizeof base_lines / sizeof base_lines[0])
-#define BASE_TEXT                                                                          \
-	"api_url = https://acme.api.identitynow.com\n"                                     \
-	"client_id = pam-isc\n"                                                            \
-	"client_secret = s3cret\n"                                                         \
+#define BASE_TEXT                                      \
+	"api_url = https://acme.api.identitynow.com\n" \
+	"client_id = pam-isc\n"                        \
+	"client_secret = s3cret\n"                     \
 	"source_name = Linux Hosts\n"
 
 static const struct config zero_config;
@@ -198,7 +198,7 @@ static void test_api_versions(void **state)
 		const char *name;
 		enum config_api_form form;
 	} versions[] = {
-		{ "v3", CONFIG_API_PREFIX },	{ "beta", CONFIG_API_PREFIX },
+		{ "v3", CONFIG_API_PREFIX },    { "beta", CONFIG_API_PREFIX },
 		{ "v2024", CONFIG_API_PREFIX }, { "v2025", CONFIG_API_PREFIX },
 		{ "v2026", CONFIG_API_PREFIX }, { "v1", CONFIG_API_SERVICE },
 	};
@@ -391,12 +391,18 @@ static void test_bad_values(void **state)
 		{ "proxy", "http://pr oxy:3128", "blank" },
 		{ "proxy", "http://user:pw@proxy:3128", "credentials" },
 		{ "pinned_public_key", "YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=", "sha256//" },
-		{ "pinned_public_key", "sha1//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=", "sha256//" },
-		{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMw", "Base64" },
-		{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=x", "Base64" },
-		{ "pinned_public_key", "sha256//YhKJ*SzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=", "Base64" },
-		{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=;", "sha256//" },
-		{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=,sha256//x", "Base64" },
+		{ "pinned_public_key",
+		  "sha1//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=", "sha256//" },
+		{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMw",
+		  "Base64" },
+		{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=x",
+		  "Base64" },
+		{ "pinned_public_key",
+		  "sha256//YhKJ*SzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=", "Base64" },
+		{ "pinned_public_key", "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=;",
+		  "sha256//" },
+		{ "pinned_public_key",
+		  "sha256//YhKJKSzoTt2b5FP18fvpHo7fJYqQCjAa3HWY3tvRMwE=,sha256//x", "Base64" },
 		/* password sync groups */
 		{ "ignore_changes_by", "svc-isc,", "empty name" },
 		{ "ignore_changes_by", ",svc-isc", "empty name" },
@@ -513,7 +519,8 @@ static void test_duplicate_key(void **state)
 
 static void test_nul_byte(void **state)
 {
-	static const char text[] = BASE_TEXT "timeout = 1\0" "0\n";
+	static const char text[] = BASE_TEXT "timeout = 1\0"
+					     "0\n";
 
 	(void)state;
 	check_error_len(text, sizeof text - 1, 5, "", "NUL");
@@ -711,8 +718,11 @@ static void test_rate_limit(void **state)
 	static const struct {
 		const char *value;
 		unsigned requests, seconds;
-	} good[] = { { "100/10", 100, 10 }, { "10/2", 10, 2 },	 { "1/1", 1, 1 },
-		     { "10000/3600", 10000, 3600 }, { "0", 0, 0 } };
+	} good[] = { { "100/10", 100, 10 },
+		     { "10/2", 10, 2 },
+		     { "1/1", 1, 1 },
+		     { "10000/3600", 10000, 3600 },
+		     { "0", 0, 0 } };
 	struct config cfg;
 	struct config_error err;
 	char text[4096];
@@ -734,8 +744,9 @@ static void test_ignore_changes_by(void **state)
 	static const unsigned long uids1[] = { 0 };
 	static const char *const names2[] = { NULL };
 	static const unsigned long uids2[] = { 1234 };
-	static const char *const names3[] = { "svc-isc", NULL, "svc_sailpoint$", NULL,
-					      "svc@corp.example.com", NULL };
+	static const char *const names3[] = {
+		"svc-isc", NULL, "svc_sailpoint$", NULL, "svc@corp.example.com", NULL
+	};
 	static const unsigned long uids3[] = { 0, 1234, 0, 0, 0, 4294967294UL };
 	struct config cfg;
 	struct config_error err;
@@ -747,8 +758,8 @@ static void test_ignore_changes_by(void **state)
 	expect_logins("svc-isc", 1, names1, uids1);
 	expect_logins("1234", 1, names2, uids2);
 	/* Blanks (spaces and tabs) around the commas; leading zeros as in min_uid. */
-	expect_logins(" svc-isc ,1234,\tsvc_sailpoint$ , 0 ,svc@corp.example.com, 4294967294",
-		      6, names3, uids3);
+	expect_logins(" svc-isc ,1234,\tsvc_sailpoint$ , 0 ,svc@corp.example.com, 4294967294", 6,
+		      names3, uids3);
 	expect_logins("01234", 1, names2, uids2);
 	/* An empty list, or only blanks: no change is ignored. */
 	expect_logins("", 0, NULL, NULL);

@@ -53,8 +53,7 @@ static void put(const char *name, const char *text, mode_t mode, char *path, siz
 }
 
 /* rc of fsutil_read_file; the buffer, if any, is checked and freed. */
-static int read_as(const char *path, size_t max, enum fsutil_trust trust, char *err,
-		   size_t errsize)
+static int read_as(const char *path, size_t max, enum fsutil_trust trust, char *err, size_t errsize)
 {
 	char *text = NULL;
 	size_t len = 99;
@@ -80,9 +79,8 @@ static void test_read(void **state)
 
 	(void)state;
 	put("a", "hello\n", 0600, path, sizeof path);
-	assert_int_equal(fsutil_read_file(path, 64, FSUTIL_PRIVATE, &text, &len, NULL, err,
-					  sizeof err),
-			 0);
+	assert_int_equal(
+		fsutil_read_file(path, 64, FSUTIL_PRIVATE, &text, &len, NULL, err, sizeof err), 0);
 	assert_string_equal(text, "hello\n");
 	assert_int_equal(len, 6);
 	secret_free_buf(text, 64 + 1);
@@ -214,9 +212,9 @@ static void test_write_replace_mode(void **state)
 	mode_t old = umask(077);
 
 	(void)state;
-	assert_int_equal(fsutil_write_replace_mode(dir, "m.prom", "a 1\n", 4, false, 0644, err,
-						   sizeof err),
-			 0);
+	assert_int_equal(
+		fsutil_write_replace_mode(dir, "m.prom", "a 1\n", 4, false, 0644, err, sizeof err),
+		0);
 	snprintf(path, sizeof path, "%s/m.prom", dir);
 	assert_int_equal(lstat(path, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
@@ -230,23 +228,23 @@ static void test_write_replace_mode(void **state)
 	/* m.prom becomes a link to p: the next write replaces the link. */
 	assert_int_equal(unlink(path), 0);
 	assert_int_equal(symlink(target, path), 0);
-	assert_int_equal(fsutil_write_replace_mode(dir, "m.prom", "b 2\n", 4, true, 0644, err,
-						   sizeof err),
-			 0);
+	assert_int_equal(
+		fsutil_write_replace_mode(dir, "m.prom", "b 2\n", 4, true, 0644, err, sizeof err),
+		0);
 	assert_int_equal(lstat(path, &st), 0);
 	assert_true(S_ISREG(st.st_mode));
-	assert_int_equal(fsutil_read_file(target, 16, FSUTIL_PRIVATE, &text, &len, NULL, err,
-					  sizeof err),
-			 FSUTIL_READ_OK);
+	assert_int_equal(
+		fsutil_read_file(target, 16, FSUTIL_PRIVATE, &text, &len, NULL, err, sizeof err),
+		FSUTIL_READ_OK);
 	assert_string_equal(text, "x");
 	secret_free_buf(text, 17);
 	assert_int_equal(others_in_dir("m.prom", "p"), 0);
 
 	/* A missing directory: an error naming it, nothing created. */
 	snprintf(path, sizeof path, "%s/none", dir);
-	assert_int_equal(fsutil_write_replace_mode(path, "m.prom", "c", 1, false, 0644, err,
-						   sizeof err),
-			 -1);
+	assert_int_equal(
+		fsutil_write_replace_mode(path, "m.prom", "c", 1, false, 0644, err, sizeof err),
+		-1);
 	assert_non_null(strstr(err, path));
 	assert_int_equal(others_in_dir("m.prom", "p"), 0);
 }

@@ -302,11 +302,10 @@ static void test_info_bad(void **state)
 		P_INFO,
 		"{\"identityId\":\"i\",\"sourceId\":\"s\",\"publicKeyId\":\"k\",\"accounts\":[]}",
 		"publicKey: missing");
-	expect_fail(
-		P_INFO,
-		"{\"identityId\":\"i\",\"sourceId\":\"s\",\"publicKeyId\":\"k\","
-		"\"publicKey\":\"p\"}",
-		"accounts: missing");
+	expect_fail(P_INFO,
+		    "{\"identityId\":\"i\",\"sourceId\":\"s\",\"publicKeyId\":\"k\","
+		    "\"publicKey\":\"p\"}",
+		    "accounts: missing");
 	expect_fail(P_INFO, INFO_HEAD "[{\"accountName\":\"" MARKER "\"}]}",
 		    "accounts[0].accountId: missing");
 
@@ -662,8 +661,9 @@ static void test_duplicate_keys(void **state)
 			  "a key appears twice");
 	each_parser_fails("{\"requestId\":\"r\",\"state\":\"FAILED\",\"x\":{\"a\":1,\"a\":2}}",
 			  "a key appears twice");
-	each_parser_fails("{\"requestId\":\"r\",\"state\":\"FAILED\",\"x\":[{\"\\n\":1,\"\\u000a\":2}]}",
-			  "a key appears twice");
+	each_parser_fails(
+		"{\"requestId\":\"r\",\"state\":\"FAILED\",\"x\":[{\"\\n\":1,\"\\u000a\":2}]}",
+		"a key appears twice");
 	each_parser_fails("{\"requestId\":\"r\",\"state\":\"FAILED\","
 			  "\"\\ud83d\\ude00\":1,\"\xf0\x9f\x98\x80\":2}",
 			  "a key appears twice");
@@ -678,8 +678,9 @@ static void test_huge_numbers(void **state)
 {
 	(void)state;
 	expect_fail(P_TOKEN, "{\"access_token\":\"a\",\"expires_in\":1e400}", "expires_in");
-	expect_fail(P_TOKEN, "{\"access_token\":\"a\",\"expires_in\":"
-			     "123456789012345678901234567890123456789012345678901234567890}",
+	expect_fail(P_TOKEN,
+		    "{\"access_token\":\"a\",\"expires_in\":"
+		    "123456789012345678901234567890123456789012345678901234567890}",
 		    "expires_in");
 	expect_fail(P_TOKEN, "{\"access_token\":\"a\",\"expires_in\":-0}", "expires_in");
 	/* A huge number in an ignored field does not matter. */

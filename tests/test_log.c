@@ -38,8 +38,8 @@ static bool well_formed(const char *line)
 					continue;
 				p++;
 				if (*p == 'x') {
-					if (!p[1] || !strchr("0123456789abcdef", p[1]) ||
-					    !p[2] || !strchr("0123456789abcdef", p[2]))
+					if (!p[1] || !strchr("0123456789abcdef", p[1]) || !p[2] ||
+					    !strchr("0123456789abcdef", p[2]))
 						return false;
 					p += 2;
 				} else if (*p != '"' && *p != '\\') {
@@ -132,7 +132,9 @@ static void test_control_and_high_bytes_escaped(void **state)
 	expect_line("event=test k=\"\\x7f\"", "k", "\x7f");
 	expect_line("event=test k=\"caf\\xc3\\xa9\"", "k", "caf\xc3\xa9");
 	/* U+202E RIGHT-TO-LEFT OVERRIDE */
-	expect_line("event=test k=\"\\xe2\\x80\\xaeabc\"", "k", "\xe2\x80\xae" "abc");
+	expect_line("event=test k=\"\\xe2\\x80\\xaeabc\"", "k",
+		    "\xe2\x80\xae"
+		    "abc");
 	expect_line("event=test k=\"\\xff\\x80\\x01\"", "k", "\xff\x80\x01");
 }
 
@@ -185,7 +187,8 @@ static void test_long_values_cut(void **state)
 
 static const char *nasty_value(void)
 {
-	return "\x01\"\\\xe2\x80\xae x=y\n\x1b\x7f" "abc \x80\x80\x80\x80 \"\"\\\\ zz";
+	return "\x01\"\\\xe2\x80\xae x=y\n\x1b\x7f"
+	       "abc \x80\x80\x80\x80 \"\"\\\\ zz";
 }
 
 static void test_small_buffer_never_cuts_an_escape(void **state)

@@ -125,7 +125,8 @@ static void test_control_characters_give_clean_message(void **state)
 	(void)state;
 	assert_int_equal(module_args_parse(1, argv, &args, err, sizeof err), -1);
 	/* Split so that "??'" is not read as a C11 trigraph. */
-	assert_string_equal(err, "unknown module argument '?[2J??event=forged???" "'");
+	assert_string_equal(err, "unknown module argument '?[2J??event=forged???"
+				 "'");
 
 	assert_int_equal(module_args_parse(1, path_argv, &args, err, sizeof err), -1);
 	assert_string_equal(err, "control character in module argument 'config=/etc/x?.conf'");

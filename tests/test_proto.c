@@ -130,46 +130,58 @@ static void expect_parse_error(const char *text, size_t len)
 	struct proto_request req;
 	char err[128] = "";
 
-	assert_int_equal(proto_parse_request((const unsigned char *)text, len, &req, err,
-					     sizeof err),
-			 -1);
+	assert_int_equal(
+		proto_parse_request((const unsigned char *)text, len, &req, err, sizeof err), -1);
 	assert_true(err[0] != '\0');
 	assert_null(req.authtok.data);
 }
 
 #define EXPECT_BAD(lit) expect_parse_error((lit), sizeof(lit) - 1)
-#define HDR "PAM_ISC/2\nconfig=/c\nuser=alice\nservice=passwd\ndebug=0\nphase=update\ncaller=1000\ndeadline=10000\n"
+#define HDR \
+	"PAM_ISC/2\nconfig=/c\nuser=alice\nservice=passwd\ndebug=0\nphase=update\ncaller=1000\ndeadline=10000\n"
 
 static void test_request_errors(void **state)
 {
 	static const char trailing[] = HDR "authtok=3\nabcd";
 	static const char short_pw[] = HDR "authtok=5\nabc";
-	static const char nul_user[] = "PAM_ISC/2\nconfig=/c\nuser=al\0ice\nservice=p\ndebug=0\nphase=update\ncaller=1000\ndeadline=10000\n"
-				       "authtok=1\na";
+	static const char nul_user[] =
+		"PAM_ISC/2\nconfig=/c\nuser=al\0ice\nservice=p\ndebug=0\nphase=update\ncaller=1000\ndeadline=10000\n"
+		"authtok=1\na";
 	(void)state;
 	expect_parse_error("", 0);
 	EXPECT_BAD("HELLO\n");
 	EXPECT_BAD(trailing);
 	EXPECT_BAD(short_pw);
 	EXPECT_BAD(nul_user);
-	EXPECT_BAD("PAM_ISC/2\nconfig=relative\nuser=a\nservice=p\ndebug=0\nphase=update\ncaller=1000\ndeadline=10000\nauthtok=0\n");
-	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=a/b\nservice=p\ndebug=0\nphase=update\ncaller=1000\ndeadline=10000\nauthtok=0\n");
-	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=..\nservice=p\ndebug=0\nphase=update\ncaller=1000\ndeadline=10000\nauthtok=0\n");
+	EXPECT_BAD(
+		"PAM_ISC/2\nconfig=relative\nuser=a\nservice=p\ndebug=0\nphase=update\ncaller=1000\ndeadline=10000\nauthtok=0\n");
+	EXPECT_BAD(
+		"PAM_ISC/2\nconfig=/c\nuser=a/b\nservice=p\ndebug=0\nphase=update\ncaller=1000\ndeadline=10000\nauthtok=0\n");
+	EXPECT_BAD(
+		"PAM_ISC/2\nconfig=/c\nuser=..\nservice=p\ndebug=0\nphase=update\ncaller=1000\ndeadline=10000\nauthtok=0\n");
 	EXPECT_BAD(HDR "authtok=-1\n");
 	/* A preliminary request carries no password; the phase is one of two. */
-	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=prelim\ncaller=1000\ndeadline=10000\nauthtok=1\na");
-	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=both\ncaller=1000\ndeadline=10000\nauthtok=0\n");
+	EXPECT_BAD(
+		"PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=prelim\ncaller=1000\ndeadline=10000\nauthtok=1\na");
+	EXPECT_BAD(
+		"PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=both\ncaller=1000\ndeadline=10000\nauthtok=0\n");
 	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nauthtok=0\n");
 	/* The old protocol; caller and deadline: decimal, in range, no zero deadline. */
 	EXPECT_BAD("PAM_ISC/1\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=update\nauthtok=0\n");
-	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=update\ncaller=-1\ndeadline=10000\nauthtok=0\n");
-	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=update\ncaller=4294967295\ndeadline=10000\nauthtok=0\n");
-	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=update\ncaller=1000\ndeadline=0\nauthtok=0\n");
-	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=update\ncaller=1000\ndeadline=99999999999999999999\nauthtok=0\n");
-	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=update\ncaller=01000\ndeadline=10000\nauthtok=0\n");
+	EXPECT_BAD(
+		"PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=update\ncaller=-1\ndeadline=10000\nauthtok=0\n");
+	EXPECT_BAD(
+		"PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=update\ncaller=4294967295\ndeadline=10000\nauthtok=0\n");
+	EXPECT_BAD(
+		"PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=update\ncaller=1000\ndeadline=0\nauthtok=0\n");
+	EXPECT_BAD(
+		"PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=update\ncaller=1000\ndeadline=99999999999999999999\nauthtok=0\n");
+	EXPECT_BAD(
+		"PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=0\nphase=update\ncaller=01000\ndeadline=10000\nauthtok=0\n");
 	EXPECT_BAD(HDR "authtok=513\n");
 	EXPECT_BAD(HDR "authtok=99999999999999999999\n");
-	EXPECT_BAD("PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=2\nphase=update\ncaller=1000\ndeadline=10000\nauthtok=0\n");
+	EXPECT_BAD(
+		"PAM_ISC/2\nconfig=/c\nuser=a\nservice=p\ndebug=2\nphase=update\ncaller=1000\ndeadline=10000\nauthtok=0\n");
 	/* The well-formed one parses: the cases above fail for their reason. */
 	{
 		struct proto_request req;
@@ -225,7 +237,8 @@ static void test_verdict_round_trip(void **state)
 	strcpy(v.state, "IN_PROGRESS");
 	strcpy(v.request_id, "089899f13a8f4da7824996191587bab9");
 	assert_true(proto_format_verdict(&v, line, sizeof line) > 0);
-	assert_string_equal(line, "OK state=IN_PROGRESS request=089899f13a8f4da7824996191587bab9\n");
+	assert_string_equal(line,
+			    "OK state=IN_PROGRESS request=089899f13a8f4da7824996191587bab9\n");
 	assert_int_equal(proto_parse_verdict(line, &got), 0);
 	assert_true(got.accepted);
 	assert_string_equal(got.state, "IN_PROGRESS");
@@ -277,7 +290,8 @@ static void test_verdict_errors(void **state)
 	 * most once, and only those the verdict's kind carries. */
 	assert_int_equal(proto_parse_verdict("FAIL reason=failed request=abc\n", &v), -1);
 	assert_int_equal(proto_parse_verdict("FAIL reason=config reason=config\n", &v), -1);
-	assert_int_equal(proto_parse_verdict("FAIL reason=failed state=FAILED state=FAILED\n", &v), -1);
+	assert_int_equal(proto_parse_verdict("FAIL reason=failed state=FAILED state=FAILED\n", &v),
+			 -1);
 	assert_int_equal(proto_parse_verdict("OK state=FINISHED request=a request=b\n", &v), -1);
 	assert_int_equal(proto_parse_verdict("OK state=FINISHED reason=config\n", &v), -1);
 	assert_int_equal(proto_parse_verdict("FAIL reason=failed state=FAILED\n", &v), 0);
@@ -286,11 +300,14 @@ static void test_verdict_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_request_round_trip), cmocka_unit_test(test_request_errors),
+		cmocka_unit_test(test_request_round_trip),
+		cmocka_unit_test(test_request_errors),
 		cmocka_unit_test(test_two_requests_one_socket),
 		cmocka_unit_test(test_requests_over_a_pipe),
-		cmocka_unit_test(test_user_names),         cmocka_unit_test(test_request_ids),
-		cmocka_unit_test(test_verdict_round_trip), cmocka_unit_test(test_verdict_errors),
+		cmocka_unit_test(test_user_names),
+		cmocka_unit_test(test_request_ids),
+		cmocka_unit_test(test_verdict_round_trip),
+		cmocka_unit_test(test_verdict_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

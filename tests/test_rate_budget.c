@@ -275,7 +275,8 @@ static void test_processes(void **state)
 	for (size_t i = 0; i < n; i++) {
 		unsigned in = 0;
 		for (size_t j = 0; j < n; j++)
-			in += times[j] >= times[i] && times[j] < times[i] + (long long)seconds * 1000;
+			in += times[j] >= times[i] &&
+			      times[j] < times[i] + (long long)seconds * 1000;
 		assert_true(in <= limit);
 	}
 }

@@ -69,11 +69,11 @@ static void test_token_round_trip(void **state)
 	assert_string_equal((char *)tok.data, "tok-abc");
 	secret_clear(&tok);
 	/* Stale TOKEN_CACHE_MARGIN seconds before ISC's expiry. */
-	assert_int_equal(token_cache_load(&f->cfg, 1000 + 749 - TOKEN_CACHE_MARGIN, &tok, err,
+	assert_int_equal(
+		token_cache_load(&f->cfg, 1000 + 749 - TOKEN_CACHE_MARGIN, &tok, err, sizeof err),
+		1);
+	assert_int_equal(token_cache_load(&f->cfg, 1000 + 749 - TOKEN_CACHE_MARGIN - 1, &tok, err,
 					  sizeof err),
-			 1);
-	assert_int_equal(token_cache_load(&f->cfg, 1000 + 749 - TOKEN_CACHE_MARGIN - 1, &tok,
-					  err, sizeof err),
 			 0);
 	secret_clear(&tok);
 	token_cache_clear(&f->cfg);
@@ -138,9 +138,8 @@ static void test_enqueue(void **state)
 	size_t len;
 	struct stat st;
 
-	assert_int_equal(follower_enqueue(&f->cfg, "089899f13a8f4da7", "alice", 1234, err,
-					  sizeof err),
-			 0);
+	assert_int_equal(
+		follower_enqueue(&f->cfg, "089899f13a8f4da7", "alice", 1234, err, sizeof err), 0);
 	snprintf(path, sizeof path, "%s/pending", f->dir);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
@@ -157,7 +156,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_token_round_trip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_token_not_sent_to_other_tenant, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_token_not_sent_to_other_tenant, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_short_lived_token_margin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_loose_files_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enqueue, setup, teardown),

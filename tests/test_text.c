@@ -118,7 +118,10 @@ static void test_printable_kept(void **state)
 	expect("Zo\xc3\xab \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80",
 	       "Zo\xc3\xab \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80");
 	/* U+00A0, the first character after the C1 block. */
-	expect("a\xc2\xa0" "b", "a\xc2\xa0" "b");
+	expect("a\xc2\xa0"
+	       "b",
+	       "a\xc2\xa0"
+	       "b");
 }
 
 static void test_escape_sequences(void **state)
@@ -138,11 +141,17 @@ static void test_c1_and_bidi(void **state)
 {
 	(void)state;
 	/* C1 as UTF-8: CSI, NEL, the first and the last. */
-	expect("\xc2\x9b" "2J", "\\u009b2J");
-	expect("a\xc2\x85" "b", "a\\u0085b");
+	expect("\xc2\x9b"
+	       "2J",
+	       "\\u009b2J");
+	expect("a\xc2\x85"
+	       "b",
+	       "a\\u0085b");
 	expect("\xc2\x80\xc2\x9f", "\\u0080\\u009f");
 	/* Reordering and line-breaking characters. */
-	expect("abc\xe2\x80\xae" "cba", "abc\\u202ecba");
+	expect("abc\xe2\x80\xae"
+	       "cba",
+	       "abc\\u202ecba");
 	expect("\xe2\x81\xa6x\xe2\x81\xa9", "\\u2066x\\u2069");
 	expect("\xe2\x80\xa8\xe2\x80\x8f\xd8\x9c", "\\u2028\\u200f\\u061c");
 }
@@ -151,11 +160,13 @@ static void test_not_utf8(void **state)
 {
 	(void)state;
 	/* A raw C1 byte is CSI to an 8-bit terminal. */
-	expect("\x9b" "2J", "\\x9b2J");
+	expect("\x9b"
+	       "2J",
+	       "\\x9b2J");
 	expect("\xff\xfe", "\\xff\\xfe");
-	expect("\xc0\xaf", "\\xc0\\xaf");         /* overlong '/' */
-	expect("\xed\xa0\x80", "\\xed\\xa0\\x80"); /* surrogate */
-	expect("\xe2\x82", "\\xe2\\x82");         /* cut short */
+	expect("\xc0\xaf", "\\xc0\\xaf");                   /* overlong '/' */
+	expect("\xed\xa0\x80", "\\xed\\xa0\\x80");          /* surrogate */
+	expect("\xe2\x82", "\\xe2\\x82");                   /* cut short */
 	expect("\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"); /* above U+10FFFF */
 }
 

@@ -22,9 +22,8 @@
 #define SECRET_FILE_MAX 4096
 
 /* Where a key is stored: .offset and .size of a struct config member. */
-#define FIELD(member)                                                                      \
-	.offset = offsetof(struct config, member),                                         \
-	.size = sizeof(((struct config *)0)->member)
+#define FIELD(member) \
+	.offset = offsetof(struct config, member), .size = sizeof(((struct config *)0)->member)
 
 /* CONFIG_T_CHOICE value lists: the stored value is the index. */
 static const char *const on_error_choices[] = { "fail", "ignore", "queue", NULL };
@@ -182,15 +181,16 @@ const struct config_option config_options[] = {
 		.min = 0,
 		.max = 600,
 		FIELD(helper_linger),
-		.description = "Seconds the per-host service (pam_isc_helper serve) stays when "
-			       "idle, from 0 to 600. The service serves the changes of the whole "
-			       "host over a socket in runtime_dir that only root can reach, keeping "
-			       "the token and the TLS connection to ISC, so that a change costs no "
-			       "process start and no TLS handshake (chpasswd, directory sync). "
-			       "systemd starts it through pam-isc.socket; without systemd a helper "
-			       "leaves one behind only when its caller was root in the host's own "
-			       "context, never from an ordinary user's passwd. 0: no service; every "
-			       "change starts a one-shot helper, which exits after it. Default: 10.",
+		.description =
+			"Seconds the per-host service (pam_isc_helper serve) stays when "
+			"idle, from 0 to 600. The service serves the changes of the whole "
+			"host over a socket in runtime_dir that only root can reach, keeping "
+			"the token and the TLS connection to ISC, so that a change costs no "
+			"process start and no TLS handshake (chpasswd, directory sync). "
+			"systemd starts it through pam-isc.socket; without systemd a helper "
+			"leaves one behind only when its caller was root in the host's own "
+			"context, never from an ordinary user's passwd. 0: no service; every "
+			"change starts a one-shot helper, which exits after it. Default: 10.",
 	},
 	/* ---- failure policy and offline queue ---- */
 	{
@@ -251,11 +251,12 @@ const struct config_option config_options[] = {
 		.name = "proxy",
 		.type = CONFIG_T_PROXY,
 		FIELD(proxy),
-		.description = "The proxy to reach the ISC API through, as a URL: http://HOST:PORT, "
-			       "https://HOST:PORT, socks5://HOST:PORT or socks5h://HOST:PORT. "
-			       "This is the only way a proxy is ever used: proxy variables in "
-			       "the environment (https_proxy, ALL_PROXY, NO_PROXY...) are "
-			       "ignored. Default: none, the API is reached directly.",
+		.description =
+			"The proxy to reach the ISC API through, as a URL: http://HOST:PORT, "
+			"https://HOST:PORT, socks5://HOST:PORT or socks5h://HOST:PORT. "
+			"This is the only way a proxy is ever used: proxy variables in "
+			"the environment (https_proxy, ALL_PROXY, NO_PROXY...) are "
+			"ignored. Default: none, the API is reached directly.",
 	},
 	{
 		.name = "pinned_public_key",
@@ -274,23 +275,24 @@ const struct config_option config_options[] = {
 		.type = CONFIG_T_LOGINS,
 		.default_value = "",
 		FIELD(ignore_changes_by),
-		.description = "Comma-separated login names or uids (a value of digits only is a "
-			       "uid) of the accounts whose sessions send no password change to "
-			       "ISC: the service account that ISC's connector for this host's "
-			       "source logs in as. When that source is in a person's password sync "
-			       "group, ISC sets the new password here itself, through the "
-			       "connector (over SSH, passwd or chpasswd run through sudo); sending "
-			       "that change back would make ISC fan it out again. A change is "
-			       "recognised by the audit login uid of the session it is made in "
-			       "(/proc/self/loginuid: set by pam_loginuid at login, kept across "
-			       "sudo and su, not changeable by the user): when it is the uid of a "
-			       "listed account, the change is made locally only, logged as "
-			       "event=skipped reason=ignore_changes_by, and neither sent nor "
-			       "queued. Names are looked up when a change is made; a name the "
-			       "name service does not know then (its directory may be down) is "
-			       "logged as a warning and that entry is ignored. A session without "
-			       "a login uid (not started by a login) is never ignored. Spaces around the commas are allowed; empty: every "
-			       "change is sent.",
+		.description =
+			"Comma-separated login names or uids (a value of digits only is a "
+			"uid) of the accounts whose sessions send no password change to "
+			"ISC: the service account that ISC's connector for this host's "
+			"source logs in as. When that source is in a person's password sync "
+			"group, ISC sets the new password here itself, through the "
+			"connector (over SSH, passwd or chpasswd run through sudo); sending "
+			"that change back would make ISC fan it out again. A change is "
+			"recognised by the audit login uid of the session it is made in "
+			"(/proc/self/loginuid: set by pam_loginuid at login, kept across "
+			"sudo and su, not changeable by the user): when it is the uid of a "
+			"listed account, the change is made locally only, logged as "
+			"event=skipped reason=ignore_changes_by, and neither sent nor "
+			"queued. Names are looked up when a change is made; a name the "
+			"name service does not know then (its directory may be down) is "
+			"logged as a warning and that entry is ignored. A session without "
+			"a login uid (not started by a login) is never ignored. Spaces around the commas are allowed; empty: every "
+			"change is sent.",
 	},
 	/* --- request budget, queue warnings, metrics --- */
 	{
@@ -345,7 +347,7 @@ static const struct {
 	const char *name;
 	enum config_api_form form;
 } api_versions[] = {
-	{ "v3", CONFIG_API_PREFIX },	{ "beta", CONFIG_API_PREFIX },
+	{ "v3", CONFIG_API_PREFIX },    { "beta", CONFIG_API_PREFIX },
 	{ "v2024", CONFIG_API_PREFIX }, { "v2025", CONFIG_API_PREFIX },
 	{ "v2026", CONFIG_API_PREFIX }, { "v1", CONFIG_API_SERVICE },
 };
@@ -369,8 +371,8 @@ static void error_reset(struct config_error *err, const char *file)
 	snprintf(err->file, sizeof err->file, "%s", file ? file : "");
 }
 
-__attribute__((format(printf, 4, 5))) static void
-set_error(struct config_error *err, unsigned line, const char *key, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static void set_error(struct config_error *err, unsigned line,
+							    const char *key, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -521,8 +523,8 @@ bad:
 }
 
 /* One of opt->choices; stores its index. */
-static int set_choice(const struct config_option *opt, void *field, const char *value,
-		      char *msg, size_t msgsize)
+static int set_choice(const struct config_option *opt, void *field, const char *value, char *msg,
+		      size_t msgsize)
 {
 	size_t len = 0;
 
@@ -643,8 +645,7 @@ static int parse_login(const char *item, struct config_login *out, char *msg, si
 		out->uid = (uid_t)n;
 		return 0;
 	}
-	if (item[0] == '-' || item[0] == '+' || strpbrk(item, ":/") ||
-	    len > LOGIN_NAME_BYTES_MAX) {
+	if (item[0] == '-' || item[0] == '+' || strpbrk(item, ":/") || len > LOGIN_NAME_BYTES_MAX) {
 		snprintf(msg, msgsize,
 			 "\"%.40s\" is neither a uid nor a login name (no sign, ':' or '/', at "
 			 "most %d bytes)",
@@ -750,8 +751,9 @@ static int set_pin(char **field, const char *value, char *msg, size_t msgsize)
 
 	for (;;) {
 		if (strncmp(p, prefix, plen) != 0) {
-			snprintf(msg, msgsize, "each pin must be sha256// and the Base64 SHA-256 "
-					       "of the server's public key");
+			snprintf(msg, msgsize,
+				 "each pin must be sha256// and the Base64 SHA-256 "
+				 "of the server's public key");
 			return -1;
 		}
 		p += plen;

@@ -45,8 +45,8 @@ enum config_api_form {
 };
 
 struct config {
-	char *api_url;          /* https://..., no trailing slash */
-	char *api_version;      /* v3 beta v2024 v2025 v2026 v1 */
+	char *api_url;     /* https://..., no trailing slash */
+	char *api_version; /* v3 beta v2024 v2025 v2026 v1 */
 	enum config_api_form api_form;
 	char *client_id;
 	char *client_secret_file;
@@ -61,10 +61,10 @@ struct config {
 	unsigned long min_uid;
 	char **skip_users; /* NULL-terminated */
 	char *runtime_dir;
-	unsigned helper_linger;  /* seconds, 0: no lingering helper */
+	unsigned helper_linger; /* seconds, 0: no lingering helper */
 	/* failure policy and offline queue */
-	unsigned on_error;       /* enum config_on_error */
-	unsigned prelim_check;   /* 1: yes, 0: no */
+	unsigned on_error;     /* enum config_on_error */
+	unsigned prelim_check; /* 1: yes, 0: no */
 	char *state_dir;
 	unsigned long queue_max_age; /* seconds */
 	/* TLS and proxy */
@@ -87,29 +87,29 @@ enum config_on_error {
 
 enum config_type {
 	CONFIG_T_STRING,
-	CONFIG_T_URL,      /* https:// only */
-	CONFIG_T_VERSION,  /* api_version values */
-	CONFIG_T_UINT,     /* with min/max */
-	CONFIG_T_FORMAT,   /* %u and %% only */
-	CONFIG_T_PATH,     /* absolute path */
-	CONFIG_T_LIST,     /* comma-separated names */
-	CONFIG_T_SECRET,   /* stored in struct secret */
-	CONFIG_T_CHOICE,   /* one of .choices; the index is stored as unsigned */
-	CONFIG_T_PROXY,    /* http://, https://, socks5://, socks5h:// URL */
-	CONFIG_T_PIN,      /* sha256//BASE64 list */
-	CONFIG_T_LOGINS,   /* comma-separated login names or uids (struct config_logins) */
-	CONFIG_T_RATE,     /* REQUESTS/SECONDS or 0 (struct config_rate) */
+	CONFIG_T_URL,     /* https:// only */
+	CONFIG_T_VERSION, /* api_version values */
+	CONFIG_T_UINT,    /* with min/max */
+	CONFIG_T_FORMAT,  /* %u and %% only */
+	CONFIG_T_PATH,    /* absolute path */
+	CONFIG_T_LIST,    /* comma-separated names */
+	CONFIG_T_SECRET,  /* stored in struct secret */
+	CONFIG_T_CHOICE,  /* one of .choices; the index is stored as unsigned */
+	CONFIG_T_PROXY,   /* http://, https://, socks5://, socks5h:// URL */
+	CONFIG_T_PIN,     /* sha256//BASE64 list */
+	CONFIG_T_LOGINS,  /* comma-separated login names or uids (struct config_logins) */
+	CONFIG_T_RATE,    /* REQUESTS/SECONDS or 0 (struct config_rate) */
 };
 
 struct config_option {
 	const char *name;
 	enum config_type type;
-	const char *default_value; /* NULL: no default */
-	bool required;             /* see also the secret rule below */
-	unsigned long min, max;    /* CONFIG_T_UINT only */
-	size_t offset;             /* into struct config */
-	size_t size;               /* of that field: CONFIG_T_UINT is unsigned or unsigned long */
-	const char *description;   /* one paragraph, man-page ready */
+	const char *default_value;  /* NULL: no default */
+	bool required;              /* see also the secret rule below */
+	unsigned long min, max;     /* CONFIG_T_UINT only */
+	size_t offset;              /* into struct config */
+	size_t size;                /* of that field: CONFIG_T_UINT is unsigned or unsigned long */
+	const char *description;    /* one paragraph, man-page ready */
 	const char *const *choices; /* CONFIG_T_CHOICE only: NULL-terminated */
 };
 
@@ -129,8 +129,8 @@ size_t config_error_format(const struct config_error *err, char *buf, size_t siz
  * applied, all required keys present: api_url, client_id, source_name, and
  * exactly one of client_secret / client_secret_file) and returns 0. On error
  * returns -1, fills err, and leaves cfg freed/zeroed. */
-int config_parse_buffer(const char *name, const char *text, size_t len,
-			struct config *cfg, struct config_error *err);
+int config_parse_buffer(const char *name, const char *text, size_t len, struct config *cfg,
+			struct config_error *err);
 
 /* Read and parse a file (at most 64 KiB; O_NOFOLLOW|O_CLOEXEC). */
 int config_load(const char *path, struct config *cfg, struct config_error *err);
@@ -140,8 +140,7 @@ void config_free(struct config *cfg);
 
 /* The client secret: the inline one, or the first line of
  * client_secret_file (trailing CR/LF stripped, empty refused). */
-int config_client_secret(const struct config *cfg, struct secret *out,
-			 struct config_error *err);
+int config_client_secret(const struct config *cfg, struct secret *out, struct config_error *err);
 
 /* true when user is listed in skip_users. */
 bool config_user_skipped(const struct config *cfg, const char *user);

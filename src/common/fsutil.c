@@ -57,8 +57,8 @@ int fsutil_sync_dir(const char *dir)
 	return rc;
 }
 
-int fsutil_write_atomic(const char *dir, const char *name, const void *data, size_t len,
-			char *err, size_t errsize)
+int fsutil_write_atomic(const char *dir, const char *name, const void *data, size_t len, char *err,
+			size_t errsize)
 {
 	return fsutil_write_replace(dir, name, data, len, true, err, errsize);
 }
@@ -114,8 +114,7 @@ fail:
 	return -1;
 }
 
-int fsutil_check_trust(const struct stat *st, enum fsutil_trust trust, char *err,
-		       size_t errsize)
+int fsutil_check_trust(const struct stat *st, enum fsutil_trust trust, char *err, size_t errsize)
 {
 	if (trust == FSUTIL_PRIVATE) {
 		if (st->st_uid != geteuid() || (st->st_mode & 077)) {
@@ -146,8 +145,9 @@ int fsutil_check_trust(const struct stat *st, enum fsutil_trust trust, char *err
 	return 0;
 }
 
-enum fsutil_read_result fsutil_read_file(const char *path, size_t max, enum fsutil_trust trust, char **out,
-		     size_t *len, struct stat *st_out, char *err, size_t errsize)
+enum fsutil_read_result fsutil_read_file(const char *path, size_t max, enum fsutil_trust trust,
+					 char **out, size_t *len, struct stat *st_out, char *err,
+					 size_t errsize)
 {
 	struct stat st;
 	char *buf = NULL;
@@ -214,8 +214,8 @@ fail:
 	return -1;
 }
 
-enum fsutil_read_result fsutil_read_private(const char *path, size_t max, char **out, size_t *len, char *err,
-			size_t errsize)
+enum fsutil_read_result fsutil_read_private(const char *path, size_t max, char **out, size_t *len,
+					    char *err, size_t errsize)
 {
 	char why[256];
 	int rc = fsutil_read_file(path, max, FSUTIL_PRIVATE, out, len, NULL, why, sizeof why);

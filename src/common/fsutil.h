@@ -17,8 +17,8 @@ int fsutil_ensure_private_dir(const char *path, char *err, size_t errsize);
 
 /* Write data to dir/name atomically: a temporary file in dir (0600), fsync,
  * rename over name, fsync dir. Readers see the old or the new content. */
-int fsutil_write_atomic(const char *dir, const char *name, const void *data, size_t len,
-			char *err, size_t errsize);
+int fsutil_write_atomic(const char *dir, const char *name, const void *data, size_t len, char *err,
+			size_t errsize);
 /* The same, and with durable false without the two fsyncs: for a file that
  * only has to be whole (never torn, never half-written) for the processes
  * running now, not to survive a crash. */
@@ -54,8 +54,7 @@ enum fsutil_trust {
 
 /* 0 when st satisfies trust, else -1 with the reason (without the path) in
  * err. */
-int fsutil_check_trust(const struct stat *st, enum fsutil_trust trust, char *err,
-		       size_t errsize);
+int fsutil_check_trust(const struct stat *st, enum fsutil_trust trust, char *err, size_t errsize);
 
 /* Read the file at path, at most max bytes, into a fresh buffer of max + 1
  * bytes: NUL-terminated, length in *len; release it with
@@ -72,12 +71,13 @@ enum fsutil_read_result {
 	FSUTIL_READ_MISSING = 1, /* the file does not exist */
 	FSUTIL_READ_ERROR = -1,  /* any other failure */
 };
-enum fsutil_read_result fsutil_read_file(const char *path, size_t max, enum fsutil_trust trust, char **out,
-		     size_t *len, struct stat *st_out, char *err, size_t errsize);
+enum fsutil_read_result fsutil_read_file(const char *path, size_t max, enum fsutil_trust trust,
+					 char **out, size_t *len, struct stat *st_out, char *err,
+					 size_t errsize);
 
 /* fsutil_read_file with FSUTIL_PRIVATE, and the path in err. *out may also
  * be released with secret_free_buf(*out, *len). */
-enum fsutil_read_result fsutil_read_private(const char *path, size_t max, char **out, size_t *len, char *err,
-			size_t errsize);
+enum fsutil_read_result fsutil_read_private(const char *path, size_t max, char **out, size_t *len,
+					    char *err, size_t errsize);
 
 #endif

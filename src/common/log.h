@@ -29,8 +29,7 @@ struct log_ctx {
 /* Format event plus NULL-terminated key, value pairs into buf (always
  * NUL-terminated, truncated to size). A NULL value skips that pair.
  * Returns the length written. */
-size_t log_format(char *buf, size_t size, const char *event, ...)
-	__attribute__((sentinel));
+size_t log_format(char *buf, size_t size, const char *event, ...) __attribute__((sentinel));
 size_t log_vformat(char *buf, size_t size, const char *event, va_list ap);
 
 /* Format and hand to the sink. priority is a syslog level (LOG_ERR ...).

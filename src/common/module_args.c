@@ -13,8 +13,7 @@
 #define QUOTED_ARG_MAX 64
 
 const struct module_arg_desc module_arg_descs[] = {
-	{ "config=", "Absolute path of the configuration file. Default: " CONFIG_DEFAULT_PATH
-		     "." },
+	{ "config=", "Absolute path of the configuration file. Default: " CONFIG_DEFAULT_PATH "." },
 	{ "helper=", "Absolute path of the helper program that talks to Identity Security "
 		     "Cloud; for tests and relocated installs. Default: " PAM_ISC_HELPER "." },
 	{ "debug", "Also log debug lines (lookups, HTTP status codes and timings) to the "

@@ -20,7 +20,7 @@ struct module_arg_desc {
 extern const struct module_arg_desc module_arg_descs[]; /* ends with NULL */
 
 /* Returns 0, or -1 with a message naming the bad argument in err. */
-int module_args_parse(int argc, const char **argv, struct module_args *out,
-		      char *err, size_t errsize);
+int module_args_parse(int argc, const char **argv, struct module_args *out, char *err,
+		      size_t errsize);
 
 #endif

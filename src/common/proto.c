@@ -69,8 +69,8 @@ bool proto_request_id_valid(const char *s)
 		return false;
 	for (; *s; s++) {
 		char c = *s;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '-' || c == '_'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_'))
 			return false;
 	}
 	return true;
@@ -105,8 +105,7 @@ int proto_send_request(int fd, const struct proto_request *req)
 
 /* Take the next '\n'-terminated line starting at *pos; returns it
  * NUL-terminated in line, or -1 when there is none or it is too long. */
-static int next_line(const unsigned char *buf, size_t len, size_t *pos, char *line,
-		     size_t size)
+static int next_line(const unsigned char *buf, size_t len, size_t *pos, char *line, size_t size)
 {
 	size_t start = *pos, i;
 
@@ -150,8 +149,8 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 	return errno != 0 || *end != '\0' || *out > max ? -1 : 0;
 }
 
-int proto_parse_request(const unsigned char *buf, size_t len, struct proto_request *req,
-			char *err, size_t errsize)
+int proto_parse_request(const unsigned char *buf, size_t len, struct proto_request *req, char *err,
+			size_t errsize)
 {
 	char value[32], *end;
 	size_t pos = 0;
@@ -162,8 +161,7 @@ int proto_parse_request(const unsigned char *buf, size_t len, struct proto_reque
 		snprintf(err, errsize, "not a pam_isc request");
 		return -1;
 	}
-	if (expect_field(buf, len, &pos, "config", req->config_path, sizeof req->config_path) <
-		    0 ||
+	if (expect_field(buf, len, &pos, "config", req->config_path, sizeof req->config_path) < 0 ||
 	    req->config_path[0] != '/') {
 		snprintf(err, errsize, "bad config field");
 		return -1;
@@ -311,8 +309,8 @@ static size_t header_part(const unsigned char *buf, size_t from, size_t n, size_
 	return n;
 }
 
-enum proto_read_result proto_read_request(int fd, int idle_ms, struct proto_request *req,
-					  char *err, size_t errsize)
+enum proto_read_result proto_read_request(int fd, int idle_ms, struct proto_request *req, char *err,
+					  size_t errsize)
 {
 	static const char last_key[] = "authtok=";
 	unsigned char *buf = malloc(PROTO_REQUEST_MAX + 1);

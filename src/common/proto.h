@@ -72,14 +72,14 @@ struct proto_request {
 /* Why a change was not accepted; also picks the message the person sees. */
 enum proto_reason {
 	PROTO_REASON_NONE = 0,
-	PROTO_REASON_CONFIG,      /* configuration or secret unusable */
-	PROTO_REASON_UNREACHABLE, /* network, TLS, timeout, 5xx, 429, nonsense answer */
-	PROTO_REASON_REJECTED,    /* ISC said no: 4xx, unknown identity, bad credentials */
-	PROTO_REASON_ACCOUNT,     /* no account, or several and none matching */
-	PROTO_REASON_TOO_LONG,    /* password longer than ISC's key carries */
-	PROTO_REASON_FAILED,      /* ISC answered state FAILED */
-	PROTO_REASON_INTERNAL,    /* out of memory, helper crashed, bad verdict */
-	PROTO_REASON_BUSY,        /* the service holds too many preliminary phases
+	PROTO_REASON_CONFIG,       /* configuration or secret unusable */
+	PROTO_REASON_UNREACHABLE,  /* network, TLS, timeout, 5xx, 429, nonsense answer */
+	PROTO_REASON_REJECTED,     /* ISC said no: 4xx, unknown identity, bad credentials */
+	PROTO_REASON_ACCOUNT,      /* no account, or several and none matching */
+	PROTO_REASON_TOO_LONG,     /* password longer than ISC's key carries */
+	PROTO_REASON_FAILED,       /* ISC answered state FAILED */
+	PROTO_REASON_INTERNAL,     /* out of memory, helper crashed, bad verdict */
+	PROTO_REASON_BUSY,         /* the service holds too many preliminary phases
 				   * of this caller (or of all): try again later */
 	PROTO_REASON_RATE_LIMITED, /* the host's request budget or ISC's rate limit
 				    * had no room in time: nothing was sent */
@@ -93,7 +93,6 @@ struct proto_verdict {
 	char state[16];           /* IN_PROGRESS / FINISHED / FAILED / CHECKED, may be "" */
 	char request_id[PROTO_REQUEST_ID_MAX + 1]; /* may be "" */
 };
-
 
 /* true when s is a safe user name to pass on: 1..PROTO_USER_MAX bytes, no
  * control characters (text_has_control), no '/', not "." or "..". */
@@ -114,11 +113,11 @@ enum proto_read_result {
 	PROTO_READ_EOF,   /* the peer closed before the first byte */
 	PROTO_READ_ERROR, /* err says why: nonsense, cut short, or idle_ms passed */
 };
-enum proto_read_result proto_read_request(int fd, int idle_ms, struct proto_request *req,
-					  char *err, size_t errsize);
+enum proto_read_result proto_read_request(int fd, int idle_ms, struct proto_request *req, char *err,
+					  size_t errsize);
 /* Parse an in-memory request (the core of proto_read_request; fuzzable). */
-int proto_parse_request(const unsigned char *buf, size_t len, struct proto_request *req,
-			char *err, size_t errsize);
+int proto_parse_request(const unsigned char *buf, size_t len, struct proto_request *req, char *err,
+			size_t errsize);
 
 /* Render a verdict line (with '\n'). Returns its length, or 0 if it does not fit. */
 size_t proto_format_verdict(const struct proto_verdict *v, char *buf, size_t size);

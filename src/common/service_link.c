@@ -49,8 +49,8 @@ static void take_creds(struct msghdr *msg, struct sender *from)
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
 		if (c->cmsg_level != SOL_SOCKET)
 			continue;
-		if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len == CMSG_LEN(sizeof(struct ucred)) &&
-		    !from->have_cred) {
+		if (c->cmsg_type == SCM_CREDENTIALS &&
+		    c->cmsg_len == CMSG_LEN(sizeof(struct ucred)) && !from->have_cred) {
 			memcpy(&from->cred, CMSG_DATA(c), sizeof from->cred);
 			from->have_cred = true;
 		} else if (c->cmsg_type == SCM_PIDFD && c->cmsg_len == CMSG_LEN(sizeof(int))) {
@@ -155,7 +155,8 @@ static bool peer_shares_namespaces(pid_t pid, char *why, size_t why_size)
 			continue; /* a kernel without this kind of namespace */
 		if (stat(theirs, &a) < 0 || stat(ours, &b) < 0 || a.st_dev != b.st_dev ||
 		    a.st_ino != b.st_ino) {
-			snprintf(why, why_size, "the process behind the socket is in another %s namespace",
+			snprintf(why, why_size,
+				 "the process behind the socket is in another %s namespace",
 				 kinds[i]);
 			return false;
 		}
@@ -197,8 +198,8 @@ static bool pidfd_alive(int pidfd)
 
 /* The sender's pid: from its pidfd where the kernel attached one (so that
  * a recycled pid cannot stand in for it), else from its credentials. */
-static enum service_link_result sender_pid(const struct sender *from, const char *path,
-					   pid_t *pid, char *why, size_t why_size)
+static enum service_link_result sender_pid(const struct sender *from, const char *path, pid_t *pid,
+					   char *why, size_t why_size)
 {
 	if (!from->have_cred || from->cred.pid <= 0) {
 		snprintf(why, why_size, "no credentials came with the greeting on %s", path);
@@ -218,8 +219,7 @@ static enum service_link_result sender_pid(const struct sender *from, const char
 }
 
 enum service_link_result service_link_connect(const char *runtime_dir, const char *helper_path,
-					      int greet_ms, int *fd_out, char *why,
-					      size_t why_size)
+					      int greet_ms, int *fd_out, char *why, size_t why_size)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct stat st;

@@ -29,10 +29,10 @@
 #define SERVICE_GREETING "PAM_ISC_SERVICE/1\n"
 
 enum service_link_result {
-	SERVICE_LINK_OK = 0,     /* connected, *fd set */
-	SERVICE_LINK_NONE,       /* nothing to use (no socket, busy, going away,
+	SERVICE_LINK_OK = 0,    /* connected, *fd set */
+	SERVICE_LINK_NONE,      /* nothing to use (no socket, busy, going away,
 				  * another program: why may say so): start a helper */
-	SERVICE_LINK_UNTRUSTED,  /* something is there but fails a check (why):
+	SERVICE_LINK_UNTRUSTED, /* something is there but fails a check (why):
 				  * start a helper, and log it */
 };
 

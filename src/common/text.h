@@ -47,8 +47,8 @@ size_t text_utf8_len(const unsigned char *s, size_t n);
  * never split) and marked with "...". */
 enum text_shown {
 	TEXT_WHOLE = 0,
-	TEXT_CUT = 1,         /* marked with "..." */
-	TEXT_NO_ROOM = -1,    /* out is NULL or outsize 0 */
+	TEXT_CUT = 1,      /* marked with "..." */
+	TEXT_NO_ROOM = -1, /* out is NULL or outsize 0 */
 };
 enum text_shown text_for_terminal(const char *text, char *out, size_t outsize);
 

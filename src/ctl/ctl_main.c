@@ -205,14 +205,14 @@ static int cmd_check(const struct config *cfg, const char *user, const struct lo
 	choice = change_select_account(&info, account, &idx);
 	if (choice != ACCOUNT_CHOSEN) {
 		printf("account  FAILED: %s (%zu accounts on the source)\n",
-		       choice == ACCOUNT_NONE ? "no account"
-					      : "several accounts, none named by account_name_format",
+		       choice == ACCOUNT_NONE
+			       ? "no account"
+			       : "several accounts, none named by account_name_format",
 		       info.n_accounts);
 		goto out;
 	}
 	printf("account  ok: %s (%s)\n", shown(&b1, info.accounts[idx].account_id),
-	       info.accounts[idx].account_name ? shown(&b2, info.accounts[idx].account_name)
-					       : "-");
+	       info.accounts[idx].account_name ? shown(&b2, info.accounts[idx].account_name) : "-");
 	ret = CTL_OK;
 out:
 	isc_password_info_free(&info);
@@ -233,7 +233,8 @@ static int cmd_status(const struct config *cfg, const char *request_id, const st
 	int ret = CTL_FAILED;
 
 	if (!proto_request_id_valid(request_id)) {
-		fprintf(stderr, "pam_isc_ctl: not a request id: use letters, digits, '-' and '_'\n");
+		fprintf(stderr,
+			"pam_isc_ctl: not a request id: use letters, digits, '-' and '_'\n");
 		return CTL_USAGE;
 	}
 	if (config_client_secret(cfg, &secret, &conf_err) < 0) {
@@ -347,8 +348,8 @@ static void follow_delivered(void *vctx, const char *request_id, const char *use
 	char err[256];
 
 	if (follower_enqueue(f->cfg, request_id, user, time(NULL), err, sizeof err) < 0 ||
-	    follower_ensure_running(f->cfg, f->helper, f->config_path, f->debug, err,
-				    sizeof err) < 0)
+	    follower_ensure_running(f->cfg, f->helper, f->config_path, f->debug, err, sizeof err) <
+		    0)
 		log_event(f->lc, LOG_ERR, "error", "user", user, "request", request_id, "step",
 			  "follow", "text", err, NULL);
 }
@@ -381,8 +382,8 @@ static int cmd_flush(const struct config *cfg, struct follow_ctx *f, const struc
 	log_event(lc, (r.remaining || r.bad || rc < 0) ? LOG_WARNING : LOG_INFO, "flush",
 		  "delivered", counts[0], "dropped", counts[1], "remaining", counts[2], "bad",
 		  counts[3], NULL);
-	printf("delivered %u, dropped %u, still queued %u, unreadable %u\n", r.delivered,
-	       r.dropped, r.remaining, r.bad);
+	printf("delivered %u, dropped %u, still queued %u, unreadable %u\n", r.delivered, r.dropped,
+	       r.remaining, r.bad);
 	return (rc < 0 || r.remaining || r.bad) ? CTL_FAILED : CTL_OK;
 }
 
@@ -477,8 +478,11 @@ int main(int argc, char **argv)
 	else if (strcmp(argv[i], "status") == 0 && argc - i == 2)
 		rc = cmd_status(&cfg, argv[i + 1], &lc);
 	else if (strcmp(argv[i], "flush") == 0 && argc - i == 1) {
-		struct follow_ctx f = { .cfg = &cfg, .helper = helper, .config_path = config_path,
-					.debug = lc.debug, .lc = &lc };
+		struct follow_ctx f = { .cfg = &cfg,
+					.helper = helper,
+					.config_path = config_path,
+					.debug = lc.debug,
+					.lc = &lc };
 		rc = cmd_flush(&cfg, &f, &lc);
 	} else if (strcmp(argv[i], "queue") == 0 && argc - i == 1)
 		rc = cmd_queue(&cfg);

@@ -218,8 +218,8 @@ int main(int argc, char **argv)
 	reset_failed = rc > 0;
 	if (reset_failed)
 		log_event(&lc, LOG_DEBUG, "context", "text", err, NULL);
-	if (argc < 2 || (strcmp(argv[1], "chauthtok") != 0 &&
-			 !(config_path = config_arg(argc, argv, &lc)))) {
+	if (argc < 2 ||
+	    (strcmp(argv[1], "chauthtok") != 0 && !(config_path = config_arg(argc, argv, &lc)))) {
 		fprintf(stderr, "usage: pam_isc_helper chauthtok | serve --config PATH [--debug] | "
 				"follow --config PATH [--debug]\n"
 				"This program is started by pam_isc.so and systemd; it is not "

@@ -27,9 +27,9 @@ static void first_error(char *err, size_t errsize, int *rc, const char *what)
 int host_context_reset(char *err, size_t errsize)
 {
 	static const int limits[] = {
-		RLIMIT_AS,	 RLIMIT_CPU,	 RLIMIT_DATA,	 RLIMIT_FSIZE,	  RLIMIT_LOCKS,
-		RLIMIT_MEMLOCK, RLIMIT_MSGQUEUE, RLIMIT_NICE,	 RLIMIT_NOFILE,	  RLIMIT_NPROC,
-		RLIMIT_RSS,	 RLIMIT_RTPRIO,	 RLIMIT_RTTIME, RLIMIT_SIGPENDING, RLIMIT_STACK,
+		RLIMIT_AS,      RLIMIT_CPU,      RLIMIT_DATA,   RLIMIT_FSIZE,      RLIMIT_LOCKS,
+		RLIMIT_MEMLOCK, RLIMIT_MSGQUEUE, RLIMIT_NICE,   RLIMIT_NOFILE,     RLIMIT_NPROC,
+		RLIMIT_RSS,     RLIMIT_RTPRIO,   RLIMIT_RTTIME, RLIMIT_SIGPENDING, RLIMIT_STACK,
 	};
 	struct rlimit no_core = { 0, 0 };
 	struct sched_param sp = { .sched_priority = 0 };
@@ -109,7 +109,7 @@ static int status_field(const char *status, const char *name, char *out, size_t 
 
 bool host_context_is_hosts(char *why, size_t why_size)
 {
-	static const char *const kinds[] = { "cgroup", "ipc", "mnt", "net",
+	static const char *const kinds[] = { "cgroup", "ipc",  "mnt",  "net",
 					     "pid",    "time", "user", "uts" };
 	char self_status[4096], init_status[4096], a[256], b[256];
 	char self_cg[1024], init_cg[1024];

@@ -90,7 +90,8 @@ static void accept_clients(struct service *sv)
 		enum service_accept rc = service_socket_accept(&sv->sock, &conn, err, sizeof err);
 
 		if (rc != SERVICE_ACCEPT_CLIENT && err[0])
-			log_event(sv->lc, LOG_WARNING, "error", "step", "service", "text", err, NULL);
+			log_event(sv->lc, LOG_WARNING, "error", "step", "service", "text", err,
+				  NULL);
 		if (rc != SERVICE_ACCEPT_CLIENT)
 			return;
 		s = malloc(sizeof *s);

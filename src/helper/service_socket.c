@@ -26,9 +26,9 @@ static int systemd_socket(void)
 
 	if (pid && fds && strtol(pid, NULL, 10) == (long)getpid() && strtol(fds, NULL, 10) >= 1 &&
 	    getsockopt(LISTEN_FD_START, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
-	    type == SOCK_STREAM && (len = sizeof listening,
-				    getsockopt(LISTEN_FD_START, SOL_SOCKET, SO_ACCEPTCONN,
-					       &listening, &len) == 0) &&
+	    type == SOCK_STREAM &&
+	    (len = sizeof listening,
+	     getsockopt(LISTEN_FD_START, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0) &&
 	    listening)
 		fd = LISTEN_FD_START;
 	unsetenv("LISTEN_PID");
@@ -52,15 +52,14 @@ static bool someone_listens(const char *path)
 	return yes;
 }
 
-static int bind_own(const char *runtime_dir, struct service_socket *s, char *err,
-		    size_t errsize)
+static int bind_own(const char *runtime_dir, struct service_socket *s, char *err, size_t errsize)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct stat st;
 	int fd;
 
-	if (snprintf(addr.sun_path, sizeof addr.sun_path, "%s/.%s.%ld", runtime_dir,
-		     SERVICE_SOCKET, (long)getpid()) >= (int)sizeof addr.sun_path) {
+	if (snprintf(addr.sun_path, sizeof addr.sun_path, "%s/.%s.%ld", runtime_dir, SERVICE_SOCKET,
+		     (long)getpid()) >= (int)sizeof addr.sun_path) {
 		snprintf(err, errsize, "runtime_dir is too long for a socket path");
 		return -1;
 	}

@@ -9,10 +9,10 @@
 #include <sys/types.h>
 
 struct service_socket {
-	int fd;           /* listening, non-blocking, close-on-exec */
-	int lock_fd;      /* RUNTIME_DIR/service.lock, held while we listen */
+	int fd;            /* listening, non-blocking, close-on-exec */
+	int lock_fd;       /* RUNTIME_DIR/service.lock, held while we listen */
 	bool from_systemd; /* passed by socket activation: not ours to remove */
-	dev_t dev;        /* the socket file we bound, to tell whether it is still ours */
+	dev_t dev;         /* the socket file we bound, to tell whether it is still ours */
 	ino_t ino;
 	char path[108];
 };

@@ -56,8 +56,8 @@ static long long work_deadline(const struct config *cfg, const struct proto_requ
 /* An update phase that sends nothing still supersedes the user's older
  * queued change (queue.h: only the newest password ever reaches ISC after
  * an older one); change_set and change_queue do this themselves. */
-static void supersede_queued(struct session *s, const struct proto_request *req,
-			     long long deadline, const struct log_ctx *lc)
+static void supersede_queued(struct session *s, const struct proto_request *req, long long deadline,
+			     const struct log_ctx *lc)
 {
 	char err[256];
 
@@ -182,9 +182,11 @@ enum session_state session_serve(struct session *s, struct log_ctx *lc, int idle
 				  NULL);
 			verdict.reason = PROTO_REASON_INTERNAL;
 		} else if ((deadline = work_deadline(&s->cfg, &req)) - io_now_ms() < MIN_WORK_MS) {
-			log_event(lc, LOG_ERR, "abandoned", "user", req.user, "phase", "update",
-				  "text", "the module stopped waiting before the change could start; nothing was sent",
-				  NULL);
+			log_event(
+				lc, LOG_ERR, "abandoned", "user", req.user, "phase", "update",
+				"text",
+				"the module stopped waiting before the change could start; nothing was sent",
+				NULL);
 		} else {
 			update_after_prelim(s, &req, deadline, lc, &verdict);
 		}
@@ -207,10 +209,11 @@ enum session_state session_serve(struct session *s, struct log_ctx *lc, int idle
 	s->first.authtok = (struct secret){ 0 };
 	deadline = work_deadline(&s->cfg, &req);
 	if (deadline - io_now_ms() < MIN_WORK_MS) {
-		log_event(lc, LOG_ERR, "abandoned", "user", req.user, "phase",
-			  req.phase == PROTO_PHASE_PRELIM ? "prelim" : "update", "text",
-			  "the module stopped waiting before the change could start; nothing was sent",
-			  NULL);
+		log_event(
+			lc, LOG_ERR, "abandoned", "user", req.user, "phase",
+			req.phase == PROTO_PHASE_PRELIM ? "prelim" : "update", "text",
+			"the module stopped waiting before the change could start; nothing was sent",
+			NULL);
 		secret_clear(&req.authtok);
 		send_verdict(s, &verdict);
 		s->state = SESSION_DONE;
@@ -221,8 +224,8 @@ enum session_state session_serve(struct session *s, struct log_ctx *lc, int idle
 		secret_clear(&req.authtok); /* empty, but allocated */
 		if (busy && busy(busy_ctx, req.caller_uid)) {
 			log_event(lc, LOG_WARNING, "busy", "user", req.user, "phase", "prelim",
-				  "text", "too many password changes waiting for their update phase",
-				  NULL);
+				  "text",
+				  "too many password changes waiting for their update phase", NULL);
 			s->prelim = (struct proto_verdict){ .reason = PROTO_REASON_BUSY };
 			send_verdict(s, &s->prelim);
 			s->state = SESSION_DONE;

@@ -25,8 +25,8 @@ enum session_state {
 };
 
 struct session {
-	int fd;             /* requests in, verdicts out */
-	int out_fd;         /* where verdicts go (fd, or stdout for a one-shot helper) */
+	int fd;                /* requests in, verdicts out */
+	int out_fd;            /* where verdicts go (fd, or stdout for a one-shot helper) */
 	struct isc_pool *pool; /* TLS connections (the service's), or NULL */
 	enum session_state state;
 	long long wait_until; /* io_now_ms: when waiting for the next request ends */

@@ -26,8 +26,8 @@
 /* Import the Base64 SPKI and check it is an RSA key of acceptable size
  * (CRYPTO_MIN_RSA_BITS to CRYPTO_MAX_RSA_BITS).
  * On CRYPTO_OK, *key_out must be released with gnutls_pubkey_deinit. */
-static int load_rsa_key(const char *spki_b64, gnutls_pubkey_t *key_out,
-			unsigned int *bits_out, char *err, size_t errsize)
+static int load_rsa_key(const char *spki_b64, gnutls_pubkey_t *key_out, unsigned int *bits_out,
+			char *err, size_t errsize)
 {
 	gnutls_datum_t b64 = { NULL, 0 };
 	gnutls_datum_t der = { NULL, 0 };
@@ -70,7 +70,7 @@ static int load_rsa_key(const char *spki_b64, gnutls_pubkey_t *key_out,
 	rc = gnutls_pubkey_import(key, &der, GNUTLS_X509_FMT_DER);
 	if (rc < 0) {
 		errbuf_set(err, errsize, "public key is not a DER SubjectPublicKeyInfo: %s",
-			gnutls_strerror(rc));
+			   gnutls_strerror(rc));
 		goto out;
 	}
 	algo = gnutls_pubkey_get_pk_algorithm(key, &bits);
@@ -86,12 +86,12 @@ static int load_rsa_key(const char *spki_b64, gnutls_pubkey_t *key_out,
 	}
 	if (bits < CRYPTO_MIN_RSA_BITS) {
 		errbuf_set(err, errsize, "RSA key too small (%u bits, need %d)", bits,
-			CRYPTO_MIN_RSA_BITS);
+			   CRYPTO_MIN_RSA_BITS);
 		goto out;
 	}
 	if (bits > CRYPTO_MAX_RSA_BITS) {
 		errbuf_set(err, errsize, "RSA key too large (%u bits, at most %d)", bits,
-			CRYPTO_MAX_RSA_BITS);
+			   CRYPTO_MAX_RSA_BITS);
 		goto out;
 	}
 
@@ -181,7 +181,7 @@ int crypto_encrypt_password(const char *spki_b64, const unsigned char *pw, size_
 	max = max_len_for_bits(bits);
 	if (pw_len > max) {
 		errbuf_set(err, errsize, "password too long for the key (%zu bytes, at most %zu)",
-			pw_len, max);
+			   pw_len, max);
 		ret = CRYPTO_TOO_LONG;
 		goto out;
 	}

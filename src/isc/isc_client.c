@@ -77,10 +77,10 @@ const char *isc_client_err_kind_name(enum isc_client_err_kind k)
 	return "internal";
 }
 
-static void set_error(struct isc_client_error *err, enum isc_client_err_kind kind,
-		      const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_error(struct isc_client_error *err, enum isc_client_err_kind kind,
-		      const char *fmt, ...)
+static void set_error(struct isc_client_error *err, enum isc_client_err_kind kind, const char *fmt,
+		      ...) __attribute__((format(printf, 3, 4)));
+static void set_error(struct isc_client_error *err, enum isc_client_err_kind kind, const char *fmt,
+		      ...)
 {
 	va_list ap;
 
@@ -108,7 +108,8 @@ int isc_client_new(const struct config *cfg, const struct secret *client_secret,
 	c->lc = lc;
 	c->deadline_ms = deadline_ms;
 	c->curl = curl_easy_init();
-	if (!c->curl || secret_set(&c->client_secret, client_secret->data, client_secret->len) < 0) {
+	if (!c->curl ||
+	    secret_set(&c->client_secret, client_secret->data, client_secret->len) < 0) {
 		isc_client_free(c);
 		return -1;
 	}
@@ -206,8 +207,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 }
 
 /* Copy a header's value (trimmed) if its name matches. */
-static bool header_value(const char *line, size_t len, const char *name, char *out,
-			 size_t size)
+static bool header_value(const char *line, size_t len, const char *name, char *out, size_t size)
 {
 	size_t nlen = strlen(name), vlen;
 	const char *v;
@@ -263,8 +263,8 @@ static void headers_free(struct curl_slist *h)
 	curl_slist_free_all(h);
 }
 
-static int build_url(const struct isc_client *c, const char *endpoint, const char *id,
-		     char *url, size_t size)
+static int build_url(const struct isc_client *c, const char *endpoint, const char *id, char *url,
+		     size_t size)
 {
 	const struct config *cfg = c->cfg;
 	int n;
@@ -297,7 +297,7 @@ static int build_url(const struct isc_client *c, const char *endpoint, const cha
  * The connection stays pooled for every request that goes out normally. */
 struct send_count {
 	unsigned int sends; /* requests libcurl was about to send */
-	bool once;	    /* abort before a second one */
+	bool once;          /* abort before a second one */
 };
 
 static int on_prereq(void *userdata, char *conn_primary_ip, char *conn_local_ip,
@@ -379,12 +379,10 @@ static int perform(struct isc_client *c, const char *url, const char *content_ty
 	    /* The configured proxy, or none: "" disables every proxy, including
 	     * ones named by the environment; NOPROXY "" lets no host bypass the
 	     * configured one. */
-	    curl_easy_setopt(curl, CURLOPT_PROXY, c->cfg->proxy ? c->cfg->proxy : "") !=
-		    CURLE_OK ||
+	    curl_easy_setopt(curl, CURLOPT_PROXY, c->cfg->proxy ? c->cfg->proxy : "") != CURLE_OK ||
 	    curl_easy_setopt(curl, CURLOPT_NOPROXY, "") != CURLE_OK ||
-	    (c->cfg->proxy &&
-	     curl_easy_setopt(curl, CURLOPT_PROXY_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) !=
-		     CURLE_OK) ||
+	    (c->cfg->proxy && curl_easy_setopt(curl, CURLOPT_PROXY_SSLVERSION,
+					       (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK) ||
 	    (c->cfg->pinned_public_key &&
 	     curl_easy_setopt(curl, CURLOPT_PINNEDPUBLICKEY, c->cfg->pinned_public_key) !=
 		     CURLE_OK) ||
@@ -420,8 +418,9 @@ static int perform(struct isc_client *c, const char *url, const char *content_ty
 	{
 		/* Did any of the request go out? Then ISC may have acted on it. */
 		long sent_bytes = 0;
-		err->sent = curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &sent_bytes) != CURLE_OK ||
-			    sent_bytes > 0;
+		err->sent =
+			curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &sent_bytes) != CURLE_OK ||
+			sent_bytes > 0;
 	}
 	if (rc == CURLE_ABORTED_BY_CALLBACK && sc.once && sc.sends > 1) {
 		/* The first send went out; ISC may have acted on it. */
@@ -517,8 +516,9 @@ static void log_retry(const struct isc_client *c, const char *url, int attempt, 
 	snprintf(h, sizeof h, "%ld", http);
 	snprintf(w, sizeof w, "%lld", wait_ms);
 	log_event(c->lc, LOG_INFO, "retry", "path", url + strlen(c->cfg->api_url), "attempt", a,
-		  "http", http ? h : NULL, "kind", http ? NULL : isc_client_err_kind_name(err->kind),
-		  "wait_ms", w, "text", http ? NULL : err->text, NULL);
+		  "http", http ? h : NULL, "kind",
+		  http ? NULL : isc_client_err_kind_name(err->kind), "wait_ms", w, "text",
+		  http ? NULL : err->text, NULL);
 }
 
 static int ensure_token_locked(struct isc_client *c, struct isc_client_error *err);
@@ -562,8 +562,8 @@ static int take_slot(struct isc_client *c, struct isc_client_error *err)
 
 	while (rb) {
 		long long at = 0, latest = c->deadline_ms - MIN_ATTEMPT_MS, now;
-		enum rate_result rc = rate_budget_take(rb, c->rate_class, latest, &at, berr,
-						       sizeof berr);
+		enum rate_result rc =
+			rate_budget_take(rb, c->rate_class, latest, &at, berr, sizeof berr);
 
 		if (rc == RATE_ERROR) {
 			budget_error(c, berr);
@@ -645,8 +645,8 @@ static int request_loop(struct isc_client *c, const char *url, const char *conte
 		if (with_token && take_slot(c, err) < 0)
 			return -1;
 		t0 = io_now_ms();
-		if (perform(c, url, content_type, body, body_len, with_token, !idempotent, resp, http,
-			    err) < 0) {
+		if (perform(c, url, content_type, body, body_len, with_token, !idempotent, resp,
+			    http, err) < 0) {
 			/* A timeout used up the time; an internal error will not heal;
 			 * a set-password that went out may have been taken. */
 			if (err->kind != ISC_CLIENT_TRANSPORT || (!idempotent && err->sent))
@@ -712,8 +712,8 @@ static int fetch_token(struct isc_client *c, struct isc_client_error *err)
 		return -1;
 	}
 	id = curl_easy_escape(c->curl, c->cfg->client_id, 0);
-	secret = curl_easy_escape(c->curl, (char *)c->client_secret.data,
-				  (int)c->client_secret.len);
+	secret =
+		curl_easy_escape(c->curl, (char *)c->client_secret.data, (int)c->client_secret.len);
 	if (id && secret) {
 		form_len = strlen(id) + strlen(secret) + 64;
 		form = malloc(form_len);
@@ -722,8 +722,8 @@ static int fetch_token(struct isc_client *c, struct isc_client_error *err)
 		set_error(err, ISC_CLIENT_INTERNAL, "out of memory");
 		goto out;
 	}
-	snprintf(form, form_len, "grant_type=client_credentials&client_id=%s&client_secret=%s",
-		 id, secret);
+	snprintf(form, form_len, "grant_type=client_credentials&client_id=%s&client_secret=%s", id,
+		 secret);
 	if (request_loop(c, url, "application/x-www-form-urlencoded", form, strlen(form), false,
 			 true, &resp, &http, err) < 0)
 		goto out;
@@ -795,8 +795,7 @@ int isc_client_ensure_token(struct isc_client *c, struct isc_client_error *err)
  * is asked and how the answer is read: an endpoint, a request body (none:
  * GET), whether the request may be repeated, the success status, and a
  * parser. The rest is one skeleton (api_call). */
-typedef int (*api_parse_fn)(const char *body, size_t len, void *out, char *err,
-			    size_t errsize);
+typedef int (*api_parse_fn)(const char *body, size_t len, void *out, char *err, size_t errsize);
 
 struct api_spec {
 	const char *endpoint; /* "query-password-info", ... */
@@ -806,8 +805,7 @@ struct api_spec {
 };
 
 /* Adapters: the parsers take their own result types. */
-static int parse_password_info(const char *body, size_t len, void *out, char *err,
-			       size_t errsize)
+static int parse_password_info(const char *body, size_t len, void *out, char *err, size_t errsize)
 {
 	return isc_json_parse_password_info(body, len, out, err, errsize);
 }
@@ -832,8 +830,7 @@ static const struct api_spec API_LOOKUP = { "query-password-info", true, false,
  * unknown. Retried only when ISC certainly did not act: no connection, TLS
  * handshake failed, 429, 503. */
 static const struct api_spec API_SET = { "set-password", false, true, parse_set_result };
-static const struct api_spec API_STATUS = { "password-change-status", true, false,
-					    parse_status };
+static const struct api_spec API_STATUS = { "password-change-status", true, false, parse_status };
 
 /* One authenticated API call: the URL (with id, if any, as the last path
  * segment), the request loop with body (NULL: GET), the status check, and
@@ -867,8 +864,8 @@ static int api_call(struct isc_client *c, const struct api_spec *spec, const cha
 	return ret;
 }
 
-int isc_client_lookup(struct isc_client *c, const char *user_name,
-		      struct isc_password_info *out, struct isc_client_error *err)
+int isc_client_lookup(struct isc_client *c, const char *user_name, struct isc_password_info *out,
+		      struct isc_client_error *err)
 {
 	char *body;
 	int ret;

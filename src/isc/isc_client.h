@@ -36,13 +36,13 @@ enum isc_client_err_kind {
 /* Everything worth logging about a failed call. */
 struct isc_client_error {
 	enum isc_client_err_kind kind;
-	long http;           /* HTTP status, 0 if none */
-	char detail[96];     /* ISC detailCode */
-	char tracking[96];   /* ISC trackingId */
-	char slpt[96];       /* SLPT-Request-ID response header */
-	char text[256];      /* first message text, or our own reason */
-	long retry_after;    /* seconds from Retry-After, -1 if none */
-	int sent;            /* 1: the request left (ISC may have acted on it) */
+	long http;              /* HTTP status, 0 if none */
+	char detail[96];        /* ISC detailCode */
+	char tracking[96];      /* ISC trackingId */
+	char slpt[96];          /* SLPT-Request-ID response header */
+	char text[256];         /* first message text, or our own reason */
+	long retry_after;       /* seconds from Retry-After, -1 if none */
+	int sent;               /* 1: the request left (ISC may have acted on it) */
 	long long budget_at_ms; /* ISC_CLIENT_BUDGET: when to ask again (io_now_ms clock) */
 };
 
@@ -96,8 +96,8 @@ int isc_client_budget_check(struct isc_client *c, unsigned n, struct isc_client_
 /* Make sure a token is at hand (cache or fetch). */
 int isc_client_ensure_token(struct isc_client *c, struct isc_client_error *err);
 
-int isc_client_lookup(struct isc_client *c, const char *user_name,
-		      struct isc_password_info *out, struct isc_client_error *err);
+int isc_client_lookup(struct isc_client *c, const char *user_name, struct isc_password_info *out,
+		      struct isc_client_error *err);
 
 int isc_client_set_password(struct isc_client *c, const struct isc_password_info *info,
 			    const struct isc_account *account, const char *encrypted_b64,

@@ -186,13 +186,32 @@ static int decode_string(const char *s, size_t n, size_t *pos, struct json_key *
 			continue;
 		}
 		switch (s[j + 1]) {
-		case 'b': buf[len++] = '\b'; j += 2; continue;
-		case 'f': buf[len++] = '\f'; j += 2; continue;
-		case 'n': buf[len++] = '\n'; j += 2; continue;
-		case 'r': buf[len++] = '\r'; j += 2; continue;
-		case 't': buf[len++] = '\t'; j += 2; continue;
-		case 'u': break;
-		default: buf[len++] = s[j + 1]; j += 2; continue;
+		case 'b':
+			buf[len++] = '\b';
+			j += 2;
+			continue;
+		case 'f':
+			buf[len++] = '\f';
+			j += 2;
+			continue;
+		case 'n':
+			buf[len++] = '\n';
+			j += 2;
+			continue;
+		case 'r':
+			buf[len++] = '\r';
+			j += 2;
+			continue;
+		case 't':
+			buf[len++] = '\t';
+			j += 2;
+			continue;
+		case 'u':
+			break;
+		default:
+			buf[len++] = s[j + 1];
+			j += 2;
+			continue;
 		}
 		if (j + 6 > i || hex4(s + j + 2, &cp) < 0)
 			goto bad;
@@ -293,7 +312,7 @@ static int check_duplicate_keys(const char *s, size_t n, char *err, size_t errsi
 			added = level_add_key(top, &key, err, errsize);
 			if (added == 0)
 				errbuf_set(err, errsize,
-					"not JSON we accept: a key appears twice in an object");
+					   "not JSON we accept: a key appears twice in an object");
 			if (added <= 0)
 				rc = -1;
 			free(key.s);
@@ -376,7 +395,7 @@ static struct json_object *parse_object(const char *body, size_t len, char *err,
 
 	if (value && !json_object_is_type(value, json_type_object)) {
 		errbuf_set(err, errsize, "top level is a JSON %s, expected object",
-			json_type_to_name(json_object_get_type(value)));
+			   json_type_to_name(json_object_get_type(value)));
 		json_object_put(value);
 		value = NULL;
 	}
@@ -398,16 +417,16 @@ static bool has_no_nul(struct json_object *string_value)
 }
 
 /* malloc'd copy of a JSON string value. name is the field's path, for err. */
-static int copy_string(struct json_object *value, const char *name, unsigned int flags,
-		       char **out, char *err, size_t errsize)
+static int copy_string(struct json_object *value, const char *name, unsigned int flags, char **out,
+		       char *err, size_t errsize)
 {
 	const char *s;
 	size_t len;
 
 	if (!json_object_is_type(value, json_type_string)) {
 		errbuf_set(err, errsize, "field %s: expected string%s, got %s", name,
-			flags & FIELD_NULLABLE ? " or null" : "",
-			json_type_to_name(json_object_get_type(value)));
+			   flags & FIELD_NULLABLE ? " or null" : "",
+			   json_type_to_name(json_object_get_type(value)));
 		return -1;
 	}
 	s = json_object_get_string(value);
@@ -474,7 +493,7 @@ static int take_state(struct json_object *obj, enum isc_state *state, char *err,
 		return -1;
 	if (!value || !json_object_is_type(value, json_type_string)) {
 		errbuf_set(err, errsize, "field state: expected string, got %s",
-			json_type_to_name(json_object_get_type(value)));
+			   json_type_to_name(json_object_get_type(value)));
 		return -1;
 	}
 	s = json_object_get_string(value);
@@ -506,13 +525,13 @@ static int take_array(struct json_object *obj, const char *key, unsigned int fla
 		return 0;
 	if (!value || !json_object_is_type(value, json_type_array)) {
 		errbuf_set(err, errsize, "field %s: expected array, got %s", key,
-			json_type_to_name(json_object_get_type(value)));
+			   json_type_to_name(json_object_get_type(value)));
 		return -1;
 	}
 	*count = json_object_array_length(value);
 	if (*count > MAX_ARRAY_ITEMS) {
-		errbuf_set(err, errsize, "field %s: too many entries (%zu, at most %d)", key, *count,
-			MAX_ARRAY_ITEMS);
+		errbuf_set(err, errsize, "field %s: too many entries (%zu, at most %d)", key,
+			   *count, MAX_ARRAY_ITEMS);
 		*count = 0;
 		return -1;
 	}
@@ -532,8 +551,8 @@ int isc_json_parse_token(const char *body, size_t len, struct isc_token *out, ch
 	if (!top)
 		return -1;
 
-	if (find_field(top, "access_token", "access_token", FIELD_REQUIRED, &value, err,
-		       errsize) < 0)
+	if (find_field(top, "access_token", "access_token", FIELD_REQUIRED, &value, err, errsize) <
+	    0)
 		goto out;
 	if (!value) {
 		errbuf_set(err, errsize, "field access_token: expected string, got null");
@@ -552,7 +571,7 @@ int isc_json_parse_token(const char *body, size_t len, struct isc_token *out, ch
 	if (find_field(top, "token_type", "token_type", 0, &value, err, errsize) > 0) {
 		if (!value || !json_object_is_type(value, json_type_string)) {
 			errbuf_set(err, errsize, "field token_type: expected string, got %s",
-				json_type_to_name(json_object_get_type(value)));
+				   json_type_to_name(json_object_get_type(value)));
 			goto out;
 		}
 		if (!has_no_nul(value) ||
@@ -566,7 +585,7 @@ int isc_json_parse_token(const char *body, size_t len, struct isc_token *out, ch
 		goto out;
 	if (!value || !json_object_is_type(value, json_type_int)) {
 		errbuf_set(err, errsize, "field expires_in: expected integer, got %s",
-			json_type_to_name(json_object_get_type(value)));
+			   json_type_to_name(json_object_get_type(value)));
 		goto out;
 	}
 	/* json-c saturates integers beyond int64 (and reads large positive ones
@@ -593,7 +612,7 @@ static int parse_account(struct json_object *item, size_t index, void *dst, char
 
 	if (!item || !json_object_is_type(item, json_type_object)) {
 		errbuf_set(err, errsize, "field accounts[%zu]: expected object, got %s", index,
-			json_type_to_name(json_object_get_type(item)));
+			   json_type_to_name(json_object_get_type(item)));
 		return -1;
 	}
 	snprintf(name, sizeof name, "accounts[%zu].accountId", index);
@@ -615,8 +634,8 @@ typedef int (*item_parse_fn)(struct json_object *item, size_t index, void *dst, 
  * release what was filled. A missing (where flags allow it) or empty array
  * leaves them NULL and 0. */
 static int take_items(struct json_object *top, const char *key, unsigned int flags,
-		      size_t item_size, void **items, size_t *count, item_parse_fn parse,
-		      char *err, size_t errsize)
+		      size_t item_size, void **items, size_t *count, item_parse_fn parse, char *err,
+		      size_t errsize)
 {
 	struct json_object *array;
 	size_t n;
@@ -665,8 +684,8 @@ int isc_json_parse_password_info(const char *body, size_t len, struct isc_passwo
 	if (!top)
 		return -1;
 
-	if (take_string(top, "identityId", "identityId", needed, &out->identity_id, err,
-			errsize) < 0 ||
+	if (take_string(top, "identityId", "identityId", needed, &out->identity_id, err, errsize) <
+		    0 ||
 	    take_string(top, "sourceId", "sourceId", needed, &out->source_id, err, errsize) < 0 ||
 	    take_string(top, "publicKeyId", "publicKeyId", needed, &out->public_key_id, err,
 			errsize) < 0 ||
@@ -684,8 +703,8 @@ out:
 	return ret;
 }
 
-int isc_json_parse_set_result(const char *body, size_t len, struct isc_set_result *out,
-			      char *err, size_t errsize)
+int isc_json_parse_set_result(const char *body, size_t len, struct isc_set_result *out, char *err,
+			      size_t errsize)
 {
 	struct json_object *top;
 	int ret = -1;
@@ -749,8 +768,8 @@ static void copy_clean(char *dst, size_t dstsize, const char *src, size_t n)
 		s++;
 		n--;
 	}
-	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' ||
-			 s[n - 1] == '\r'))
+	while (n > 0 &&
+	       (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' || s[n - 1] == '\r'))
 		n--;
 
 	for (size_t i = 0; i < n;) {
@@ -776,8 +795,7 @@ static void copy_clean(char *dst, size_t dstsize, const char *src, size_t n)
 
 /* Text of a scalar field (strings as they are, numbers and booleans as
  * json-c prints them) into dst. Returns true if something was copied. */
-static bool copy_scalar_field(struct json_object *obj, const char *key, char *dst,
-			      size_t dstsize)
+static bool copy_scalar_field(struct json_object *obj, const char *key, char *dst, size_t dstsize)
 {
 	struct json_object *value;
 	const char *s;
@@ -883,9 +901,8 @@ static int add_string(struct json_object *obj, const char *key, const char *valu
 /* malloc'd compact text of obj (or NULL); releases obj either way. */
 static char *serialize(struct json_object *obj)
 {
-	const char *text =
-		json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
-							    JSON_C_TO_STRING_NOSLASHESCAPE);
+	const char *text = json_object_to_json_string_ext(
+		obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	char *copy = text ? strdup(text) : NULL;
 
 	json_object_put(obj);

@@ -72,14 +72,14 @@ char *isc_json_build_set_password(const char *identity_id, const char *encrypted
 
 /* Parsers: body need not be NUL-terminated; len is its length.
  * Return 0 on success; -1 with a reason in err (NUL-terminated). */
-int isc_json_parse_token(const char *body, size_t len, struct isc_token *out,
-			 char *err, size_t errsize);
-int isc_json_parse_password_info(const char *body, size_t len,
-				 struct isc_password_info *out, char *err, size_t errsize);
-int isc_json_parse_set_result(const char *body, size_t len, struct isc_set_result *out,
-			      char *err, size_t errsize);
-int isc_json_parse_status(const char *body, size_t len, struct isc_status *out,
-			  char *err, size_t errsize);
+int isc_json_parse_token(const char *body, size_t len, struct isc_token *out, char *err,
+			 size_t errsize);
+int isc_json_parse_password_info(const char *body, size_t len, struct isc_password_info *out,
+				 char *err, size_t errsize);
+int isc_json_parse_set_result(const char *body, size_t len, struct isc_set_result *out, char *err,
+			      size_t errsize);
+int isc_json_parse_status(const char *body, size_t len, struct isc_status *out, char *err,
+			  size_t errsize);
 /* Best effort, never fails; out is always filled (possibly with ""). */
 void isc_json_parse_error(const char *body, size_t len, struct isc_error_body *out);
 

@@ -66,8 +66,7 @@ static void read_boot_id(char out[40])
 	memset(out + strlen(out), 0, 40 - strlen(out));
 }
 
-int rate_budget_open(const struct config *cfg, struct rate_budget **out, char *err,
-		     size_t errsize)
+int rate_budget_open(const struct config *cfg, struct rate_budget **out, char *err, size_t errsize)
 {
 	struct rate_budget *rb;
 	char path[PATH_MAX];
@@ -94,8 +93,8 @@ int rate_budget_open(const struct config *cfg, struct rate_budget **out, char *e
 	 * first of a window may take a TLS handshake longer to arrive than a
 	 * later one on a kept connection. A margin keeps the two windows
 	 * apart. */
-	rb->margin_ms = rb->window_ms / 50 > RATE_MARGIN_MIN_MS ? rb->window_ms / 50
-								 : RATE_MARGIN_MIN_MS;
+	rb->margin_ms =
+		rb->window_ms / 50 > RATE_MARGIN_MIN_MS ? rb->window_ms / 50 : RATE_MARGIN_MIN_MS;
 	read_boot_id(rb->boot);
 	rb->fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
 	if (rb->fd < 0 || fstat(rb->fd, &st) < 0) {
@@ -172,9 +171,8 @@ static int store(struct rate_budget *rb, char *err, size_t errsize)
 	size_t len = sizeof rb->head + ring_bytes(rb->limit);
 
 	if (pwrite(rb->fd, &rb->head, sizeof rb->head, 0) != (ssize_t)sizeof rb->head ||
-	    (rb->limit &&
-	     pwrite(rb->fd, rb->ring, ring_bytes(rb->limit), sizeof rb->head) !=
-		     (ssize_t)ring_bytes(rb->limit)) ||
+	    (rb->limit && pwrite(rb->fd, rb->ring, ring_bytes(rb->limit), sizeof rb->head) !=
+				  (ssize_t)ring_bytes(rb->limit)) ||
 	    ftruncate(rb->fd, (off_t)len) < 0) {
 		snprintf(err, errsize, "writing the request budget: %s", strerror(errno));
 		return -1;
@@ -261,7 +259,8 @@ enum rate_result rate_budget_take(struct rate_budget *rb, enum rate_class cls, l
 			rc = RATE_LATER;
 		} else if (rb->limit && used >= half) {
 			/* When enough of the window's slots have left it. */
-			int64_t leaves = ring_at(rb, rb->limit - half) + rb->window_ms + rb->margin_ms;
+			int64_t leaves =
+				ring_at(rb, rb->limit - half) + rb->window_ms + rb->margin_ms;
 			rc = RATE_LATER;
 			if (leaves > t)
 				t = leaves;

@@ -55,8 +55,7 @@ struct rate_budget;
 
 /* The host's budget for cfg (rate_limit 0: one that grants everything at
  * once and keeps no file). Creates runtime_dir and the file if missing. */
-int rate_budget_open(const struct config *cfg, struct rate_budget **out, char *err,
-		     size_t errsize);
+int rate_budget_open(const struct config *cfg, struct rate_budget **out, char *err, size_t errsize);
 void rate_budget_close(struct rate_budget *rb);
 
 /* Reserve the slot of one request of class cls, to go out no later than
@@ -77,12 +76,12 @@ int rate_budget_note_answer(struct rate_budget *rb, long http, long retry_after_
 
 /* The budget as pam_isc_ctl status shows it. */
 struct rate_budget_view {
-	unsigned limit, window_s;     /* rate_limit; limit 0: none */
-	unsigned used;                /* slots taken in the window that ends now */
-	long long not_before_s;       /* epoch seconds of the 429 hold, 0: none */
-	unsigned long long requests;  /* slots taken since the file was started */
+	unsigned limit, window_s;    /* rate_limit; limit 0: none */
+	unsigned used;               /* slots taken in the window that ends now */
+	long long not_before_s;      /* epoch seconds of the 429 hold, 0: none */
+	unsigned long long requests; /* slots taken since the file was started */
 	unsigned long long answers_429;
-	long long last_429_s;         /* epoch seconds, 0: none */
+	long long last_429_s; /* epoch seconds, 0: none */
 };
 /* Read the budget without taking anything; a missing file reads as fresh. */
 int rate_budget_view(const struct config *cfg, struct rate_budget_view *out, char *err,

@@ -46,8 +46,8 @@ static bool value_equals(const char *v, size_t vlen, const char *want)
 	return v && strlen(want) == vlen && memcmp(v, want, vlen) == 0;
 }
 
-enum token_cache_result token_cache_load(const struct config *cfg, time_t now, struct secret *token, char *err,
-		     size_t errsize)
+enum token_cache_result token_cache_load(const struct config *cfg, time_t now, struct secret *token,
+					 char *err, size_t errsize)
 {
 	char path[PATH_MAX], *text = NULL, num[32];
 	const char *v;

@@ -20,11 +20,11 @@
  * the message is in err; the caller simply fetches a new token. */
 enum token_cache_result {
 	TOKEN_CACHE_HIT = 0,
-	TOKEN_CACHE_NONE = 1,   /* missing, stale, another tenant's */
+	TOKEN_CACHE_NONE = 1, /* missing, stale, another tenant's */
 	TOKEN_CACHE_ERROR = -1,
 };
-enum token_cache_result token_cache_load(const struct config *cfg, time_t now, struct secret *token, char *err,
-		     size_t errsize);
+enum token_cache_result token_cache_load(const struct config *cfg, time_t now, struct secret *token,
+					 char *err, size_t errsize);
 
 /* Store token, valid for expires_in seconds from now. */
 int token_cache_store(const struct config *cfg, time_t now, const char *token, long expires_in,

@@ -56,7 +56,8 @@ static int open_trusted_program(const char *path, char *why, size_t size)
 			*next = '\0';
 		if (fstat(dirfd, &st) < 0 || (st.st_uid != 0 && st.st_uid != geteuid()) ||
 		    ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX))) {
-			snprintf(why, size, "a directory above it is not root's or is writable by others");
+			snprintf(why, size,
+				 "a directory above it is not root's or is writable by others");
 			close(dirfd);
 			return -1;
 		}
@@ -70,8 +71,9 @@ static int open_trusted_program(const char *path, char *why, size_t size)
 		close(dirfd);
 		if (fd < 0) {
 			snprintf(why, size, "%.64s: %s", name,
-				 errno == ENOTDIR || errno == ELOOP ? "a symbolic link or not a directory"
-								     : strerror(errno));
+				 errno == ENOTDIR || errno == ELOOP
+					 ? "a symbolic link or not a directory"
+					 : strerror(errno));
 			return -1;
 		}
 		dirfd = fd;
@@ -210,21 +212,21 @@ int helper_link_open(struct helper_link *h, const struct log_ctx *lc, const char
 		return -1;
 	}
 	if (cfg->helper_linger > 0) {
-		switch (service_link_connect(cfg->runtime_dir, helper_path, SERVICE_GREET_MS, &h->fd,
-					     why, sizeof why)) {
+		switch (service_link_connect(cfg->runtime_dir, helper_path, SERVICE_GREET_MS,
+					     &h->fd, why, sizeof why)) {
 		case SERVICE_LINK_OK:
 			close(exe_fd);
 			h->kind = HELPER_LINK_SERVICE;
 			log_event(lc, LOG_DEBUG, "service_used", "user", user, NULL);
 			return 0;
 		case SERVICE_LINK_UNTRUSTED:
-			log_event(lc, LOG_WARNING, "error", "user", user, "step", "service", "text", why,
-				  NULL);
+			log_event(lc, LOG_WARNING, "error", "user", user, "step", "service", "text",
+				  why, NULL);
 			break;
 		case SERVICE_LINK_NONE:
 			if (why[0])
-				log_event(lc, LOG_DEBUG, "service_not_used", "user", user, "text", why,
-					  NULL);
+				log_event(lc, LOG_DEBUG, "service_not_used", "user", user, "text",
+					  why, NULL);
 			break;
 		}
 	}

@@ -132,11 +132,11 @@ static int run_update(struct change_call *c, struct proto_verdict *verdict)
 			return -1;
 		r = exchange(c, &h, true, verdict);
 		if (r == HELPER_LINK_GONE)
-			log_event(&c->lc, LOG_ERR, "error", "user", c->user, "step", "helper", "text",
-				  "cannot hand the request to the helper", NULL);
+			log_event(&c->lc, LOG_ERR, "error", "user", c->user, "step", "helper",
+				  "text", "cannot hand the request to the helper", NULL);
 	}
 	if (helper_link_close(&h, r == HELPER_LINK_VERDICT ? io_now_ms() + HELPER_EXIT_MS
-							  : io_now_ms()) &&
+							   : io_now_ms()) &&
 	    r == HELPER_LINK_VERDICT)
 		log_event(&c->lc, LOG_WARNING, "helper_killed", "user", c->user, NULL);
 	return r == HELPER_LINK_VERDICT ? 0 : -1;
@@ -238,12 +238,13 @@ static int update_failed(const struct change_call *c, const struct proto_verdict
 		return PAM_AUTHTOK_ERR;
 	}
 	if (v->queued) {
-		tell_user(pamh, flags, PAM_TEXT_INFO,
-			  v->reason == PROTO_REASON_RATE_LIMITED
-				  ? "Identity Security Cloud is busy; your new password is queued "
-				    "and will be sent in a few minutes."
-				  : "Identity Security Cloud is unreachable; your new password will "
-				    "be sent when it is back.");
+		tell_user(
+			pamh, flags, PAM_TEXT_INFO,
+			v->reason == PROTO_REASON_RATE_LIMITED
+				? "Identity Security Cloud is busy; your new password is queued "
+				  "and will be sent in a few minutes."
+				: "Identity Security Cloud is unreachable; your new password will "
+				  "be sent when it is back.");
 		return PAM_SUCCESS;
 	}
 	/* The local change stands; say so loudly. */
@@ -413,7 +414,8 @@ static int call_begin(struct change_call *c)
 			snprintf(line_no, sizeof line_no, "%u", conf_err.line);
 			log_event(&c->lc, LOG_ERR, "config_error", "user", c->user, "file",
 				  conf_err.file, "line", conf_err.line ? line_no : NULL, "key",
-				  conf_err.key[0] ? conf_err.key : NULL, "text", conf_err.message, NULL);
+				  conf_err.key[0] ? conf_err.key : NULL, "text", conf_err.message,
+				  NULL);
 			pam_set_data(c->pamh, DATA_CONFIG_LOGGED, (void *)DATA_CONFIG_LOGGED,
 				     no_cleanup);
 		}
@@ -499,7 +501,8 @@ static int chauthtok_update(struct change_call *c)
 	}
 	if (!verdict.accepted || strcmp(verdict.state, "CHECKED") == 0)
 		return update_failed(c, &verdict);
-	tell_user(c->pamh, c->flags, PAM_TEXT_INFO, "New password sent to Identity Security Cloud.");
+	tell_user(c->pamh, c->flags, PAM_TEXT_INFO,
+		  "New password sent to Identity Security Cloud.");
 	return PAM_SUCCESS;
 }
 

@@ -217,16 +217,17 @@ int change_lookup(struct change_ctx *ctx, long long deadline_ms, struct proto_ve
 		return -1;
 	}
 	/* The key the offline queue will need when ISC is next unreachable. */
-	if (queue_key_store(cfg, ctx->info.public_key_id, ctx->info.public_key, qerr,
-			    sizeof qerr) < 0)
+	if (queue_key_store(cfg, ctx->info.public_key_id, ctx->info.public_key, qerr, sizeof qerr) <
+	    0)
 		log_event(lc, LOG_WARNING, "key_cache", "user", user, "text", qerr, NULL);
 	choice = change_select_account(&ctx->info, ctx->account_name, &ctx->idx);
 	if (choice != ACCOUNT_CHOSEN) {
 		log_event(lc, LOG_ERR, "error", "user", user, "step", "account", "source",
 			  cfg->source_name, "identity", ctx->info.identity_id, "text",
-			  choice == ACCOUNT_NONE ? "the identity has no account on the source"
-				   : "several accounts on the source and none named by "
-				     "account_name_format",
+			  choice == ACCOUNT_NONE
+				  ? "the identity has no account on the source"
+				  : "several accounts on the source and none named by "
+				    "account_name_format",
 			  "wanted", ctx->account_name, NULL);
 		fail(verdict, PROTO_REASON_ACCOUNT);
 		return -1;
@@ -265,7 +266,7 @@ static int encrypt_for(const struct log_ctx *lc, const char *user, const char *k
 	if (rc != CRYPTO_OK) {
 		log_event(lc, LOG_ERR, "error", "user", user, "step", "encrypt", "text", cerr,
 			  NULL);
-		fail(verdict, rc == CRYPTO_TOO_LONG ? PROTO_REASON_TOO_LONG
+		fail(verdict, rc == CRYPTO_TOO_LONG  ? PROTO_REASON_TOO_LONG
 			      : rc == CRYPTO_BAD_KEY ? PROTO_REASON_REJECTED
 						     : PROTO_REASON_INTERNAL);
 		return -1;
@@ -351,7 +352,8 @@ int change_queue(struct change_ctx *ctx, const unsigned char *pw, size_t pw_len,
 			/* Nothing can be queued safely without ISC's key. */
 			log_event(lc, LOG_ERR, "not_queued", "user", ctx->user, "reason",
 				  rc == QUEUE_NOT_DONE ? "no_cached_key" : "key_cache", "text",
-				  rc == QUEUE_NOT_DONE ? "no public key of the source is cached yet (no "
+				  rc == QUEUE_NOT_DONE
+					  ? "no public key of the source is cached yet (no "
 					    "successful lookup so far); the change is not "
 					    "queued and ISC will not get it"
 					  : qerr,
@@ -460,8 +462,7 @@ int change_set(struct change_ctx *ctx, const unsigned char *pw, size_t pw_len,
 	verdict->reason = PROTO_REASON_NONE;
 	log_event(lc, LOG_NOTICE, set.state == ISC_STATE_FINISHED ? "final" : "accepted", "user",
 		  user, "request", verdict->request_id[0] ? verdict->request_id : "-", "state",
-		  verdict->state, "source", cfg->source_name, "account", account->account_id,
-		  NULL);
+		  verdict->state, "source", cfg->source_name, "account", account->account_id, NULL);
 	ret = 0;
 out:
 	secret_free_str(encrypted);
@@ -469,9 +470,9 @@ out:
 	return ret;
 }
 
-int change_run(const struct config *cfg, const char *user, const unsigned char *pw,
-	       size_t pw_len, long long deadline_ms, const struct log_ctx *lc,
-	       struct isc_pool *pool, struct proto_verdict *verdict)
+int change_run(const struct config *cfg, const char *user, const unsigned char *pw, size_t pw_len,
+	       long long deadline_ms, const struct log_ctx *lc, struct isc_pool *pool,
+	       struct proto_verdict *verdict)
 {
 	struct change_ctx ctx;
 
@@ -509,8 +510,8 @@ static void flush_on_inflight(void *vctx, const struct queue_entry *e, const cha
 
 	st->res->dropped++;
 	host_stats_count(st->cfg, st->lc, HOST_STAT_DROPPED, 1);
-	log_event(st->lc, LOG_ERR, "queue_dropped", "user", e->user[0] ? e->user : NULL,
-		  "reason", "interrupted", "file", file, "text",
+	log_event(st->lc, LOG_ERR, "queue_dropped", "user", e->user[0] ? e->user : NULL, "reason",
+		  "interrupted", "file", file, "text",
 		  "an earlier delivery of this change was interrupted; ISC may already have it, "
 		  "so it is not sent again: if the password did not arrive, the person must "
 		  "change the password again",
@@ -566,9 +567,9 @@ struct flush_drop_reason {
  * made for one identity, account and key: if ISC answers another one now,
  * the password would reach someone or something else, or not decrypt. */
 static const struct flush_drop_reason *stale_after_lookup(const struct config *cfg,
-							   const struct queue_entry *e,
-							   const struct isc_password_info *info,
-							   size_t *idx)
+							  const struct queue_entry *e,
+							  const struct isc_password_info *info,
+							  size_t *idx)
 {
 	static const struct flush_drop_reason no_account = {
 		"account", "the identity has no single matching account on the source"
@@ -646,8 +647,8 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 		res->remaining = (unsigned)list.n;
 		goto out;
 	}
-	if (isc_client_new(cfg, &secret, io_now_ms() + (long long)cfg->timeout * 1000,
-			   lc, &client) < 0) {
+	if (isc_client_new(cfg, &secret, io_now_ms() + (long long)cfg->timeout * 1000, lc,
+			   &client) < 0) {
 		res->remaining = (unsigned)list.n;
 		goto out;
 	}
@@ -678,13 +679,13 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 				   res);
 			continue;
 		}
-		if (!config_user_in_scope(cfg, e->user, &why) &&
-		    strcmp(why, "unknown_user") == 0) {
+		if (!config_user_in_scope(cfg, e->user, &why) && strcmp(why, "unknown_user") == 0) {
 			/* The name service may be down (LDAP, sssd) as well as the
 			 * user gone: never drop a password for that, keep it. */
 			log_event(lc, LOG_WARNING, "queue_kept", "user", e->user, "reason", why,
-				  "text", "the name service does not know the user now; kept for "
-					  "a later flush",
+				  "text",
+				  "the name service does not know the user now; kept for "
+				  "a later flush",
 				  NULL);
 			res->remaining++;
 			continue;
@@ -711,8 +712,7 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 				   res);
 			continue;
 		}
-		isc_client_set_deadline(client,
-					io_now_ms() + (long long)cfg->timeout * 1000);
+		isc_client_set_deadline(client, io_now_ms() + (long long)cfg->timeout * 1000);
 		if (isc_client_lookup(client, e->login, &info, &err) < 0) {
 			if (stopped_by_rate(&err)) {
 				/* The budget or ISC says wait: the rest waits too. */
@@ -733,8 +733,10 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 			}
 			continue;
 		}
-		if (queue_key_store(cfg, info.public_key_id, info.public_key, qerr, sizeof qerr) < 0)
-			log_event(lc, LOG_WARNING, "key_cache", "user", e->user, "text", qerr, NULL);
+		if (queue_key_store(cfg, info.public_key_id, info.public_key, qerr, sizeof qerr) <
+		    0)
+			log_event(lc, LOG_WARNING, "key_cache", "user", e->user, "text", qerr,
+				  NULL);
 		drop = stale_after_lookup(cfg, e, &info, &idx);
 		if (drop) {
 			flush_drop(cfg, lc, e, drop->reason, drop->text, res);
@@ -745,8 +747,7 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 		 * resend isc_client makes of this set-password (after a 429):
 		 * a newer change of the user waits for it in queue_attempt, so
 		 * no resend of this older entry can follow that change. */
-		ulock = queue_user_lock(cfg, e->user, io_now_ms() + 5000, qerr,
-					sizeof qerr);
+		ulock = queue_user_lock(cfg, e->user, io_now_ms() + 5000, qerr, sizeof qerr);
 		if (ulock < 0 || queue_claim(cfg, e, qerr, sizeof qerr) != 0) {
 			queue_user_unlock(ulock);
 			res->remaining++; /* replaced meanwhile (or unreadable): next flush */
@@ -775,14 +776,15 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 				host_stats_count(cfg, lc, HOST_STAT_DROPPED, 1);
 				if (how == SET_UNKNOWN)
 					fail_unknown_outcome(lc, e->user);
-				log_event(lc, LOG_ERR, "queue_dropped", "user", e->user, "reason",
-					  how == SET_REFUSED ? "refused" : "outcome_unknown",
-					  "key_id", e->key_id, "text",
-					  how == SET_REFUSED
-						  ? "ISC refused the queued change; the person must "
-						    "change the password again"
-						  : "no answer to set-password; not sent again",
-					  NULL);
+				log_event(
+					lc, LOG_ERR, "queue_dropped", "user", e->user, "reason",
+					how == SET_REFUSED ? "refused" : "outcome_unknown",
+					"key_id", e->key_id, "text",
+					how == SET_REFUSED
+						? "ISC refused the queued change; the person must "
+						  "change the password again"
+						: "no answer to set-password; not sent again",
+					NULL);
 			}
 			queue_user_unlock(ulock);
 			isc_password_info_free(&info);
@@ -790,8 +792,8 @@ int change_flush(const struct config *cfg, const struct log_ctx *lc,
 		}
 		/* Accepted: the entry goes before anything else can fail. */
 		if (queue_done(cfg, e->user, qerr, sizeof qerr) < 0)
-			log_event(lc, LOG_ERR, "error", "user", e->user, "step", "queue", "text", qerr,
-				  NULL);
+			log_event(lc, LOG_ERR, "error", "user", e->user, "step", "queue", "text",
+				  qerr, NULL);
 		queue_user_unlock(ulock);
 		res->delivered++;
 		host_stats_count(cfg, lc, HOST_STAT_ACCEPTED, 1);

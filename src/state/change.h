@@ -30,9 +30,9 @@ enum account_choice change_select_account(const struct isc_password_info *info,
  * final when ISC answered a final state, every error) through lc and fills
  * the verdict for the module. Returns 0 when the verdict is filled (accepted
  * or not), -1 only if even that failed. */
-int change_run(const struct config *cfg, const char *user, const unsigned char *pw,
-	       size_t pw_len, long long deadline_ms, const struct log_ctx *lc,
-	       struct isc_pool *pool, struct proto_verdict *verdict);
+int change_run(const struct config *cfg, const char *user, const unsigned char *pw, size_t pw_len,
+	       long long deadline_ms, const struct log_ctx *lc, struct isc_pool *pool,
+	       struct proto_verdict *verdict);
 
 /* The same change in steps, so that the lookup of the preliminary phase
  * serves the update phase (one change, one lookup, one TLS connection):
@@ -86,9 +86,9 @@ void change_end(struct change_ctx *ctx);
  * accepted change with a request id to follow (may be NULL). */
 struct change_flush_result {
 	unsigned delivered, remaining, dropped, bad;
-	bool busy;         /* another flush runs */
-	bool unreachable;  /* stopped: ISC did not answer */
-	bool rate_limited; /* stopped: the budget or a 429 said wait */
+	bool busy;             /* another flush runs */
+	bool unreachable;      /* stopped: ISC did not answer */
+	bool rate_limited;     /* stopped: the budget or a 429 said wait */
 	long long retry_at_ms; /* rate_limited: when to go on (io_now_ms clock) */
 };
 int change_flush(const struct config *cfg, const struct log_ctx *lc,

@@ -96,8 +96,8 @@ bool follower_has_work(const struct config *cfg)
 	       (queue_summary(cfg, &sum, err, sizeof err) == 0 && sum.entries > 0);
 }
 
-int follower_enqueue(const struct config *cfg, const char *request_id, const char *user,
-		     time_t now, char *err, size_t errsize)
+int follower_enqueue(const struct config *cfg, const char *request_id, const char *user, time_t now,
+		     char *err, size_t errsize)
 {
 	char dir[PATH_MAX], text[PROTO_USER_MAX + 64];
 	int n;
@@ -131,10 +131,10 @@ static int open_lock(const struct config *cfg, char *err, size_t errsize)
 	return fd;
 }
 
-int follower_ensure_running(const struct config *cfg, const char *self_exe,
-			    const char *config_path, bool debug, char *err, size_t errsize)
+int follower_ensure_running(const struct config *cfg, const char *self_exe, const char *config_path,
+			    bool debug, char *err, size_t errsize)
 {
-	char *argv[] = { "pam_isc_helper", "follow", "--config", (char *)config_path,
+	char *argv[] = { "pam_isc_helper",         "follow", "--config", (char *)config_path,
 			 debug ? "--debug" : NULL, NULL };
 	int fd;
 
@@ -223,7 +223,8 @@ static long scan_pending(const struct config *cfg, const char *dir, struct pendi
 		if (t->n >= FOLLOWER_MAX_PENDING)
 			continue; /* the rest wait for room */
 		snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
-		if (fsutil_read_private(path, PENDING_FILE_MAX, &text, &len, err, sizeof err) != 0 ||
+		if (fsutil_read_private(path, PENDING_FILE_MAX, &text, &len, err, sizeof err) !=
+			    0 ||
 		    parse_entry(text, &fresh) < 0) {
 			log_event(lc, LOG_ERR, "follower_error", "request", de->d_name, "text",
 				  "unreadable pending entry; dropped", NULL);
@@ -305,8 +306,7 @@ static unsigned spread(unsigned delay)
  * the deadline rather than up to FOLLOWER_MAX_INTERVAL before it (a change
  * ISC finishes just before the deadline is then still seen). false when
  * the deadline has passed: nothing is left to poll. */
-static bool schedule_next(const struct config *cfg, struct pending *p, time_t now,
-			  unsigned delay)
+static bool schedule_next(const struct config *cfg, struct pending *p, time_t now, unsigned delay)
 {
 	time_t deadline = p->since + (time_t)cfg->status_timeout;
 
@@ -404,9 +404,9 @@ static bool poll_entry(const struct config *cfg, struct isc_client *client, cons
 #define DRAIN_BACKOFF_MAX_S 300
 
 struct drain_state {
-	long long at_ms;   /* next pass not before (io_now_ms clock) */
+	long long at_ms; /* next pass not before (io_now_ms clock) */
 	unsigned backoff_s;
-	bool stuck;        /* the last pass got nowhere (ISC unreachable...) */
+	bool stuck;           /* the last pass got nowhere (ISC unreachable...) */
 	size_t stuck_entries; /* queue entries when it got stuck */
 };
 

@@ -24,8 +24,8 @@
 #define FOLLOWER_MAX_PENDING 10000
 
 /* Record that request_id (of user) is to be followed. */
-int follower_enqueue(const struct config *cfg, const char *request_id, const char *user,
-		     time_t now, char *err, size_t errsize);
+int follower_enqueue(const struct config *cfg, const char *request_id, const char *user, time_t now,
+		     char *err, size_t errsize);
 
 /* True when changes wait in runtime_dir/pending to be followed. */
 bool follower_has_pending(const struct config *cfg);
@@ -35,8 +35,8 @@ bool follower_has_work(const struct config *cfg);
 /* Start a follower (detached: own session, stdio on /dev/null, clean
  * environment) unless one is running. self_exe is the helper binary
  * (re-executed as "pam_isc_helper follow --config PATH [--debug]"). */
-int follower_ensure_running(const struct config *cfg, const char *self_exe,
-			    const char *config_path, bool debug, char *err, size_t errsize);
+int follower_ensure_running(const struct config *cfg, const char *self_exe, const char *config_path,
+			    bool debug, char *err, size_t errsize);
 
 /* The follower's loop; returns when nothing is pending (0) or on a fatal
  * error (-1, logged). Returns 0 at once when another follower runs.

@@ -46,8 +46,8 @@ void host_stats_refresh(const struct config *cfg, const struct log_ctx *lc);
 struct host_stats_view {
 	unsigned long long counts[HOST_STAT_N];
 	long long last_delivery; /* epoch seconds, 0: none */
-	size_t queue_depth;   /* entries, those in delivery (.inflight) included */
-	long long oldest_age; /* seconds, -1: no entry (none, or only in delivery) */
+	size_t queue_depth;      /* entries, those in delivery (.inflight) included */
+	long long oldest_age;    /* seconds, -1: no entry (none, or only in delivery) */
 	struct rate_budget_view budget;
 };
 /* Everything at once (for pam_isc_ctl status), reading only: a missing

@@ -162,8 +162,7 @@ static int take_number(const char **p, const char *end, const char *key, long lo
 }
 
 /* identity= / account=: "-" is "not known when queued" (empty here). */
-static int take_binding(const char **p, const char *end, const char *key, char *out,
-			size_t size)
+static int take_binding(const char **p, const char *end, const char *key, char *out, size_t size)
 {
 	if (take(p, end, key, out, size, NULL) < 0)
 		return -1;
@@ -265,8 +264,8 @@ int queue_dirs(const struct config *cfg, char *err, size_t errsize)
 }
 
 /* flock on queue/NAME; waits until deadline_ms (0: do not wait). */
-static int lock_file(const struct config *cfg, const char *name, long long deadline_ms,
-		     char *err, size_t errsize)
+static int lock_file(const struct config *cfg, const char *name, long long deadline_ms, char *err,
+		     size_t errsize)
 {
 	char path[PATH_MAX];
 	int fd;
@@ -348,8 +347,8 @@ struct user_paths {
 	char seq_dir[PATH_MAX], seq[PATH_MAX];
 };
 
-static int user_paths(const struct config *cfg, const char *user, struct user_paths *p,
-		      char *err, size_t errsize)
+static int user_paths(const struct config *cfg, const char *user, struct user_paths *p, char *err,
+		      size_t errsize)
 {
 	if (queue_entry_name(user, p->name) < 0 ||
 	    sub_path(cfg, "queue", NULL, p->qdir, sizeof p->qdir) < 0 ||
@@ -399,8 +398,7 @@ static int seq_load(const struct user_paths *p, long long *seq, char *err, size_
 	q = text + sizeof magic - 1;
 	end = text + len;
 	if (!(len >= sizeof magic - 1 && memcmp(text, magic, sizeof magic - 1) == 0 &&
-	      take_number(&q, end, "seq", seq) == 0 && end - q == 4 &&
-	      memcmp(q, "end\n", 4) == 0))
+	      take_number(&q, end, "seq", seq) == 0 && end - q == 4 && memcmp(q, "end\n", 4) == 0))
 		*seq = 0;
 	secret_free_buf(text, len);
 	return 0;
@@ -443,8 +441,8 @@ static int remove_file(const char *path, const char *qdir, char *err, size_t err
 
 /* ---- entries ------------------------------------------------------------- */
 
-int queue_user_lock(const struct config *cfg, const char *user, long long deadline_ms,
-		    char *err, size_t errsize)
+int queue_user_lock(const struct config *cfg, const char *user, long long deadline_ms, char *err,
+		    size_t errsize)
 {
 	struct user_paths p;
 
@@ -459,7 +457,7 @@ void queue_user_unlock(int fd)
 }
 
 enum queue_result queue_attempt(const struct config *cfg, const char *user, long long deadline_ms,
-		  long long *seq, char *err, size_t errsize)
+				long long *seq, char *err, size_t errsize)
 {
 	struct user_paths p;
 	long long rec = 0, next;
@@ -500,14 +498,14 @@ enum queue_result queue_attempt(const struct config *cfg, const char *user, long
 	return rc;
 }
 
-enum queue_result queue_remove(const struct config *cfg, const char *user, long long deadline_ms, char *err,
-		 size_t errsize)
+enum queue_result queue_remove(const struct config *cfg, const char *user, long long deadline_ms,
+			       char *err, size_t errsize)
 {
 	return queue_attempt(cfg, user, deadline_ms, NULL, err, errsize);
 }
 
-enum queue_result queue_put(const struct config *cfg, const struct queue_entry *e, long long deadline_ms,
-	      char *err, size_t errsize)
+enum queue_result queue_put(const struct config *cfg, const struct queue_entry *e,
+			    long long deadline_ms, char *err, size_t errsize)
 {
 	struct queue_entry entry = *e, old;
 	struct user_paths p;
@@ -607,8 +605,8 @@ static DIR *open_queue_dir(const struct config *cfg, char *qdir, size_t size, ch
 }
 
 int queue_list(const struct config *cfg, struct queue_list *out,
-	       void (*on_bad)(void *ctx, const char *file, const char *why), void *ctx,
-	       char *err, size_t errsize)
+	       void (*on_bad)(void *ctx, const char *file, const char *why), void *ctx, char *err,
+	       size_t errsize)
 {
 	char qdir[PATH_MAX], path[PATH_MAX], why[256];
 	struct dirent *d;
@@ -685,8 +683,8 @@ void queue_list_free(struct queue_list *l)
 /* Claim (rename to .inflight) or drop (remove) the user's entry if it is
  * still the one with e->seq and no newer attempt was recorded since. An
  * entry that a newer attempt superseded (its removal was cut short) goes. */
-static int take_entry(const struct config *cfg, const struct queue_entry *e, bool claim,
-		      char *err, size_t errsize)
+static int take_entry(const struct config *cfg, const struct queue_entry *e, bool claim, char *err,
+		      size_t errsize)
 {
 	struct user_paths p;
 	struct queue_entry cur;
@@ -729,13 +727,13 @@ static int take_entry(const struct config *cfg, const struct queue_entry *e, boo
 }
 
 enum queue_result queue_claim(const struct config *cfg, const struct queue_entry *e, char *err,
-		size_t errsize)
+			      size_t errsize)
 {
 	return take_entry(cfg, e, true, err, errsize);
 }
 
 enum queue_result queue_drop(const struct config *cfg, const struct queue_entry *e, char *err,
-	       size_t errsize)
+			     size_t errsize)
 {
 	return take_entry(cfg, e, false, err, errsize);
 }
@@ -822,7 +820,8 @@ int queue_drop_inflight(const struct config *cfg,
 
 		if (is_stale_temp(qdir, d->d_name)) {
 			/* A writer died between mkstemp and rename: never an entry. */
-			if (snprintf(path, sizeof path, "%s/%s", qdir, d->d_name) < (int)sizeof path)
+			if (snprintf(path, sizeof path, "%s/%s", qdir, d->d_name) <
+			    (int)sizeof path)
 				unlink(path);
 			continue;
 		}
@@ -853,7 +852,8 @@ int queue_gc_seq(const struct config *cfg, char *err, size_t errsize)
 	int count = 0;
 	DIR *dir;
 
-	if (queue_dirs(cfg, err, errsize) < 0 || sub_path(cfg, "queue", NULL, qdir, sizeof qdir) < 0 ||
+	if (queue_dirs(cfg, err, errsize) < 0 ||
+	    sub_path(cfg, "queue", NULL, qdir, sizeof qdir) < 0 ||
 	    sub_path(cfg, "queue", SEQ_DIR, sdir, sizeof sdir) < 0)
 		return -1;
 	dir = opendir(sdir);
@@ -879,13 +879,12 @@ int queue_gc_seq(const struct config *cfg, char *err, size_t errsize)
 		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
 		    time(NULL) - st.st_mtime > (stale_temp ? 600 : SEQ_KEEP_S)) {
 			char entry[PATH_MAX], infl[PATH_MAX];
-			bool has_entry =
-				!stale_temp &&
-				(snprintf(entry, sizeof entry, "%s/%s", qdir, d->d_name) >=
-					 (int)sizeof entry ||
-				 snprintf(infl, sizeof infl, "%s/%s" INFLIGHT, qdir, d->d_name) >=
-					 (int)sizeof infl ||
-				 access(entry, F_OK) == 0 || access(infl, F_OK) == 0);
+			bool has_entry = !stale_temp &&
+					 (snprintf(entry, sizeof entry, "%s/%s", qdir, d->d_name) >=
+						  (int)sizeof entry ||
+					  snprintf(infl, sizeof infl, "%s/%s" INFLIGHT, qdir,
+						   d->d_name) >= (int)sizeof infl ||
+					  access(entry, F_OK) == 0 || access(infl, F_OK) == 0);
 			if (!has_entry && unlink(path) == 0)
 				count++;
 		}
@@ -909,8 +908,8 @@ static int key_file(const struct config *cfg, char *name, char *dir, char *path)
 	return 0;
 }
 
-enum queue_result queue_key_load(const struct config *cfg, char **key_id, char **public_key, char *err,
-		   size_t errsize)
+enum queue_result queue_key_load(const struct config *cfg, char **key_id, char **public_key,
+				 char *err, size_t errsize)
 {
 	char name[65], dir[PATH_MAX], path[PATH_MAX];
 	static const char magic[] = KEY_MAGIC "\n";
@@ -948,8 +947,8 @@ enum queue_result queue_key_load(const struct config *cfg, char **key_id, char *
 	return rc;
 }
 
-int queue_key_store(const struct config *cfg, const char *key_id, const char *public_key,
-		    char *err, size_t errsize)
+int queue_key_store(const struct config *cfg, const char *key_id, const char *public_key, char *err,
+		    size_t errsize)
 {
 	char name[65], dir[PATH_MAX], path[PATH_MAX], why[128];
 	char *old_id = NULL, *old_key = NULL, *text;

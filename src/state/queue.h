@@ -71,15 +71,15 @@
 
 struct queue_entry {
 	char user[PROTO_USER_MAX + 1];
-	long long uid;        /* local uid when queued; -1: not known then */
-	char login[512];      /* ISC userName (user_name_format) */
-	char source[512];     /* source_name */
-	char identity[256];   /* ISC identity id it was encrypted for; "": not known */
-	char account[512];    /* ISC account id it is for; "": not known */
-	char key_id[256];     /* publicKeyId the ciphertext was made for */
-	char *ciphertext;     /* Base64 RSA PKCS#1 v1.5 (malloc'd) */
-	long long time;       /* epoch seconds when queued */
-	long long seq;        /* of the change attempt (queue_attempt): the newer wins */
+	long long uid;      /* local uid when queued; -1: not known then */
+	char login[512];    /* ISC userName (user_name_format) */
+	char source[512];   /* source_name */
+	char identity[256]; /* ISC identity id it was encrypted for; "": not known */
+	char account[512];  /* ISC account id it is for; "": not known */
+	char key_id[256];   /* publicKeyId the ciphertext was made for */
+	char *ciphertext;   /* Base64 RSA PKCS#1 v1.5 (malloc'd) */
+	long long time;     /* epoch seconds when queued */
+	long long seq;      /* of the change attempt (queue_attempt): the newer wins */
 };
 
 /* What the queue's operations with more than two outcomes return. The lock
@@ -105,19 +105,19 @@ int queue_dirs(const struct config *cfg, char *err, size_t errsize);
 
 /* The cached public key of cfg's tenant + source. 0 with both filled
  * (malloc'd), 1 when none is cached, -1 on an error. */
-enum queue_result queue_key_load(const struct config *cfg, char **key_id, char **public_key, char *err,
-		   size_t errsize);
+enum queue_result queue_key_load(const struct config *cfg, char **key_id, char **public_key,
+				 char *err, size_t errsize);
 /* Cache them (written only when they differ from what is cached). */
-int queue_key_store(const struct config *cfg, const char *key_id, const char *public_key,
-		    char *err, size_t errsize);
+int queue_key_store(const struct config *cfg, const char *key_id, const char *public_key, char *err,
+		    size_t errsize);
 
 /* Store e as user's entry unless a newer entry is there or a newer attempt
  * was recorded (e->seq below the user's seq record). e->seq 0: a new seq, above
  * the recorded one, is taken under the lock. 0 stored, 1 refused for a
  * newer change, -1 error. Waits for the queue lock until deadline_ms
  * (CLOCK_MONOTONIC ms). */
-enum queue_result queue_put(const struct config *cfg, const struct queue_entry *e, long long deadline_ms,
-	      char *err, size_t errsize);
+enum queue_result queue_put(const struct config *cfg, const struct queue_entry *e,
+			    long long deadline_ms, char *err, size_t errsize);
 
 /* A change attempt for user begins: wait for the user's delivery lock (a
  * flush sending an older entry), record a new seq (*seq, may be NULL) and
@@ -127,16 +127,16 @@ enum queue_result queue_put(const struct config *cfg, const struct queue_entry *
  * another error (the entry is removed if it can be, even when the record
  * could not be written). */
 enum queue_result queue_attempt(const struct config *cfg, const char *user, long long deadline_ms,
-		  long long *seq, char *err, size_t errsize);
+				long long *seq, char *err, size_t errsize);
 /* queue_attempt without the seq. */
-enum queue_result queue_remove(const struct config *cfg, const char *user, long long deadline_ms, char *err,
-		 size_t errsize);
+enum queue_result queue_remove(const struct config *cfg, const char *user, long long deadline_ms,
+			       char *err, size_t errsize);
 
 /* The user's delivery lock: a flush holds it from its claim to done or
  * release (every resend of one set-password inside). An fd for
  * queue_user_unlock, -2 when not had by deadline_ms, -1 on an error. */
-int queue_user_lock(const struct config *cfg, const char *user, long long deadline_ms,
-		    char *err, size_t errsize);
+int queue_user_lock(const struct config *cfg, const char *user, long long deadline_ms, char *err,
+		    size_t errsize);
 void queue_user_unlock(int fd);
 
 /* All entries, oldest first (*n of them; free with queue_list_free). Files
@@ -149,8 +149,8 @@ struct queue_list {
 	size_t inflight; /* .inflight files: interrupted deliveries */
 };
 int queue_list(const struct config *cfg, struct queue_list *out,
-	       void (*on_bad)(void *ctx, const char *file, const char *why), void *ctx,
-	       char *err, size_t errsize);
+	       void (*on_bad)(void *ctx, const char *file, const char *why), void *ctx, char *err,
+	       size_t errsize);
 void queue_list_free(struct queue_list *l);
 
 /* How many entries wait, and since when, without reading them (a file's
@@ -169,11 +169,11 @@ int queue_summary(const struct config *cfg, struct queue_summary *out, char *err
  * put it back unless a newer entry or attempt exists. drop: remove the
  * entry if it is still e->seq (0), 1 as for claim. */
 enum queue_result queue_claim(const struct config *cfg, const struct queue_entry *e, char *err,
-		size_t errsize);
+			      size_t errsize);
 int queue_done(const struct config *cfg, const char *user, char *err, size_t errsize);
 int queue_release(const struct config *cfg, const char *user, char *err, size_t errsize);
 enum queue_result queue_drop(const struct config *cfg, const struct queue_entry *e, char *err,
-	       size_t errsize);
+			     size_t errsize);
 
 /* Interrupted deliveries: each .inflight file's entry (as far as it can be
  * read) is passed to cb, then the file is removed. Returns the count, -1. */
