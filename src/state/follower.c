@@ -441,8 +441,7 @@ static void drain_followed(void *vctx, const char *request_id, const char *user)
 /* One delivery pass over the queue, paced by the host's budget (deliveries
  * before status polls: the polls wait while it runs). Sets when the next
  * pass may run. */
-static void drain_pass(const struct config *cfg, const struct log_ctx *lc, struct drain_state *d,
-		       size_t entries)
+static void drain_pass(const struct config *cfg, const struct log_ctx *lc, struct drain_state *d)
 {
 	struct drain_ctx dc = { .cfg = cfg, .lc = lc };
 	struct change_flush_result res;
@@ -479,15 +478,25 @@ static void drain_pass(const struct config *cfg, const struct log_ctx *lc, struc
 		d->backoff_s = DRAIN_BACKOFF_MAX_S;
 	d->at_ms = now + (long long)d->backoff_s * 1000;
 	d->stuck = true;
-	d->stuck_entries = entries;
+	d->stuck_entries = res.remaining; /* what is still queued after it */
 }
 
 /* Is there queue work this follower should stay for? Not when the last
  * pass got nowhere and nothing was queued since (the flush timer and the
- * next change's follower take it from there). */
+ * next change's follower take it from there; a follower that stays for its
+ * polls tries again after the backoff). */
 static bool drain_wanted(const struct drain_state *d, size_t entries)
 {
 	return entries > 0 && (!d->stuck || entries > d->stuck_entries);
+}
+
+/* Is a pass due now? After its wait, or at once when new entries came
+ * while it was stuck. */
+static bool drain_due(const struct drain_state *d, size_t entries, long long now)
+{
+	if (entries == 0)
+		return false;
+	return now >= d->at_ms || (d->stuck && entries > d->stuck_entries);
 }
 
 /* What identifies one version of the configuration file. */
@@ -567,10 +576,8 @@ int follower_run(const struct config *cfg, const char *config_path, const struct
 			goto done;
 		}
 		entries = queue_entries(cfg, lc);
-		if (drain_wanted(&drain, entries) && io_now_ms() >= drain.at_ms) {
-			if (drain.stuck)
-				drain.stuck = false; /* new entries: try again now */
-			drain_pass(cfg, lc, &drain, entries);
+		if (drain_due(&drain, entries, io_now_ms())) {
+			drain_pass(cfg, lc, &drain);
 			entries = queue_entries(cfg, lc);
 		}
 		n = scan_pending(cfg, dir, &table, lc);
