@@ -133,6 +133,13 @@ syslog_since "$logmark" | _grep -q 'event=queue_delivered ' ||
 	fail "burst: the queue was not delivered by the follower"
 log "ok: burst: all 12 arrived once, $nq through the queue without a flush; $ref of $total answered 429"
 wait_no_follower 60 || fail "burst: the follower is still running"
+# The follower's polls gave way to the deliveries, and caught up: every
+# change's final state is logged.
+for ((i = 1; i <= 12; i++)); do
+	u=$(printf 'burst%02d' "$i")
+	syslog_since "$logmark" | _grep -qE "event=final user=$u .*state=FINISHED" ||
+		fail "burst: no final state logged for $u"
+done
 
 # 3. A 429 with Retry-After 4 to one change holds the next one.
 write_config 'on_error = queue' 'rate_limit = 10/2' 'timeout = 2'
