@@ -303,8 +303,10 @@ static void parse_metrics(const char *text, struct parsed *p)
 				assert_true(n > 6 && strcmp(buf + 7 + n - 6, "_total") == 0);
 			}
 			assert_true(p->n_types < 32);
-			snprintf(p->type_name[p->n_types], sizeof p->type_name[0], "%s", buf + 7);
-			snprintf(p->type_kind[p->n_types], sizeof p->type_kind[0], "%s", sp + 1);
+			assert_true(strlen(buf + 7) < sizeof p->type_name[0]);
+			assert_true(strlen(sp + 1) < sizeof p->type_kind[0]);
+			memcpy(p->type_name[p->n_types], buf + 7, strlen(buf + 7) + 1);
+			memcpy(p->type_kind[p->n_types], sp + 1, strlen(sp + 1) + 1);
 			p->n_types++;
 		} else {
 			struct sample *s = &p->samples[p->n_samples];
