@@ -250,6 +250,12 @@ isc_at=$(line_of "^password[[:space:]]+optional[[:space:]]+$(re_escape "$INST/pa
 # success of either jumps over pam_deny), pam_isc after.
 _grep -E '^password' "$CP" | sed "s#$INST/##; s# config=[^ ]* helper=[^ ]*##" >"$T/stack"
 log "ok: common-password by pam-auth-update: $(tr '\t' ' ' <"$T/stack" | tr -s ' ' | oneline)"
+# The example shipped for this stack is what pam-auth-update wrote.
+SNIPPET=$top_srcdir/conf/pam.d-common-password-ldap-snippet
+[ -f "$SNIPPET" ] || hard_error "$SNIPPET is missing"
+_grep -E '^password' "$SNIPPET" | tr -s ' \t' ' ' >"$T/snippet.stack"
+tr -s ' \t' ' ' <"$T/stack" | cmp -s - "$T/snippet.stack" ||
+	fail "${SNIPPET#"$top_srcdir"/} differs from the stack pam-auth-update wrote: $(tr -s ' \t' ' ' <"$T/stack" | oneline)"
 
 # --- the user changes the password with the real setuid passwd ------------------------------
 # ldap_passwd NAME OLD NEW: the user runs passwd on a pty (tests/pty_dialog.exp),
