@@ -174,7 +174,8 @@ for page in man5/pam_isc.conf.5 man8/pam_isc.8 man8/pam_isc_ctl.8; do
 	grep -qE " /usr/share/man/$page(\.gz|\.bz2|\.xz|\.zst)?\$" "$work/contents" || fail "no man page $page"
 done
 grep -qE " /usr/share/licenses/pam_isc/LICENSE\$" "$work/contents" || fail "no %license LICENSE"
-for d in README.md NEWS isc-api.md examples/pam_isc.conf examples/pam.d-common-password-veto-snippet; do
+for d in README.md NEWS isc-api.md examples/pam_isc.conf examples/pam.d-common-password-veto-snippet \
+	examples/pam.d-common-password-ldap-snippet; do
 	grep -qE " /usr/share/doc/pam_isc/$d\$" "$work/contents" || fail "no doc $d"
 done
 ! grep -qE '\.la$|/usr/local/|/pam-configs' "$work/contents" ||

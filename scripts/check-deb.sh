@@ -137,6 +137,7 @@ has -rw-r--r-- /usr/lib/tmpfiles.d/pam_isc.conf
 has -rw------- /etc/security/pam_isc.conf
 has -rw-r--r-- /usr/share/doc/libpam-isc/copyright
 has -rw-r--r-- /usr/share/doc/libpam-isc/examples/pam.d-common-password-veto-snippet
+has -rw-r--r-- /usr/share/doc/libpam-isc/examples/pam.d-common-password-ldap-snippet
 ! grep -qE '\.la$|/usr/local/' "$work/contents" || fail "the package has .la files or /usr/local paths"
 if [ -d "$top/man" ]; then
 	for page in man8/pam_isc.8 man5/pam_isc.conf.5 man8/pam_isc_ctl.8; do

@@ -34,6 +34,18 @@ packages=(
 # later boot. None of these packages ships or edits anything in /etc/pam.d.
 selinux_packages=(selinux-policy-dev selinux-policy-default policycoreutils semodule-utils setools)
 packages+=("${selinux_packages[@]}")
+# The directory test (tests/integration/ldap_passwd.sh): a real slapd with the
+# user, nslcd with pam_ldap (libpam-ldapd) and the NSS module (libnss-ldapd)
+# in front of it, ldapwhoami and slappasswd (ldap-utils, slapd). The test
+# runs its own slapd and nslcd with its own configuration in its private
+# namespaces; the machine gets none of them as a service. Installing them
+# would, left alone: start a system slapd and nslcd, have slapd's postinst
+# create a database under /var/lib/ldap, have libpam-ldapd's postinst run
+# pam-auth-update (which rewrites /etc/pam.d/common-* with pam_ldap in them)
+# and libnss-ldapd's postinst add "ldap" to /etc/nsswitch.conf. Each is
+# prevented or undone below (ldap_guard_*).
+ldap_packages=(slapd ldap-utils nslcd libpam-ldapd libnss-ldapd)
+packages+=("${ldap_packages[@]}")
 # --extra: what scripts/ci-extra.sh and --enable-fuzzing need on top
 # (clang with libFuzzer, valgrind, cppcheck for make check-cppcheck; gcc's
 # ASan/UBSan come with build-essential).
@@ -70,5 +82,74 @@ for p in "${missing[@]}"; do
 	esac
 done
 export DEBIAN_FRONTEND=noninteractive
+
+# --- guard around the directory packages (see ldap_packages) --------------------
+ldap_missing=0
+for p in "${missing[@]}"; do
+	case " ${ldap_packages[*]} " in *" $p "*) ldap_missing=1 ;; esac
+done
+ldap_saved=
+ldap_policy_rc=0
+ldap_guard_before() {
+	local f
+	[ "$ldap_missing" = 1 ] || return 0
+	# The machine's PAM and NSS configuration, to compare and put back after.
+	ldap_saved=$(mktemp -d /tmp/install-deps-ldap.XXXXXX)
+	for f in /etc/nsswitch.conf /etc/pam.d/common-*; do
+		[ -f "$f" ] && cp -a "$f" "$ldap_saved/$(basename "$f")"
+	done
+	# No daemon started by a postinst: invoke-rc.d asks policy-rc.d, and
+	# 101 means "not allowed". Only our own file is removed afterwards.
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
+		printf '#!/bin/sh\n# pam_isc install-deps.sh: no service starts during this install\nexit 101\n' \
+			>/usr/sbin/policy-rc.d
+		chmod 0755 /usr/sbin/policy-rc.d
+		ldap_policy_rc=1
+	fi
+	# The daemons that already run (they are not ours to stop).
+	pgrep -x 'slapd|nslcd' >"$ldap_saved/pids.before" || true
+	# Answers for the postinsts: slapd creates no database (the test brings
+	# its own), libnss-ldapd adds ldap to no nsswitch.conf line.
+	debconf-set-selections <<-'EOF'
+		slapd slapd/no_configuration boolean true
+		libnss-ldapd libnss-ldapd/nsswitch multiselect
+		nslcd nslcd/ldap-uris string ldap://127.0.0.1/
+		nslcd nslcd/ldap-base string dc=example,dc=com
+	EOF
+}
+ldap_guard_after() {
+	local f orig pid
+	[ "$ldap_missing" = 1 ] || return 0
+	[ "$ldap_policy_rc" = 0 ] || rm -f /usr/sbin/policy-rc.d
+	# libpam-ldapd's profile is named "ldap" (/usr/share/pam-configs/ldap):
+	# take it out of common-* again. --package: no question, and the
+	# profile stays available for an administrator who wants it.
+	if [ -f /usr/share/pam-configs/ldap ]; then
+		pam-auth-update --package --remove ldap
+	fi
+	for f in "$ldap_saved"/*; do
+		case ${f##*/} in
+		pids.before) continue ;;
+		nsswitch.conf) orig=/etc/nsswitch.conf ;;
+		*) orig=/etc/pam.d/${f##*/} ;;
+		esac
+		if ! cmp -s "$f" "$orig"; then
+			cp -a "$f" "$orig"
+			echo "install-deps: put back the machine's $orig (a package had changed it)" >&2
+		fi
+	done
+	# Anything that started all the same (a postinst not asking
+	# policy-rc.d): only the new pids.
+	for pid in $(pgrep -x 'slapd|nslcd' || true); do
+		if ! grep -qx "$pid" "$ldap_saved/pids.before"; then
+			echo "install-deps: stopping $(cat "/proc/$pid/comm" 2>/dev/null) (pid $pid), started by its package" >&2
+			kill "$pid" 2>/dev/null || true
+		fi
+	done
+	rm -rf "$ldap_saved"
+}
+
+ldap_guard_before
+trap 'ldap_guard_after' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1107,3 +1107,114 @@ wait_for_pid() {
 helper_pid() {
 	wait_for_pid "pam_isc_helper chauthtok" "${1:-10}"
 }
+
+# ---------------------------------------------------------------------------
+# the real system's files, privately (real_passwd.sh, ldap_passwd.sh)
+#
+# For the tests that run the real setuid passwd and friends, which read and
+# write the fixed paths /etc/shadow, /etc/pam.d, /run/... : copies bound over
+# the originals in the test's private mount namespace, so that whatever they
+# write vanishes with the test. host_state records the host's files before
+# and (after unmount_all) after, for the test to compare.
+
+_isc_mounts=()
+
+# bind_copy DIR: a copy of DIR ($T/copy_DIR_WITH_UNDERSCORES), bound over DIR.
+bind_copy() {
+	local dir=$1 copy
+	copy=$T/copy$(printf '%s' "$dir" | tr / _)
+	cp -a "$dir" "$copy" || hard_error "cannot copy $dir"
+	mount --bind "$copy" "$dir" || hard_error "cannot bind a copy over $dir"
+	_isc_mounts+=("$dir")
+}
+
+# empty_tmpfs DIR: an empty tmpfs over DIR.
+empty_tmpfs() {
+	local d keep=() fds=() fd i
+	# A build or source tree (or $T) under DIR (a clone in /home, say) is
+	# bound back over the tmpfs, outermost first.
+	for d in $(printf '%s\n' "$T" "$top_srcdir" "$top_builddir" | sort -u); do
+		case $d in "$1"/*) keep+=("$d") ;; esac
+	done
+	for d in "${keep[@]}"; do
+		exec {fd}<"$d" || hard_error "cannot open $d"
+		fds+=("$fd")
+	done
+	mount -t tmpfs -o mode=0755,size=16m,nosuid,nodev tmpfs "$1" ||
+		hard_error "cannot mount a tmpfs over $1"
+	_isc_mounts+=("$1")
+	for i in "${!keep[@]}"; do
+		mkdir -p "${keep[$i]}" &&
+			mount --no-canonicalize --bind "/proc/self/fd/${fds[$i]}" "${keep[$i]}" ||
+			hard_error "cannot bind ${keep[$i]} back over the tmpfs on $1"
+		eval "exec ${fds[$i]}<&-"
+		_isc_mounts+=("${keep[$i]}")
+	done
+}
+
+# private_run_dir NAME: an empty /run/NAME of our own (a daemon's socket
+# directory, compiled into it and its clients). When the host has one, a
+# tmpfs goes over it. When not, creating it would create it on the host:
+# instead a tmpfs with the host's /run entries bound into it (the way
+# _isc_private_dev builds /dev) and an empty NAME is moved over /run.
+private_run_dir() {
+	local name=$1 d=$T/run.ns e
+	if [ -d "/run/$name" ]; then
+		empty_tmpfs "/run/$name"
+		return 0
+	fi
+	mkdir "$d" || hard_error "cannot create $d"
+	mount -t tmpfs -o mode=0755,size=16m,nosuid,nodev tmpfs "$d" || hard_error "cannot mount a tmpfs on $d"
+	for e in /run/* /run/.[!.]*; do
+		[ -e "$e" ] || [ -L "$e" ] || continue
+		if [ -L "$e" ]; then
+			cp -P "$e" "$d/" || hard_error "cannot copy the link $e"
+		elif [ -d "$e" ]; then
+			mkdir "$d/${e##*/}" && mount --rbind "$e" "$d/${e##*/}" || hard_error "cannot bind $e"
+		else
+			: >"$d/${e##*/}" && mount --bind "$e" "$d/${e##*/}" || hard_error "cannot bind $e"
+		fi
+	done
+	mkdir -m 0755 "$d/$name" || hard_error "cannot create $d/$name"
+	mount --move "$d" /run || hard_error "cannot move the private /run into place"
+	_isc_mounts+=(/run)
+}
+
+# unmount_all: take bind_copy's, empty_tmpfs's and private_run_dir's mounts
+# down, last first (the host's files show through again).
+unmount_all() {
+	local i
+	for ((i = ${#_isc_mounts[@]} - 1; i >= 0; i--)); do
+		umount -R "${_isc_mounts[$i]}" 2>/dev/null || umount -R -l "${_isc_mounts[$i]}" ||
+			fail "cannot unmount ${_isc_mounts[$i]}"
+	done
+	_isc_mounts=()
+}
+
+# host_state [PATH...]: what a test of the real passwd (or a bug in it) could
+# write to if a mount did not hold: the account databases, the PAM
+# configuration and pam-auth-update's state, and each PATH (a file's
+# checksum, a directory's names). Names are listed too, so that a new file (a
+# lock, nshadow, a common-* backup) counts as a change.
+host_state() {
+	local p
+	(
+		cd /etc &&
+			sha256sum passwd passwd- shadow shadow- group group- gshadow gshadow- \
+				subuid subgid login.defs nsswitch.conf pam.d/* 2>/dev/null
+		sha256sum /var/lib/pam/* /usr/share/pam-configs/* 2>/dev/null
+		ls -A /etc | _grep -E '^(\.pwd\.lock|n?(passwd|shadow|group|gshadow)|sub[ug]id|.*\.lock)'
+		ls -A /etc/pam.d /etc/security /var/lib/pam /usr/share/pam-configs /home /var/mail
+		stat -c '%n %a %u %g' /etc/shadow /etc/passwd
+		for p in "$@"; do
+			if [ -d "$p" ]; then
+				printf '%s:\n' "$p"
+				ls -A "$p"
+			elif [ -e "$p" ]; then
+				sha256sum "$p"
+			else
+				printf '%s: absent\n' "$p"
+			fi
+		done
+	) || true
+}
