@@ -1107,3 +1107,80 @@ wait_for_pid() {
 helper_pid() {
 	wait_for_pid "pam_isc_helper chauthtok" "${1:-10}"
 }
+
+# ---------------------------------------------------------------------------
+# private copies of the host's files (for the tests that run the system's own
+# programs: real passwd, su, sshd)
+#
+# A test that lets setuid programs or daemons write the account databases and
+# the PAM configuration gives them copies instead: bind_copy DIR puts a copy
+# of DIR over DIR, empty_tmpfs DIR an empty tmpfs, both in the test's private
+# mount namespace only. host_state prints what of the host such a test could
+# change (run it before, and after unmount_all, and compare).
+
+_isc_private_mounts=()
+
+# bind_copy DIR: a copy of DIR (in $T), bound over DIR.
+bind_copy() {
+	local dir=$1 copy
+	[ "${_ISC_IN_NS:-0}" = 1 ] || hard_error "bind_copy needs the private mount namespace"
+	copy=$T/copy$(printf '%s' "$dir" | tr / _)
+	cp -a "$dir" "$copy" || hard_error "cannot copy $dir"
+	mount --bind "$copy" "$dir" || hard_error "cannot bind a copy over $dir"
+	_isc_private_mounts+=("$dir")
+}
+
+# empty_tmpfs DIR: an empty tmpfs over DIR.
+empty_tmpfs() {
+	local d keep=() fds=() fd i
+	[ "${_ISC_IN_NS:-0}" = 1 ] || hard_error "empty_tmpfs needs the private mount namespace"
+	# A build or source tree (or $T) under DIR (a clone in /home, say) is
+	# bound back over the tmpfs, outermost first.
+	for d in $(printf '%s\n' "$T" "$top_srcdir" "$top_builddir" | sort -u); do
+		case $d in "$1"/*) keep+=("$d") ;; esac
+	done
+	for d in "${keep[@]}"; do
+		exec {fd}<"$d" || hard_error "cannot open $d"
+		fds+=("$fd")
+	done
+	mount -t tmpfs -o mode=0755,size=16m,nosuid,nodev tmpfs "$1" ||
+		hard_error "cannot mount a tmpfs over $1"
+	_isc_private_mounts+=("$1")
+	for i in "${!keep[@]}"; do
+		mkdir -p "${keep[$i]}" &&
+			mount --no-canonicalize --bind "/proc/self/fd/${fds[$i]}" "${keep[$i]}" ||
+			hard_error "cannot bind ${keep[$i]} back over the tmpfs on $1"
+		eval "exec ${fds[$i]}<&-"
+		_isc_private_mounts+=("${keep[$i]}")
+	done
+}
+
+# unmount_all: take the mounts of bind_copy and empty_tmpfs down, last
+# first (the host's files show through again).
+unmount_all() {
+	local i
+	for ((i = ${#_isc_private_mounts[@]} - 1; i >= 0; i--)); do
+		umount "${_isc_private_mounts[$i]}" 2>/dev/null || umount -l "${_isc_private_mounts[$i]}" ||
+			fail "cannot unmount ${_isc_private_mounts[$i]}"
+	done
+	_isc_private_mounts=()
+}
+
+# host_state [FILE...]: checksums and listings of everything such a test (or
+# a bug in it) could write to if a mount did not hold: the account
+# databases, the PAM configuration and pam-auth-update's state, and the
+# FILEs given. Names are listed too, so a new file (a lock, nshadow, a
+# common-* backup) counts as a change. (debconf's database is not compared:
+# any package installed on the host meanwhile changes it.)
+host_state() {
+	(
+		cd /etc &&
+			sha256sum passwd passwd- shadow shadow- group group- gshadow gshadow- \
+				subuid subgid login.defs nsswitch.conf pam.d/* 2>/dev/null
+		sha256sum /var/lib/pam/* /usr/share/pam-configs/* 2>/dev/null
+		[ $# -eq 0 ] || sha256sum "$@" 2>/dev/null
+		ls -A /etc | _grep -E '^(\.pwd\.lock|n?(passwd|shadow|group|gshadow)|sub[ug]id|.*\.lock)'
+		ls -A /etc/pam.d /etc/security /var/lib/pam /usr/share/pam-configs /home /var/mail
+		stat -c '%n %a %u %g' /etc/shadow /etc/passwd
+	) || true
+}

@@ -45,73 +45,18 @@ PROFILE=$top_srcdir/conf/pam-configs/isc
 [ -f "$PROFILE" ] || hard_error "$PROFILE is missing"
 
 # --- the host's files, before ---------------------------------------------------
-# Everything this test (or a bug in it) could write to if a bind mount did not
-# hold: the account databases, the PAM configuration and pam-auth-update's
-# state. Names are listed too, so a new file (a lock, nshadow, a common-*
-# backup) counts as a change. (debconf's database is bound over too, but not
-# compared: any package installed on the host meanwhile changes it.)
+# (host_state, bind_copy, empty_tmpfs and unmount_all: tests/lib.sh)
 HOST_DIRS=(/etc /var/lib/pam /var/cache/debconf /usr/share/pam-configs)
-host_state() {
-	(
-		cd /etc &&
-			sha256sum passwd passwd- shadow shadow- group group- gshadow gshadow- \
-				subuid subgid login.defs nsswitch.conf pam.d/* 2>/dev/null
-		sha256sum /var/lib/pam/* /usr/share/pam-configs/* 2>/dev/null
-		ls -A /etc | _grep -E '^(\.pwd\.lock|n?(passwd|shadow|group|gshadow)|sub[ug]id|.*\.lock)'
-		ls -A /etc/pam.d /etc/security /var/lib/pam /usr/share/pam-configs /home /var/mail
-		stat -c '%n %a %u %g' /etc/shadow /etc/passwd
-	) || true
-}
 host_state >"$T/host.before"
 [ -s "$T/host.before" ] || hard_error "could not read the host's /etc"
 
 # --- private copies ------------------------------------------------------------
-_rp_mounts=()
-bind_copy() { # DIR: a copy of DIR, bound over DIR
-	local dir=$1 copy
-	copy=$T/copy$(printf '%s' "$dir" | tr / _)
-	cp -a "$dir" "$copy" || hard_error "cannot copy $dir"
-	mount --bind "$copy" "$dir" || hard_error "cannot bind a copy over $dir"
-	_rp_mounts+=("$dir")
-}
-empty_tmpfs() { # DIR: an empty tmpfs over DIR
-	local d keep=() fds=() fd i
-	# A build or source tree (or $T) under DIR (a clone in /home, say) is
-	# bound back over the tmpfs, outermost first.
-	for d in $(printf '%s\n' "$T" "$top_srcdir" "$top_builddir" | sort -u); do
-		case $d in "$1"/*) keep+=("$d") ;; esac
-	done
-	for d in "${keep[@]}"; do
-		exec {fd}<"$d" || hard_error "cannot open $d"
-		fds+=("$fd")
-	done
-	mount -t tmpfs -o mode=0755,size=16m,nosuid,nodev tmpfs "$1" ||
-		hard_error "cannot mount a tmpfs over $1"
-	_rp_mounts+=("$1")
-	for i in "${!keep[@]}"; do
-		mkdir -p "${keep[$i]}" &&
-			mount --no-canonicalize --bind "/proc/self/fd/${fds[$i]}" "${keep[$i]}" ||
-			hard_error "cannot bind ${keep[$i]} back over the tmpfs on $1"
-		eval "exec ${fds[$i]}<&-"
-		_rp_mounts+=("${keep[$i]}")
-	done
-}
 for d in "${HOST_DIRS[@]}"; do
 	bind_copy "$d"
 done
 empty_tmpfs /home
 empty_tmpfs /var/log
 [ -d /var/mail ] && empty_tmpfs /var/mail
-
-# Take our mounts down (the host's files show through again).
-unmount_all() {
-	local i
-	for ((i = ${#_rp_mounts[@]} - 1; i >= 0; i--)); do
-		umount "${_rp_mounts[$i]}" 2>/dev/null || umount -l "${_rp_mounts[$i]}" ||
-			fail "cannot unmount ${_rp_mounts[$i]}"
-	done
-	_rp_mounts=()
-}
 
 # --- the module, the helper and the profile ----------------------------------------
 INST=$T/inst
