@@ -141,7 +141,8 @@ start_sshd() {
 		"$SSHD" -D -e -f "$T/sshd/sshd_config" >>"$T/sshd.log" 2>&1 &
 		SSHD_PID=$!
 		_isc_pids+=("$SSHD_PID")
-		for ((i = 0; i < 100; i++)); do
+		# 20 s: a loaded machine (make -j check) can be slow to start it
+		for ((i = 0; i < 200; i++)); do
 			_grep -q "Server listening on 127.0.0.1 port $SSH_PORT" "$T/sshd.log" && return 0
 			kill -0 "$SSHD_PID" 2>/dev/null || break
 			sleep 0.1
