@@ -20,6 +20,10 @@ packages=(
 	# (tests/service_client.py) and starts it as systemd would
 	# (systemd-socket-activate, from systemd)
 	python3 systemd
+	# tests/integration/ssh_expired.sh: an expired password changed at an SSH
+	# login, with a real sshd of its own on loopback (the ssh client too).
+	# Installing the server must not start the machine's own sshd: see below.
+	openssh-server openssh-client
 )
 # The SELinux policy module (selinux/) and its test
 # (tests/integration/selinux_policy.sh): the reference policy's development
@@ -81,6 +85,28 @@ for p in "${missing[@]}"; do
 		;;
 	esac
 done
+# openssh-server's postinst starts the machine's sshd through its init
+# script (and generates host keys in /etc/ssh, which is harmless). The tests
+# run their own sshd; a listening sshd on the machine is nobody's wish. A
+# policy-rc.d that says 101 ("action forbidden") keeps invoke-rc.d from
+# starting it; one is written only when the machine has none, and removed
+# again. Should an sshd start anyway, exactly the one that was not running
+# before (its pid file) is stopped.
+policy_rc=/usr/sbin/policy-rc.d
+own_policy_rc=0
+sshd_before=
+case " ${missing[*]} " in
+*" openssh-server "*)
+	sshd_before=$(cat /run/sshd.pid 2>/dev/null || true)
+	if [ ! -e "$policy_rc" ]; then
+		printf '#!/bin/sh\n# pam_isc scripts/install-deps.sh: no service starts while it installs\nexit 101\n' \
+			>"$policy_rc"
+		chmod 0755 "$policy_rc"
+		own_policy_rc=1
+		trap 'rm -f "$policy_rc"' EXIT
+	fi
+	;;
+esac
 export DEBIAN_FRONTEND=noninteractive
 
 # --- guard around the directory packages (see ldap_packages) --------------------
@@ -153,3 +179,17 @@ ldap_guard_before
 trap 'ldap_guard_after' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ "$own_policy_rc" = 1 ]; then
+	rm -f "$policy_rc"
+	trap - EXIT
+fi
+case " ${missing[*]} " in
+*" openssh-server "*)
+	sshd_after=$(cat /run/sshd.pid 2>/dev/null || true)
+	if [ -n "$sshd_after" ] && [ "$sshd_after" != "$sshd_before" ] &&
+		[ "$(cat "/proc/$sshd_after/comm" 2>/dev/null)" = sshd ]; then
+		echo "install-deps: stopping the sshd (pid $sshd_after) the package started"
+		kill -TERM "$sshd_after"
+	fi
+	;;
+esac

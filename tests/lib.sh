@@ -1109,7 +1109,7 @@ helper_pid() {
 }
 
 # ---------------------------------------------------------------------------
-# the real system's files, privately (real_passwd.sh, ldap_passwd.sh)
+# the real system's files, privately (real_passwd.sh, ldap_passwd.sh, ssh_expired.sh)
 #
 # For the tests that run the real setuid passwd and friends, which read and
 # write the fixed paths /etc/shadow, /etc/pam.d, /run/... : copies bound over
@@ -1122,6 +1122,7 @@ _isc_mounts=()
 # bind_copy DIR: a copy of DIR ($T/copy_DIR_WITH_UNDERSCORES), bound over DIR.
 bind_copy() {
 	local dir=$1 copy
+	[ "${_ISC_IN_NS:-0}" = 1 ] || hard_error "bind_copy needs the private mount namespace"
 	copy=$T/copy$(printf '%s' "$dir" | tr / _)
 	cp -a "$dir" "$copy" || hard_error "cannot copy $dir"
 	mount --bind "$copy" "$dir" || hard_error "cannot bind a copy over $dir"
@@ -1131,6 +1132,7 @@ bind_copy() {
 # empty_tmpfs DIR: an empty tmpfs over DIR.
 empty_tmpfs() {
 	local d keep=() fds=() fd i
+	[ "${_ISC_IN_NS:-0}" = 1 ] || hard_error "empty_tmpfs needs the private mount namespace"
 	# A build or source tree (or $T) under DIR (a clone in /home, say) is
 	# bound back over the tmpfs, outermost first.
 	for d in $(printf '%s\n' "$T" "$top_srcdir" "$top_builddir" | sort -u); do
