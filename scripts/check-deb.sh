@@ -50,6 +50,10 @@ if [ "${_CHECK_DEB_IN_NS:-0}" = 1 ]; then
 	cp -a "$root/lib/systemd/system/." "$(realpath /lib/systemd/system)/"
 	mount -t tmpfs -o mode=0755,size=16m tmpfs /run
 	export DEBIAN_FRONTEND=noninteractive
+	# What pam-auth-update makes of the machine's profiles without ours
+	# (another package's profile may be pending, enabled at its next run):
+	# the postinst below must change nothing of that.
+	pam-auth-update --package
 	cp /etc/pam.d/common-password "$work/common-password.orig"
 	# A maintainer script with the environment dpkg gives it.
 	maint() {

@@ -148,10 +148,15 @@ ldap_guard_after() {
 	[ "$ldap_missing" = 1 ] || return 0
 	[ "$ldap_policy_rc" = 0 ] || rm -f /usr/sbin/policy-rc.d
 	# libpam-ldapd's profile is named "ldap" (/usr/share/pam-configs/ldap):
-	# take it out of common-* again. --package: no question, and the
-	# profile stays available for an administrator who wants it.
+	# take it out of common-* again, and keep it out: --disable records it
+	# as disabled in debconf (libpam-runtime/profiles), so that the next
+	# package whose postinst runs pam-auth-update --package does not turn
+	# pam_ldap on in the machine's common-* (--package --remove alone
+	# leaves it among the enabled profiles). The profile stays available
+	# for an administrator who wants it, and for the directory test, which
+	# enables it in its private copy of /etc.
 	if [ -f /usr/share/pam-configs/ldap ]; then
-		pam-auth-update --package --remove ldap
+		DEBIAN_FRONTEND=noninteractive pam-auth-update --disable ldap
 	fi
 	for f in "$ldap_saved"/*; do
 		case ${f##*/} in
