@@ -376,7 +376,7 @@ rate_judge() {
 # queues a change). KIND process: a pamtester each; batch: one bench_batch.
 rate_in_a_row() {
 	local kind=$1 label=$2 d=$T/rate_$1 svc=rate_$1 prefix mark logmark t0 t1 tend s e
-	local wait_us=0 line counts api tok a429 t429 arrived lost dup queued floor u
+	local wait_us=0 line api tok a429 t429 lost dup queued floor u
 	ROW="$label"
 	rate_server "$d" --rate-limit "$RATE_LIMIT"
 	rate_conf "$d" "rate_limit = $RATE_LIMIT" "on_error = queue" \
@@ -406,7 +406,7 @@ rate_in_a_row() {
 		wait_us=$(awk -v m="$(field max_ms <<<"$line")" 'BEGIN { printf "%d", m * 1000 }')
 	fi
 	tend=$(rate_wait "$RS_EVENTS" "$d/hashes")
-	read -r arrived lost dup <<<"$(rate_arrived "$RS_EVENTS" "$d/hashes")"
+	read -r _ lost dup <<<"$(rate_arrived "$RS_EVENTS" "$d/hashes")"
 	read -r api tok a429 t429 _ <<<"$(rate_counts "$RS_EVENTS" "$mark")"
 	queued=$(log_count "$logmark" '(^|[ >:])event=queued user=b[0-9]+ ')
 	floor=$(window_floor $((2 * RATE_N)) "$RATE_LIMIT")
@@ -475,8 +475,8 @@ start_follower() {
 # started from the benchmark's namespaces (start_follower).
 fleet_row() {
 	local key=$1 label=$2 server_rate=$3 token_limit=$4 d=$T/fleet_$1 h hd prefix wprefix
-	local mark logmark t0 t1 tend pids=() rc api tok a429 t429 tokens arrived lost dup
-	local queued local_only wait_ms=0 m floor limit_args=() n=$((FLEET_HOSTS * FLEET_CHANGES))
+	local mark logmark t0 t1 tend pids=() rc api tok a429 t429 tokens lost dup
+	local queued local_only wait_ms=0 m floor r=- limit_args=() n=$((FLEET_HOSTS * FLEET_CHANGES))
 	ROW="fleet $label"
 	[ "$server_rate" = off ] || limit_args=(--rate-limit "$server_rate")
 	rate_server "$d" "${limit_args[@]}"
@@ -535,7 +535,7 @@ fleet_row() {
 		cmp -s <(sort "$d/h$h/hashes") <(sort "$d/h$h/batch.hashes") ||
 			hard_error "$ROW: host $h: bench_batch typed other passwords than expected"
 	done
-	read -r arrived lost dup <<<"$(rate_arrived "$RS_EVENTS" "$d/hashes")"
+	read -r _ lost dup <<<"$(rate_arrived "$RS_EVENTS" "$d/hashes")"
 	read -r api tok a429 t429 tokens <<<"$(rate_counts "$RS_EVENTS" "$mark")"
 	queued=$(log_count "$logmark" '(^|[ >:])event=queued user=b[0-9]+ ')
 	local_only=$(log_count "$logmark" '(^|[ >:])event=local_only user=b[0-9]+ ')
@@ -553,7 +553,8 @@ fleet_row() {
 	RT_ASHARE[$key]=$(pct "$a429" "$api")
 	RT_WAIT[$key]=$(awk -v m="$wait_ms" 'BEGIN { printf "%.1f", m / 1000 }')
 	RT_TIMEOUT[$key]=${RATE_TIMEOUT:-10}
-	out "| $label | $FLEET_HOSTS × $FLEET_CHANGES | $server_rate | $token_limit | $floor | ${RT_TIME[$key]} ($(secs $((t1 - t0)))) | $([ "$floor" = - ] && echo - || ratio "${RT_TIME[$key]}" "$floor") | $api + $tok | $a429 + $t429 | ${RT_ASHARE[$key]} / ${RT_SHARE[$key]} % | $tokens | $((n - queued)) / $queued | $lost | $dup | ${RT_WAIT[$key]} |"
+	[ "$floor" = - ] || r=$(ratio "${RT_TIME[$key]}" "$floor")
+	out "| $label | $FLEET_HOSTS × $FLEET_CHANGES | $server_rate | $token_limit | $floor | ${RT_TIME[$key]} ($(secs $((t1 - t0)))) | $r | $api + $tok | $a429 + $t429 | ${RT_ASHARE[$key]} / ${RT_SHARE[$key]} % | $tokens | $((n - queued)) / $queued | $lost | $dup | ${RT_WAIT[$key]} |"
 }
 
 rate_rows() {
