@@ -60,6 +60,14 @@ mkdir -p "$T/rows"
 R=$T/results.md
 : >"$R"
 out() { printf '%s\n' "$*" | tee -a "$R"; }
+header() {
+	out "# pam_isc benchmark ($BENCH_MODE)"
+	out ""
+	out "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+	out "- machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(uname -sr)"
+	out "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+	out "- $(curl --version | head -n 1 | cut -d' ' -f1-5); $(openssl version); $(jq --version)"
+}
 
 # The batch users: b0001 ... b1000, uids 20001 ...
 for ((i = 1; i <= BATCH_USERS; i++)); do
@@ -95,6 +103,7 @@ stats() {
 cpu_ms() { awk '{ s += $3 + $4 } END { printf "%.1f", s / NR / 1000 }' "$1"; }
 per() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+verdict() { if awk "BEGIN { exit !($1) }"; then echo met; else echo MISSED; fi; }
 
 # api_counts MARK [EVENTS_FILE]: "REQUESTS CONNECTIONS" since MARK, test
 # switches left out (server_control comes before the mark anyway).
@@ -230,6 +239,400 @@ batch_row() {
 	P50[batch$tag$k-$NET]=$b_p50_ms
 }
 
+# --- the request budget: rows against a server that limits ------------------
+# Each row has a fresh test server (empty windows) and fresh runtime_dir and
+# state_dir (an empty budget, no token, no queue); the server answers
+# set-password FINISHED, so no status poll is made and every request it
+# counts was spent on delivering the changes. What the rows show and how
+# their floors are computed: docs/performance.md, "Rate limit".
+if [ "$BENCH_MODE" = smoke ]; then
+	# The window and the timeout scaled down together (2 s, not 10), so that
+	# the same things happen as in the full rows (changes the budget cannot
+	# serve in time are queued, a follower delivers them) in seconds.
+	RATE_N=30 RATE_LIMIT=10/2 RATE_TIMEOUT=2
+	FLEET_HOSTS=4 FLEET_CHANGES=5 FLEET_TOKEN_LIMIT=2/2
+else
+	RATE_N=300 RATE_LIMIT=100/10 RATE_TIMEOUT=
+	FLEET_HOSTS=50 FLEET_CHANGES=20 FLEET_TOKEN_LIMIT=10/10
+fi
+# How long the queue may take to deliver what was queued, at most (s).
+RATE_WAIT_MAX=600
+# What a row found wrong (a password lost or delivered twice): the run
+# fails at its end, after the tables are written.
+RATE_BAD=()
+declare -A RT_TIME RT_FLOOR RT_SHARE RT_ASHARE RT_WAIT RT_LOST RT_DUP RT_TIMEOUT
+
+now_us() { local t=$EPOCHREALTIME; printf '%s' "${t//[^0-9]/}"; }
+secs() { awk -v a="$1" 'BEGIN { printf "%.1f", a / 1e6 }'; }
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b > 0 ? 100 * a / b : 0) }'; }
+
+# window_floor R N/W: the earliest moment (s after the first) the R-th of R
+# requests can go out when at most N go in any sliding W seconds: the
+# first N at 0, the next N as those leave the window, and so on.
+window_floor() {
+	local n=${2%/*} w=${2#*/}
+	echo $(((($1 + n - 1) / n - 1) * w))
+}
+
+# rate_server DIR [server args]: a fresh test server in DIR/server, with
+# set-password answered FINISHED; sets RS_URL, RS_CA, RS_EVENTS.
+rate_server() {
+	local d=$1 pid port
+	shift
+	mkdir -p "$d"
+	"$ISC_TEST_SERVER" --dir "$d/server" "$@" >"$d/server.out" 2>&1 &
+	pid=$!
+	_isc_pids+=("$pid")
+	port=$(_isc_wait_server "$d/server" "$pid" "test server in $d") || exit $?
+	RS_URL=https://127.0.0.1:$port
+	RS_CA=$d/server/ca.pem
+	RS_EVENTS=$d/server/events.log
+	rs_control '{"set_state": "FINISHED"}'
+}
+rs_control() { ISC_URL=$RS_URL ISC_CA=$RS_CA server_control "$1"; }
+
+# rate_conf DIR [lines...]: DIR/pam_isc.conf for the server of rate_server,
+# runtime_dir and state_dir under DIR; the defaults but for the lines given.
+rate_conf() {
+	local d=$1
+	shift
+	mkdir -p "$d/run"
+	chmod 0700 "$d/run"
+	[ -f "$T/secret" ] || (umask 077 && printf 'test-secret\n' >"$T/secret")
+	(
+		umask 077
+		printf '%s\n' "api_url = $RS_URL" "client_id = pam-isc-test" \
+			"client_secret_file = $T/secret" "source_name = Linux Hosts" \
+			"ca_file = $RS_CA" "runtime_dir = $d/run" "state_dir = $d/state" \
+			"min_uid = 1000" "skip_users = root" "$@"
+	) >"$d/pam_isc.conf"
+}
+
+# user_hashes PREFIX USERS: "USER SHA256" of each user's new password,
+# PREFIX-USER (as bench_batch makes them).
+user_hashes() {
+	local u
+	while read -r u; do
+		printf '%s %s\n' "$u" "$(sha256_of "$1-$u")"
+	done <"$2"
+}
+
+# rate_arrived EVENTS HASHES: "ARRIVED LOST DUPLICATES" over the users of
+# HASHES: ARRIVED those whose new password ISC accepted (a set-password
+# answered 202 that carried it), LOST the others, DUPLICATES those with
+# more than one accepted set-password. Other users' events are left out.
+rate_arrived() {
+	{ _grep -E '^set user=[^ ]+ .*status=202' "$1" || true; } |
+		sed -E 's/^set user=([^ ]+) .*decrypted_sha256=([0-9a-f]+) .*/\1 \2/' |
+		awk 'FNR == NR { want[$1] = $2; next }
+		     ($1 in want) { n[$1]++; if ($2 == want[$1]) ok[$1] = 1 }
+		     END { for (u in want) { if (u in ok) got++; else lost++; if (n[u] > 1) dup++ }
+			   printf "%d %d %d\n", got, lost, dup }' "$2" -
+}
+
+# rate_wait EVENTS HASHES: until every user of HASHES has arrived, at most
+# RATE_WAIT_MAX s; prints the time (now_us) it saw them all (or gave up),
+# an upper bound of when the last one was accepted.
+rate_wait() {
+	local start now got n
+	n=$(wc -l <"$2")
+	start=$(now_us)
+	while :; do
+		read -r got _ <<<"$(rate_arrived "$1" "$2")"
+		now=$(now_us)
+		[ "$got" -ge "$n" ] && break
+		[ $((now - start)) -ge $((RATE_WAIT_MAX * 1000000)) ] && break
+		sleep 0.1
+	done
+	printf '%s' "$now"
+}
+
+# rate_counts EVENTS MARK: "API TOKEN API_429 TOKEN_429 TOKENS" since MARK:
+# API requests (lookup, set-password, status), token requests, the 429s
+# of the server's limiters for each, and the tokens it issued.
+rate_counts() {
+	tail -n "+$(($2 + 1))" "$1" | awk '
+		/^request / && / path=\/oauth\/token / { t++; if (/ status=200$/) tok++; next }
+		/^request / && / path=[^ ]*(query-password-info|set-password|password-change-status)/ { a++ }
+		/^rate_limited endpoint=token / { t429++ }
+		/^rate_limited endpoint=(lookup|set|status) / { a429++ }
+		END { printf "%d %d %d %d %d\n", a, t, a429, t429, tok }'
+}
+
+# log_count MARK PATTERN: syslog lines since MARK matching PATTERN.
+log_count() { syslog_since "$1" | { _grep -cE -- "$2" || true; }; }
+
+# rate_judge KEY LABEL LOST DUPS: remember what is wrong.
+rate_judge() {
+	[ "$3" -eq 0 ] || RATE_BAD+=("$2: $3 users' new passwords never reached the server")
+	[ "$4" -eq 0 ] || RATE_BAD+=("$2: $4 users' passwords were accepted more than once")
+	RT_LOST[$1]=$3
+	RT_DUP[$1]=$4
+}
+
+# rate_in_a_row KIND LABEL: RATE_N changes one after the other, in the
+# benchmark's own namespaces (the host's context: the first change's
+# helper leaves the per-host service, which starts the follower when it
+# queues a change). KIND process: a pamtester each; batch: one bench_batch.
+rate_in_a_row() {
+	local kind=$1 label=$2 d=$T/rate_$1 svc=rate_$1 prefix mark logmark t0 t1 tend s e
+	local wait_us=0 line api tok a429 t429 lost dup queued floor u
+	ROW="$label"
+	rate_server "$d" --rate-limit "$RATE_LIMIT"
+	rate_conf "$d" "rate_limit = $RATE_LIMIT" "on_error = queue" \
+		${RATE_TIMEOUT:+"timeout = $RATE_TIMEOUT"}
+	pam_service "$svc" "password required $PAM_ISC_SO config=$d/pam_isc.conf helper=$PAM_ISC_HELPER"
+	prefix=$(new_password "rate$kind")
+	head -n "$RATE_N" "$T/users.all" >"$d/users"
+	mark=$(wc -l <"$RS_EVENTS")
+	logmark=$(syslog_mark)
+	if [ "$kind" = process ]; then
+		user_hashes "$prefix" "$d/users" >"$d/hashes"
+		t0=$(now_us)
+		while read -r u; do
+			s=$(now_us)
+			printf '%s\n%s\n' "$prefix-$u" "$prefix-$u" |
+				pam_env "$PAMTESTER" -v "$svc" "$u" chauthtok >>"$T/pamtester.all" 2>&1 ||
+				fail "$ROW: the change of $u failed (see pamtester.all)"
+			e=$(now_us)
+			[ $((e - s)) -le "$wait_us" ] || wait_us=$((e - s))
+		done <"$d/users"
+		t1=$(now_us)
+	else
+		t0=$(now_us)
+		line=$(printf '%s\n' "$prefix" | pam_env "$BENCH_BATCH" "$svc" "$d/users" \
+			"$d/hashes" 2>>"$T/pamtester.all") || fail "$ROW: bench_batch failed: $line"
+		t1=$(now_us)
+		wait_us=$(awk -v m="$(field max_ms <<<"$line")" 'BEGIN { printf "%d", m * 1000 }')
+	fi
+	tend=$(rate_wait "$RS_EVENTS" "$d/hashes")
+	read -r _ lost dup <<<"$(rate_arrived "$RS_EVENTS" "$d/hashes")"
+	read -r api tok a429 t429 _ <<<"$(rate_counts "$RS_EVENTS" "$mark")"
+	queued=$(log_count "$logmark" '(^|[ >:])event=queued user=b[0-9]+ ')
+	floor=$(window_floor $((2 * RATE_N)) "$RATE_LIMIT")
+	rate_judge "$kind" "$ROW" "$lost" "$dup"
+	RT_TIME[$kind]=$(secs $((tend - t0)))
+	RT_FLOOR[$kind]=$floor
+	RT_SHARE[$kind]=$(pct $((a429 + t429)) $((api + tok)))
+	RT_ASHARE[$kind]=$(pct "$a429" "$api")
+	RT_WAIT[$kind]=$(secs "$wait_us")
+	RT_TIMEOUT[$kind]=${RATE_TIMEOUT:-10}
+	out "| $label | $RATE_N | $RATE_LIMIT | ${RATE_TIMEOUT:-10} | $floor | ${RT_TIME[$kind]} ($(secs $((t1 - t0)))) | $(ratio "${RT_TIME[$kind]}" "$floor") | $api + $tok | $a429 + $t429 | ${RT_ASHARE[$kind]} / ${RT_SHARE[$kind]} % | $((RATE_N - queued)) / $queued | $lost | $dup | ${RT_WAIT[$kind]} |"
+}
+
+# batch_private SERVICE USERS HASHES < PREFIX_LINE: bench_batch in a mount
+# namespace of its own with a private tmpfs over /tmp, so that several run
+# at once: pam_wrapper copies its files to a /tmp/pam.X it picks without a
+# lock, which processes running side by side would share (and the first to
+# end would delete under the others). The benchmark's directories that lie
+# under /tmp are bound back in. Such a process is not in the host's
+# context: its helpers leave no per-host service and start no follower.
+batch_private() {
+	T=$T top_srcdir=$top_srcdir top_builddir=$top_builddir BENCH_BATCH=$BENCH_BATCH \
+		PAM_WRAPPER_LIB=$PAM_WRAPPER_LIB NSS_WRAPPER_LIB=$NSS_WRAPPER_LIB \
+		NSS_WRAPPER_PASSWD=$NSS_WRAPPER_PASSWD NSS_WRAPPER_GROUP=$NSS_WRAPPER_GROUP \
+		unshare --mount --propagation private -- "$BASH" -c '
+		# Open what must stay visible before the tmpfs hides it, then bind
+		# it back at its old path, outermost first.
+		under=() fds=()
+		for d in $(printf "%s\n" "$T" "$top_srcdir" "$top_builddir" | sort -u); do
+			case $d in /tmp/*) under+=("$d") ;; esac
+		done
+		for d in "${under[@]}"; do
+			exec {fd}<"$d" || exit 98
+			fds+=("$fd")
+		done
+		mount -t tmpfs -o mode=1777,size=64m,nosuid,nodev host-tmp /tmp || exit 98
+		for i in "${!under[@]}"; do
+			mkdir -p "${under[$i]}" || exit 98
+			mount --no-canonicalize --bind "/proc/self/fd/${fds[$i]}" "${under[$i]}" || exit 98
+			eval "exec ${fds[$i]}<&-"
+		done
+		exec env PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$T/pam.d" PAM_WRAPPER_USE_SYSLOG=1 \
+			LD_PRELOAD="$PAM_WRAPPER_LIB $NSS_WRAPPER_LIB" \
+			NSS_WRAPPER_PASSWD="$NSS_WRAPPER_PASSWD" NSS_WRAPPER_GROUP="$NSS_WRAPPER_GROUP" \
+			"$BENCH_BATCH" "$@"' _ "$@"
+}
+
+# start_follower CONFIG: the host's follower, started from the benchmark's
+# own namespaces the way pam_isc starts one (detached, a session of its
+# own, stdio on /dev/null, nothing but PATH in its environment).
+start_follower() {
+	setsid env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$PAM_ISC_HELPER" follow --config "$1" \
+		</dev/null >/dev/null 2>&1 &
+}
+
+# fleet_row KEY LABEL SERVER_RATE TOKEN_LIMIT: FLEET_HOSTS hosts, each with
+# its own configuration, runtime_dir and state_dir (its own budget, token
+# cache, key cache and queue) and all with the same client_id, each
+# changing FLEET_CHANGES passwords of its own users in one bench_batch
+# process, all hosts at once. SERVER_RATE and TOKEN_LIMIT "off": none.
+# Each host made one change before (alice's, not counted), so its key is
+# cached as on any host in service, and its token is gone (as after a
+# quarter of an hour without changes): every host needs a token in the
+# burst. A host's batch runs in a namespace of its own (batch_private),
+# where no follower starts: when its batch is over, the host's follower is
+# started from the benchmark's namespaces (start_follower).
+fleet_row() {
+	local key=$1 label=$2 server_rate=$3 token_limit=$4 d=$T/fleet_$1 h hd prefix wprefix
+	local mark logmark t0 t1 tend pids=() rc api tok a429 t429 tokens lost dup
+	local queued local_only wait_ms=0 m floor r=- limit_args=() n=$((FLEET_HOSTS * FLEET_CHANGES))
+	ROW="fleet $label"
+	[ "$server_rate" = off ] || limit_args=(--rate-limit "$server_rate")
+	rate_server "$d" "${limit_args[@]}"
+	printf 'alice\n' >"$d/warm.users"
+	prefix=$(new_password "fleet$key")
+	wprefix=$(new_password "fleetwarm$key")
+	for ((h = 1; h <= FLEET_HOSTS; h++)); do
+		hd=$d/h$h
+		rate_conf "$hd" "rate_limit = $RATE_LIMIT" "on_error = queue" \
+			${RATE_TIMEOUT:+"timeout = $RATE_TIMEOUT"}
+		pam_service "fleet_${key}_$h" \
+			"password required $PAM_ISC_SO config=$hd/pam_isc.conf helper=$PAM_ISC_HELPER"
+		sed -n "$(((h - 1) * FLEET_CHANGES + 1)),$((h * FLEET_CHANGES))p" "$T/users.all" >"$hd/users"
+		user_hashes "$prefix" "$hd/users" >"$hd/hashes"
+	done
+	cat "$d"/h*/hashes >"$d/hashes"
+	[ "$(wc -l <"$d/hashes")" -eq "$n" ] || hard_error "$ROW: not $n users"
+	for ((h = 1; h <= FLEET_HOSTS; h++)); do
+		printf '%s\n' "$wprefix" | batch_private "fleet_${key}_$h" "$d/warm.users" \
+			"$d/h$h/warm.hashes" >"$d/h$h/warm.out" 2>&1 &
+		pids+=($!)
+	done
+	for h in "${!pids[@]}"; do
+		wait "${pids[$h]}" || fail "$ROW: the warm-up change of host $((h + 1)) failed: $(oneline <"$d/h$((h + 1))/warm.out")"
+	done
+	[ "$(_grep -cE '^set user=alice .*status=202' "$RS_EVENTS")" -eq "$FLEET_HOSTS" ] ||
+		fail "$ROW: not every host's warm-up change reached the server"
+	for ((h = 1; h <= FLEET_HOSTS; h++)); do
+		rm -f "$d/h$h/run/token"
+	done
+	[ "$token_limit" = off ] || rs_control "{\"token_rate_limit\": \"$token_limit\"}"
+	mark=$(wc -l <"$RS_EVENTS")
+	logmark=$(syslog_mark)
+	pids=()
+	t0=$(now_us)
+	for ((h = 1; h <= FLEET_HOSTS; h++)); do
+		hd=$d/h$h
+		(
+			rc=0
+			printf '%s\n' "$prefix" | batch_private "fleet_${key}_$h" "$hd/users" \
+				"$hd/batch.hashes" >"$hd/batch.out" 2>"$hd/batch.err" || rc=$?
+			start_follower "$hd/pam_isc.conf"
+			exit "$rc"
+		) &
+		pids+=($!)
+	done
+	for h in "${!pids[@]}"; do
+		wait "${pids[$h]}" || fail "$ROW: host $((h + 1))'s bench_batch failed: $(oneline <"$d/h$((h + 1))/batch.err")"
+	done
+	t1=$(now_us)
+	tend=$(rate_wait "$RS_EVENTS" "$d/hashes")
+	for ((h = 1; h <= FLEET_HOSTS; h++)); do
+		cat "$d/h$h/batch.err" >>"$T/pamtester.all"
+		m=$(field max_ms <"$d/h$h/batch.out")
+		wait_ms=$(awk -v a="$wait_ms" -v b="$m" 'BEGIN { print (b > a ? b : a) }')
+		cmp -s <(sort "$d/h$h/hashes") <(sort "$d/h$h/batch.hashes") ||
+			hard_error "$ROW: host $h: bench_batch typed other passwords than expected"
+	done
+	read -r _ lost dup <<<"$(rate_arrived "$RS_EVENTS" "$d/hashes")"
+	read -r api tok a429 t429 tokens <<<"$(rate_counts "$RS_EVENTS" "$mark")"
+	queued=$(log_count "$logmark" '(^|[ >:])event=queued user=b[0-9]+ ')
+	local_only=$(log_count "$logmark" '(^|[ >:])event=local_only user=b[0-9]+ ')
+	[ "$local_only" -eq 0 ] || RATE_BAD+=("$ROW: $local_only changes were made locally only")
+	if [ "$token_limit" = off ]; then
+		floor=-
+	else
+		floor=$(($(window_floor "$FLEET_HOSTS" "$token_limit") +
+			$(window_floor $((2 * FLEET_CHANGES)) "$RATE_LIMIT")))
+	fi
+	rate_judge "$key" "$ROW" "$lost" "$dup"
+	RT_TIME[$key]=$(secs $((tend - t0)))
+	RT_FLOOR[$key]=$floor
+	RT_SHARE[$key]=$(pct $((a429 + t429)) $((api + tok)))
+	RT_ASHARE[$key]=$(pct "$a429" "$api")
+	RT_WAIT[$key]=$(awk -v m="$wait_ms" 'BEGIN { printf "%.1f", m / 1000 }')
+	RT_TIMEOUT[$key]=${RATE_TIMEOUT:-10}
+	[ "$floor" = - ] || r=$(ratio "${RT_TIME[$key]}" "$floor")
+	out "| $label | $FLEET_HOSTS × $FLEET_CHANGES | $server_rate | $token_limit | $floor | ${RT_TIME[$key]} ($(secs $((t1 - t0)))) | $r | $api + $tok | $a429 + $t429 | ${RT_ASHARE[$key]} / ${RT_SHARE[$key]} % | $tokens | $((n - queued)) / $queued | $lost | $dup | ${RT_WAIT[$key]} |"
+}
+
+rate_rows() {
+	local started=$SECONDS
+	# The follower looks the queued users up without nss_wrapper.
+	host_users
+	out ""
+	out "## Rate limit: changes in a row against a server that limits (one host)"
+	out ""
+	out "The server limits API requests per token (--rate-limit), pam_isc has the same rate_limit and on_error = queue. Time: from the first change's start until the server accepted the last user's new password (in parentheses: until the last change returned). Floor: the earliest the last of the 2 requests per change can go out under the window. Requests and 429s: API + token."
+	out ""
+	out "| row | changes | limit | timeout s | floor s | time s | time / floor | requests | 429s | 429 share, API / all | live / queued | lost | duplicates | longest wait s |"
+	out "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	rate_in_a_row process "a pamtester each, one after the other"
+	rate_in_a_row batch "one process (bench_batch)"
+	out ""
+	out "## Rate limit: a fleet of hosts at once"
+	out ""
+	out "Every host has its own configuration, runtime_dir and state_dir (its own budget, token and queue), all the same client_id; the token endpoint is limited per client_id. Each host made one change before (alice's, not counted: its key is cached, as on a host in service) and its token was removed, so every host needs a token in the burst. Each host's batch runs in a mount namespace of its own (not the host's context: a helper per change, no follower); delivery of what it queued: the host's follower (pam_isc_helper follow), started from the benchmark's own namespace when the host's batch ends. Floor: the token endpoint's windows for all hosts, then each host's own requests under its token's limit. The first row, without limits, is what this machine needs for the same work."
+	out ""
+	out "| row | hosts × changes | limit per token | token limit per client_id | floor s | time s | time / floor | requests | 429s | 429 share, API / all | tokens issued | live / queued | lost | duplicates | longest wait s |"
+	out "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	[ "$BENCH_MODE" = smoke ] || fleet_row free "no limit (what the machine needs)" off off
+	fleet_row limited "limited" "$RATE_LIMIT" "$FLEET_TOKEN_LIMIT"
+	log "the rate limit's rows took $((SECONDS - started)) s"
+}
+
+# rate_targets: the rate rows' targets (after the others).
+rate_targets() {
+	local k what
+	for k in process batch limited; do
+		case $k in
+		process) what="rate limit, $RATE_N changes in a row, a pamtester each" ;;
+		batch) what="rate limit, $RATE_N changes in a row, one process" ;;
+		limited) what="rate limit, fleet of $FLEET_HOSTS hosts × $FLEET_CHANGES" ;;
+		esac
+		out "- $what: time / floor = ${RT_TIME[$k]} / ${RT_FLOOR[$k]} s = $(ratio "${RT_TIME[$k]}" "${RT_FLOOR[$k]}") (target <= 1.15): $(verdict "${RT_TIME[$k]} <= 1.15 * ${RT_FLOOR[$k]}")"
+		out "- $what: 429s ${RT_ASHARE[$k]} % of the API requests (target <= 2 %): $(verdict "${RT_ASHARE[$k]} <= 2")"
+		out "- $what: 429s ${RT_SHARE[$k]} % of all requests, the token endpoint's included (target <= 2 %): $(verdict "${RT_SHARE[$k]} <= 2")"
+		out "- $what: ${RT_LOST[$k]} lost, ${RT_DUP[$k]} accepted twice (target 0 and 0): $(verdict "${RT_LOST[$k]} == 0 && ${RT_DUP[$k]} == 0")"
+		out "- $what: longest wait ${RT_WAIT[$k]} s (target <= timeout, ${RT_TIMEOUT[$k]} s): $(verdict "${RT_WAIT[$k]} <= ${RT_TIMEOUT[$k]}")"
+	done
+}
+
+# The end of a run: its time, the tables kept in bench/last-run.md.
+bench_end() {
+	out ""
+	out "Run time: $((SECONDS / 60)) min $((SECONDS % 60)) s."
+	cp "$R" "$top_builddir/bench/last-run.md"
+	log "results also in bench/last-run.md"
+}
+# A password lost or accepted twice in a rate row fails the run (after the
+# tables are written), in every mode, as a wrong password does in the
+# other rows.
+rate_fail_if_bad() {
+	local b
+	[ "${#RATE_BAD[@]}" -eq 0 ] && return 0
+	for b in "${RATE_BAD[@]}"; do log "FAIL: $b"; done
+	exit 1
+}
+
+# BENCH_ONLY=rate: the rate limit's rows only (the others take minutes).
+case ${BENCH_ONLY:-} in
+'') ;;
+rate)
+	header
+	rate_rows
+	out ""
+	out "## Targets"
+	out ""
+	rate_targets
+	bench_end
+	rate_fail_if_bad
+	isc_done
+	;;
+*) hard_error "BENCH_ONLY=$BENCH_ONLY: only rate is known" ;;
+esac
+
 # --- the follow-up servers: one per (duration, delay), started first -------
 # Each has its own server, runtime_dir and follower, so that the changes
 # run side by side and each server's log holds one change's follow-up only.
@@ -304,12 +707,7 @@ EOF
 chmod 0755 "$T/rss_helper"
 pam_service bench_rss "password required $PAM_ISC_SO config=$ISC_CONF helper=$T/rss_helper"
 
-out "# pam_isc benchmark ($BENCH_MODE)"
-out ""
-out "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-out "- machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1), $(uname -sr)"
-out "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-out "- $(curl --version | head -n 1 | cut -d' ' -f1-5); $(openssl version); $(jq --version)"
+header
 out ""
 out "## One change per process (pamtester chauthtok, the passwd case)"
 out ""
@@ -413,8 +811,10 @@ for secs in 60 600 3600 7000 7200; do
 	FU_COMPUTED[$secs]=$polls
 done
 
+# --- the request budget ---------------------------------------------------
+rate_rows
+
 # --- ratios and targets ------------------------------------------------------
-verdict() { if awk "BEGIN { exit !($1) }"; then echo met; else echo MISSED; fi; }
 out ""
 out "## Ratios"
 out ""
@@ -470,11 +870,9 @@ if [ -n "${FU_MEASURED[60s_0ms]:-}" ]; then
 	out "- follow-up, 60 s change: ${FU_MEASURED[60s_0ms]} requests measured (target <= 8): $(verdict "${FU_MEASURED[60s_0ms]} <= 8")"
 fi
 out "- follow-up, two-hour change: ${FU_COMPUTED[7200]} requests computed (target <= 20): $(verdict "${FU_COMPUTED[7200]} <= 20")"
+rate_targets
 
-out ""
-out "Run time: $((SECONDS / 60)) min $((SECONDS % 60)) s."
-cp "$R" "$top_builddir/bench/last-run.md"
-log "results also in bench/last-run.md"
+bench_end
 
 # Smoke: the correctness part of the targets must hold (times are not judged).
 if [ "$BENCH_MODE" = smoke ]; then
@@ -483,4 +881,5 @@ if [ "$BENCH_MODE" = smoke ]; then
 	[ "$t_lwarm" = met ] || fail "default (per-host service), warm change: ${REQ[lwarm-loopback]} requests, ${TLS[lwarm-loopback]} handshakes"
 	[ "$t_lcold" = met ] || fail "default (per-host service), cold change: ${REQ[lcold-loopback]} requests, ${TLS[lcold-loopback]} handshakes"
 fi
+rate_fail_if_bad
 isc_done
