@@ -127,16 +127,20 @@ static void test_hold(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(rate_budget_note_answer(rb, 200, 30, err, sizeof err), 0);
+	assert_int_equal(rate_budget_note_answer(rb, 200, 30000, err, sizeof err), 0);
 	assert_int_equal(take(rb, RATE_CHANGE, now + 100, &at), RATE_GRANTED);
-	assert_int_equal(rate_budget_note_answer(rb, 429, 3, err, sizeof err), 0);
+	assert_int_equal(rate_budget_hold(rb, &at, err, sizeof err), RATE_GRANTED);
+	assert_int_equal(at, 0);
+	assert_int_equal(rate_budget_note_answer(rb, 429, 3000, err, sizeof err), 0);
+	assert_int_equal(rate_budget_hold(rb, &at, err, sizeof err), RATE_GRANTED);
+	assert_true(at >= now + 2900 && at <= io_now_ms() + 3000);
 	other = open_budget(100, 10); /* another process */
 	assert_int_equal(take(other, RATE_CHANGE, now + 1000, &at), RATE_LATER);
 	assert_true(at >= now + 2900 && at <= io_now_ms() + 3100);
 	assert_int_equal(take(other, RATE_CHANGE, now + 10000, &at), RATE_GRANTED);
 	assert_true(at >= now + 2900);
 	/* A hold beyond the cap is cut to it. */
-	assert_int_equal(rate_budget_note_answer(other, 429, 999999, err, sizeof err), 0);
+	assert_int_equal(rate_budget_note_answer(other, 429, 999999000LL, err, sizeof err), 0);
 	assert_int_equal(rate_budget_view(&cfg, &v, err, sizeof err), 0);
 	assert_int_equal(v.answers_429, 2);
 	assert_int_equal(v.requests, 2);
@@ -171,7 +175,7 @@ static void test_limit_changed(void **state)
 	rb = open_budget(0, 0);
 	for (int i = 0; i < 50; i++)
 		assert_int_equal(take(rb, RATE_POLL, io_now_ms() + 100, &at), RATE_GRANTED);
-	assert_int_equal(rate_budget_note_answer(rb, 429, 2, err, sizeof err), 0);
+	assert_int_equal(rate_budget_note_answer(rb, 429, 2000, err, sizeof err), 0);
 	assert_int_equal(take(rb, RATE_CHANGE, io_now_ms() + 500, &at), RATE_LATER);
 	assert_int_equal(rate_budget_view(&cfg, &v, err, sizeof err), 0);
 	assert_int_equal(v.requests, 55);

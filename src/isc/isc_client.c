@@ -498,13 +498,19 @@ static void sleep_ms(long long ms)
 
 /* Full jitter over the upper half: [d/2, d]. Spreads the retries of many
  * hosts that failed at the same moment. */
-static long long jittered(long long d)
+/* A number from 0 to n (n small). */
+static long long random_upto(long long n)
 {
 	unsigned int r = 0;
 
 	if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
 		r = (unsigned int)io_now_ms();
-	return d / 2 + (long long)(r % (unsigned int)(d / 2 + 1));
+	return (long long)(r % (unsigned int)(n + 1));
+}
+
+static long long jittered(long long d)
+{
+	return d / 2 + random_upto(d / 2);
 }
 
 static void log_retry(const struct isc_client *c, const char *url, int attempt, long http,
@@ -617,13 +623,51 @@ int isc_client_budget_check(struct isc_client *c, unsigned n, struct isc_client_
 }
 
 /* ISC's answer, for the budget: a 429 holds every process back. */
-static void note_answer(struct isc_client *c, long http, long retry_after)
+static void note_answer(struct isc_client *c, long http, long retry_after, bool token_request)
 {
+	struct rate_budget *rb;
+	long long hold_ms = retry_after >= 0 ? retry_after * 1000LL : -1;
 	char berr[256];
 
-	if (http == 429 && c->budget &&
-	    rate_budget_note_answer(c->budget, http, retry_after, berr, sizeof berr) < 0)
+	if (http != 429 || !(rb = budget_of(c)))
+		return;
+	/* The token endpoint's limit is the tenant's, not the host's: many
+	 * hosts refused at once would all come back at the same second.
+	 * Each host comes back at a moment of its own within the next
+	 * Retry-After (at most 10 s later). */
+	if (token_request && hold_ms > 0)
+		hold_ms += random_upto(hold_ms < 10000 ? hold_ms : 10000);
+	if (rate_budget_note_answer(rb, http, hold_ms, berr, sizeof berr) < 0)
 		budget_error(c, berr);
+}
+
+/* A token request takes no slot (ISC limits the API per token), but waits
+ * out a 429's hold on the host like every request: -1 with err (kind
+ * ISC_CLIENT_BUDGET, nothing sent) when the hold outlasts the deadline. */
+static int wait_hold(struct isc_client *c, struct isc_client_error *err)
+{
+	struct rate_budget *rb = budget_of(c);
+	long long until = 0, now;
+	char berr[256];
+
+	if (!rb)
+		return 0;
+	if (rate_budget_hold(rb, &until, berr, sizeof berr) != RATE_GRANTED) {
+		budget_error(c, berr);
+		return 0;
+	}
+	now = io_now_ms();
+	if (until <= now)
+		return 0;
+	if (until > c->deadline_ms - MIN_ATTEMPT_MS) {
+		set_error(err, ISC_CLIENT_BUDGET,
+			  "a 429 holds the host's requests to ISC past the deadline");
+		err->budget_at_ms = until;
+		err->sent = 0;
+		return -1;
+	}
+	sleep_ms(until - now);
+	return 0;
 }
 
 /* One request, retried as isc_client.h says. Returns 0 with *http and resp
@@ -642,7 +686,7 @@ static int request_loop(struct isc_client *c, const char *url, const char *conte
 		if (with_token && ensure_token_locked(c, err) < 0)
 			return -1;
 		/* Only the API calls count: ISC limits them per access token. */
-		if (with_token && take_slot(c, err) < 0)
+		if (with_token ? take_slot(c, err) < 0 : wait_hold(c, err) < 0)
 			return -1;
 		t0 = io_now_ms();
 		if (perform(c, url, content_type, body, body_len, with_token, !idempotent, resp,
@@ -655,8 +699,7 @@ static int request_loop(struct isc_client *c, const char *url, const char *conte
 			wait = jittered(backoff);
 		} else {
 			log_http(c, url, *http, t0);
-			if (with_token)
-				note_answer(c, *http, resp->retry_after);
+			note_answer(c, *http, resp->retry_after, !with_token);
 			if (*http == 401 && with_token && !refreshed) {
 				/* The token is no longer good (expired early, revoked):
 				 * drop it, fetch a new one, try once more. */
@@ -672,9 +715,10 @@ static int request_loop(struct isc_client *c, const char *url, const char *conte
 				retry = true;
 				wait = resp->retry_after >= 0 ? resp->retry_after * 1000LL
 							      : jittered(backoff);
-				/* With a budget, its next slot waits out the hold
-				 * this 429 put on the whole host (take_slot). */
-				held = with_token && c->budget;
+				/* With a budget, the next try waits out the hold
+				 * this 429 put on the whole host (take_slot,
+				 * wait_hold). */
+				held = c->budget != NULL;
 			} else if (*http >= 500 && (idempotent || *http == 503)) {
 				retry = true;
 				wait = jittered(backoff);

@@ -295,7 +295,7 @@ enum rate_result rate_budget_peek(struct rate_budget *rb, unsigned n, long long 
 	return RATE_GRANTED;
 }
 
-int rate_budget_note_answer(struct rate_budget *rb, long http, long retry_after_s, char *err,
+int rate_budget_note_answer(struct rate_budget *rb, long http, long long hold_ms, char *err,
 			    size_t errsize)
 {
 	long long now = io_now_ms(), hold;
@@ -303,11 +303,11 @@ int rate_budget_note_answer(struct rate_budget *rb, long http, long retry_after_
 
 	if (http != 429)
 		return 0;
-	if (retry_after_s < 1)
-		retry_after_s = 1;
-	if (retry_after_s > RATE_BUDGET_MAX_HOLD_S)
-		retry_after_s = RATE_BUDGET_MAX_HOLD_S;
-	hold = now + (long long)retry_after_s * 1000;
+	if (hold_ms < 1000)
+		hold_ms = 1000;
+	if (hold_ms > (long long)RATE_BUDGET_MAX_HOLD_S * 1000)
+		hold_ms = (long long)RATE_BUDGET_MAX_HOLD_S * 1000;
+	hold = now + hold_ms;
 	if (lock(rb, err, errsize) < 0)
 		return -1;
 	load(rb, now);
@@ -318,6 +318,19 @@ int rate_budget_note_answer(struct rate_budget *rb, long http, long retry_after_
 	rc = store(rb, err, errsize);
 	unlock(rb);
 	return rc;
+}
+
+enum rate_result rate_budget_hold(struct rate_budget *rb, long long *until_ms, char *err,
+				  size_t errsize)
+{
+	long long now = io_now_ms();
+
+	if (lock(rb, err, errsize) < 0)
+		return RATE_ERROR;
+	load(rb, now);
+	unlock(rb);
+	*until_ms = rb->head.not_before > now ? rb->head.not_before : 0;
+	return RATE_GRANTED;
 }
 
 int rate_budget_view(const struct config *cfg, struct rate_budget_view *out, char *err,

@@ -69,10 +69,16 @@ enum rate_result rate_budget_peek(struct rate_budget *rb, unsigned n, long long 
 				  size_t errsize);
 
 /* ISC answered a request with http: a 429 is counted and holds every
- * process back until retry_after_s seconds from now (-1: none given, then
- * one second). */
-int rate_budget_note_answer(struct rate_budget *rb, long http, long retry_after_s, char *err,
+ * process back for hold_ms from now (its Retry-After; below a second, or
+ * none given: one second). */
+int rate_budget_note_answer(struct rate_budget *rb, long http, long long hold_ms, char *err,
 			    size_t errsize);
+
+/* The end of a 429's hold (io_now_ms clock), 0 when none holds now. For
+ * the token requests, which take no slot but wait out a hold all the
+ * same. */
+enum rate_result rate_budget_hold(struct rate_budget *rb, long long *until_ms, char *err,
+				  size_t errsize);
 
 /* The budget as pam_isc_ctl status shows it. */
 struct rate_budget_view {
