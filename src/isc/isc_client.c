@@ -632,11 +632,12 @@ static void note_answer(struct isc_client *c, long http, long retry_after, bool 
 	if (http != 429 || !(rb = budget_of(c)))
 		return;
 	/* The token endpoint's limit is the tenant's, not the host's: many
-	 * hosts refused at once would all come back at the same second.
-	 * Each host comes back at a moment of its own within the next
-	 * Retry-After (at most 10 s later). */
+	 * hosts refused at once would all come back in the same millisecond.
+	 * Each comes back within a second after the Retry-After, at a moment
+	 * of its own. (A longer spread costs the fleet time and spares few
+	 * refusals: the window frees its slots at Retry-After.) */
 	if (token_request && hold_ms > 0)
-		hold_ms += random_upto(hold_ms < 10000 ? hold_ms : 10000);
+		hold_ms += random_upto(1000);
 	if (rate_budget_note_answer(rb, http, hold_ms, berr, sizeof berr) < 0)
 		budget_error(c, berr);
 }

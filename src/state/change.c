@@ -206,6 +206,7 @@ int change_lookup(struct change_ctx *ctx, long long deadline_ms, struct proto_ve
 	/* Separately from the lookup, so that a credentials problem is logged
 	 * as one (step=token) and not as a failed lookup. */
 	if (isc_client_ensure_token(ctx->client, &e) < 0) {
+		ctx->rate_limited = stopped_by_rate(&e);
 		log_client_error(lc, user, "token", &e);
 		fail(verdict, reason_for(&e));
 		return -1;
