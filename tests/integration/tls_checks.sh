@@ -61,6 +61,9 @@ log "ok: a matching pin (alone, or among others) is accepted"
 # The stand-in speaks TLS only, so the CONNECT fails: what matters is that the
 # configured proxy, and nothing else, was contacted.
 start_extra_server proxy
+# The follower of the changes above polls the server directly until their
+# final state: let it finish first, or its polls count as direct contact.
+wait_no_follower 60 || fail "the follower of the pin changes is still running"
 : >"$X_EVENTS"
 mark=$(events_mark)
 write_config "proxy = http://127.0.0.1:$X_PORT" "on_error = fail"
