@@ -103,7 +103,6 @@ case " ${missing[*]} " in
 			>"$policy_rc"
 		chmod 0755 "$policy_rc"
 		own_policy_rc=1
-		trap 'rm -f "$policy_rc"' EXIT
 	fi
 	;;
 esac
@@ -145,6 +144,8 @@ ldap_guard_before() {
 }
 ldap_guard_after() {
 	local f orig pid
+	# openssh-server's policy-rc.d (above), whatever became of the install.
+	[ "$own_policy_rc" = 0 ] || rm -f "$policy_rc"
 	[ "$ldap_missing" = 1 ] || return 0
 	[ "$ldap_policy_rc" = 0 ] || rm -f /usr/sbin/policy-rc.d
 	# libpam-ldapd's profile is named "ldap" (/usr/share/pam-configs/ldap):
@@ -184,10 +185,7 @@ ldap_guard_before
 trap 'ldap_guard_after' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-if [ "$own_policy_rc" = 1 ]; then
-	rm -f "$policy_rc"
-	trap - EXIT
-fi
+# (policy-rc.d and the directory packages' guard: ldap_guard_after, on EXIT.)
 case " ${missing[*]} " in
 *" openssh-server "*)
 	sshd_after=$(cat /run/sshd.pid 2>/dev/null || true)
