@@ -1119,6 +1119,37 @@ helper_pid() {
 
 _isc_mounts=()
 
+# assert_no_secret_in FILE...: none of the FILEs (transcripts, a daemon's
+# log) shows a registered password.
+assert_no_secret_in() {
+	local f
+	for f in "$@"; do
+		! file_has_secret "$f" || fail "a password appears in ${f#"$T"/}"
+	done
+}
+
+# stop_pid PID WHAT: SIGTERM to a daemon this test started, then wait (5 s
+# at most) until it has gone, and reap it.
+stop_pid() {
+	local pid=$1 i
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	! kill -0 "$pid" 2>/dev/null || fail "$2 (pid $pid) did not end within 5 s of SIGTERM"
+	wait "$pid" 2>/dev/null || true
+}
+
+# assert_host_unchanged WHAT: $T/host.after (host_state after
+# unmount_all) is $T/host.before; else the difference and a failure.
+assert_host_unchanged() {
+	if ! cmp -s "$T/host.before" "$T/host.after"; then
+		diff "$T/host.before" "$T/host.after" | head -n 20 >&2
+		fail "$1 changed"
+	fi
+}
+
 # bind_copy DIR: a copy of DIR ($T/copy_DIR_WITH_UNDERSCORES), bound over DIR.
 bind_copy() {
 	local dir=$1 copy

@@ -335,29 +335,15 @@ wait_for_log "pam_isc\[[0-9]+\]: event=final user=$USER_NAME .*state=FAILED" 10 
 server_control '{"set_state": "IN_PROGRESS"}'
 log "ok: ISC refused: the directory has the new password, passwd said ISC refused it"
 
-for f in "${TRANSCRIPTS[@]}" "$T/whoami2.out" "$T/pam-auth-update.out" "$T/flush.out" "$T/slapd.out" "$T/nslcd.out" "$LDAP/slapadd.out" \
-	"$T/whoami0.out" "$T/whoami1.out" "$T/whoami0-after.out"; do
-	if file_has_secret "$f"; then
-		fail "a password appears in ${f#"$T"/}"
-	fi
-done
+assert_no_secret_in "${TRANSCRIPTS[@]}" "$T/whoami2.out" "$T/pam-auth-update.out" "$T/flush.out" "$T/slapd.out" "$T/nslcd.out" "$LDAP/slapadd.out" \
+	"$T/whoami0.out" "$T/whoami1.out" "$T/whoami0-after.out"
 
 # --- stop the daemons, then the host's files ------------------------------------------------
-for pid in "$NSLCD_PID" "$SLAPD_PID"; do
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 50; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$pid" 2>/dev/null && fail "pid $pid did not end within 5 s of SIGTERM"
-	wait "$pid" 2>/dev/null || true
-done
+stop_pid "$NSLCD_PID" nslcd
+stop_pid "$SLAPD_PID" slapd
 unmount_all
 host_state "${HOST_EXTRA[@]}" >"$T/host.after"
-if ! cmp -s "$T/host.before" "$T/host.after"; then
-	diff "$T/host.before" "$T/host.after" | head -n 20 >&2
-	fail "the host's /etc, /run or PAM state changed"
-fi
+assert_host_unchanged "the host's /etc, /run or PAM state"
 log "ok: the host's /etc, /run, /var/lib/pam and pam-configs are unchanged"
 
 isc_done

@@ -321,19 +321,12 @@ assert_authpriv 'pam_isc\[[0-9]+\]: event='
 # Nothing but the five changes (one refused) reached ISC.
 [ "$(count_events '^set ')" -eq 5 ] || fail "$(count_events '^set ') set events, not 5"
 
-for f in "${TRANSCRIPTS[@]}" "$T/pam-auth-update.out"; do
-	if file_has_secret "$f"; then
-		fail "a password appears in ${f#"$T"/}"
-	fi
-done
+assert_no_secret_in "${TRANSCRIPTS[@]}" "$T/pam-auth-update.out"
 
 # --- the host's files are untouched ---------------------------------------------------
 unmount_all
 host_state >"$T/host.after"
-if ! cmp -s "$T/host.before" "$T/host.after"; then
-	diff "$T/host.before" "$T/host.after" | head -n 20 >&2
-	fail "the host's /etc or PAM state changed"
-fi
+assert_host_unchanged "the host's /etc or PAM state"
 _grep -q "^$USER_NAME:" /etc/passwd && fail "the test user is in the host's /etc/passwd"
 log "ok: the host's /etc, /var/lib/pam, debconf and pam-configs are unchanged"
 

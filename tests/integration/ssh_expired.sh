@@ -328,27 +328,14 @@ else
 fi
 log "ok: veto stack, ISC a black hole: the login was refused in $MS ms (< LoginGraceTime ${GRACE}s), the password is unchanged and still expired$told"
 
-for f in "${TRANSCRIPTS[@]}" "$T/pam-auth-update.out" "$T/sshd.log"; do
-	if file_has_secret "$f"; then
-		fail "a password appears in ${f#"$T"/}"
-	fi
-done
+assert_no_secret_in "${TRANSCRIPTS[@]}" "$T/pam-auth-update.out" "$T/sshd.log"
 
 # --- sshd down, the host's files untouched ---------------------------------------------
-kill -TERM "$SSHD_PID" 2>/dev/null || true
-for ((i = 0; i < 50; i++)); do
-	kill -0 "$SSHD_PID" 2>/dev/null || break
-	sleep 0.1
-done
-kill -0 "$SSHD_PID" 2>/dev/null && fail "sshd (pid $SSHD_PID) did not stop"
-wait "$SSHD_PID" 2>/dev/null || true
+stop_pid "$SSHD_PID" sshd
 unmount_all
 host_state "${HOST_SSH[@]}" >"$T/host.after"
 ls -A /etc/ssh >>"$T/host.after"
-if ! cmp -s "$T/host.before" "$T/host.after"; then
-	diff "$T/host.before" "$T/host.after" | head -n 20 >&2
-	fail "the host's /etc, /etc/ssh or PAM state changed"
-fi
+assert_host_unchanged "the host's /etc, /etc/ssh or PAM state"
 _grep -q "^$USER_NAME:" /etc/passwd && fail "the test user is in the host's /etc/passwd"
 log "ok: the host's /etc, /etc/ssh, /var/lib/pam and pam-configs are unchanged"
 
