@@ -2,8 +2,10 @@
 # SPDX-License-Identifier: MIT
 # A burst: 50 password changes at once, for 50 different users, while ISC is
 # down (on_error = queue), twice (a second round of 50 with new passwords),
-# then one flush with ISC back: every user's newest password arrives exactly
-# once and no older one ever does.
+# then ISC back: every user's newest password arrives exactly once and no
+# older one ever does, whoever delivers it (pam_isc_ctl flush, or the
+# follower that the queued changes started, which drains the queue as soon
+# as it sees the configuration change; both take the queue's flush lock).
 #
 # The 50 pamtesters really run concurrently (pamtester_private in lib.sh).
 . "$(dirname "$0")/../lib.sh"
@@ -21,6 +23,9 @@ for ((i = 1; i <= N_USERS; i++)); do
 	printf '%s:x:%d:%d:%s:%s:/bin/sh\n' "$u" $((5000 + i)) $((5000 + i)) "$u" "$T/home/$u" >>"$T/passwd"
 	printf '%s:x:%d:\n' "$u" $((5000 + i)) >>"$T/group"
 done
+
+# The follower looks the users up without nss_wrapper.
+host_users
 
 pw_of() { printf 'Burst-round-%s-password-%s' "$1" "$2"; }
 
@@ -74,11 +79,17 @@ n=$(queue_entries | wc -l)
 [ "$(count_log 'event=queued user=burst')" -eq $((2 * N_USERS)) ] ||
 	fail "expected $((2 * N_USERS)) queued lines, got $(count_log 'event=queued user=burst')"
 
-# ISC back: one flush delivers everything.
-write_config 'on_error = queue' 'timeout = 10' 'rate_limit = 0'
+# ISC back: the flush and the follower deliver everything between them.
 mark=$(events_mark)
+write_config 'on_error = queue' 'timeout = 10' 'rate_limit = 0'
 ctl flush
-[ "$CTL_RC" -eq 0 ] || fail "flush exited $CTL_RC: $(cat "$T/ctl.out")"
+# 4: the follower's own pass held the flush lock; it delivers then.
+[ "$CTL_RC" -eq 0 ] || [ "$CTL_RC" -eq 4 ] || fail "flush exited $CTL_RC: $(cat "$T/ctl.out")"
+for ((i = 0; i < 600; i++)); do
+	[ -z "$(queue_entries)" ] && break
+	sleep 0.1
+done
+[ -z "$(queue_entries)" ] || fail "entries left a minute after ISC came back: $(queue_entries | wc -l)"
 ev=$(events_since "$mark")
 for u in "${USERS[@]}"; do
 	new=$(printf '%s\n' "$ev" | _grep -cE "^set user=$u .*decrypted_sha256=$(sha256_of "$(pw_of 2 "$u")") " || true)
@@ -87,8 +98,7 @@ for u in "${USERS[@]}"; do
 	[ "$new" -eq 1 ] && [ "$old" -eq 0 ] && [ "$all" -eq 1 ] ||
 		fail "$u: newest arrived $new time(s), older $old, sets $all"
 done
-[ -z "$(queue_entries)" ] || fail "entries left after the flush: $(queue_entries)"
-_grep -q "delivered $N_USERS, dropped 0, still queued 0" "$T/ctl.out" || fail "flush summary: $(cat "$T/ctl.out")"
-log "ok: flush: each user's newest password arrived exactly once"
+[ "$(count_log 'event=queue_dropped')" -eq 0 ] || fail "entries were dropped: $(_grep 'event=queue_dropped' "$T/syslog.log" | head -n 3)"
+log "ok: each user's newest password arrived exactly once (flush exit $CTL_RC)"
 
 isc_done
