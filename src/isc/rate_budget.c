@@ -282,16 +282,25 @@ enum rate_result rate_budget_take(struct rate_budget *rb, enum rate_class cls, l
 	return rc;
 }
 
+/* The budget as it stands now, read under the lock into rb: what a
+ * question that spends nothing answers from. */
+static int snapshot(struct rate_budget *rb, long long now, char *err, size_t errsize)
+{
+	if (lock(rb, err, errsize) < 0)
+		return -1;
+	load(rb, now);
+	unlock(rb);
+	return 0;
+}
+
 enum rate_result rate_budget_peek(struct rate_budget *rb, unsigned n, long long *at_ms, char *err,
 				  size_t errsize)
 {
 	long long now = io_now_ms();
 
-	if (lock(rb, err, errsize) < 0)
+	if (snapshot(rb, now, err, errsize) < 0)
 		return RATE_ERROR;
-	load(rb, now);
 	*at_ms = slot_time(rb, now, n ? n : 1);
-	unlock(rb);
 	return RATE_GRANTED;
 }
 
@@ -325,10 +334,8 @@ enum rate_result rate_budget_hold(struct rate_budget *rb, long long *until_ms, c
 {
 	long long now = io_now_ms();
 
-	if (lock(rb, err, errsize) < 0)
+	if (snapshot(rb, now, err, errsize) < 0)
 		return RATE_ERROR;
-	load(rb, now);
-	unlock(rb);
 	*until_ms = rb->head.not_before > now ? rb->head.not_before : 0;
 	return RATE_GRANTED;
 }
