@@ -194,7 +194,7 @@ log "ok: skip_users drop; check shows key cache and queue"
 # --- flush is non-interactive and refuses a second concurrent run (exit 4).
 exec {lk}>>"$T/state/queue/.flush"
 flock -n "$lk" || hard_error "cannot take the flush lock in the test"
-ctl flush
+CTL_NO_RETRY=1 ctl flush
 exec {lk}>&-
 [ "$CTL_RC" -eq 4 ] || fail "flush while another runs: exit $CTL_RC, expected 4"
 ctl bogus
