@@ -176,6 +176,22 @@ void change_end(struct change_ctx *ctx)
 	memset(ctx, 0, sizeof *ctx);
 }
 
+/* Of a change's timeout, what the lookup leaves to the set-password after
+ * it, at most (ms). In one exchange one deadline covers both; after a
+ * preliminary phase the update phase has a timeout of its own, but the
+ * person waits for both in one pam_chauthtok. What can take a lookup long
+ * is a wait for the host's budget or a 429's hold, and these stop here. */
+#define SET_RESERVE_MAX_MS 1000
+
+static long long lookup_deadline(const struct config *cfg, long long deadline_ms)
+{
+	long long reserve = (long long)cfg->timeout * 1000 / 10;
+
+	if (reserve > SET_RESERVE_MAX_MS)
+		reserve = SET_RESERVE_MAX_MS;
+	return deadline_ms - reserve;
+}
+
 int change_lookup(struct change_ctx *ctx, long long deadline_ms, struct proto_verdict *verdict)
 {
 	const struct config *cfg = ctx->cfg;
@@ -189,7 +205,7 @@ int change_lookup(struct change_ctx *ctx, long long deadline_ms, struct proto_ve
 	fail(verdict, PROTO_REASON_INTERNAL);
 	isc_password_info_free(&ctx->info);
 	ctx->looked_up = false;
-	isc_client_set_deadline(ctx->client, deadline_ms);
+	isc_client_set_deadline(ctx->client, lookup_deadline(cfg, deadline_ms));
 	/* A change is two API calls (lookup, set-password). When the host's
 	 * budget cannot serve both before the deadline, none is spent: the
 	 * change is treated as if ISC were unreachable (queued, with
