@@ -250,11 +250,16 @@ if [ "$BENCH_MODE" = smoke ]; then
 	# the same things happen as in the full rows (changes the budget cannot
 	# serve in time are queued, a follower delivers them) in seconds.
 	RATE_N=30 RATE_LIMIT=10/2 RATE_TIMEOUT=2
-	FLEET_HOSTS=4 FLEET_CHANGES=5 FLEET_TOKEN_LIMIT=2/2
+	FLEET_HOSTS=4 FLEET_CHANGES=5 FLEET_SCARCE_TOKEN_LIMIT=2/2
 else
 	RATE_N=300 RATE_LIMIT=100/10 RATE_TIMEOUT=
-	FLEET_HOSTS=50 FLEET_CHANGES=20 FLEET_TOKEN_LIMIT=10/10
+	FLEET_HOSTS=50 FLEET_CHANGES=20 FLEET_SCARCE_TOKEN_LIMIT=10/10
 fi
+# ISC publishes no limit for its token endpoint; the fleet's "limited" row
+# gives it the one figure ISC does publish (its API's, per client_id here),
+# and the "scarce" row a fifth of the fleet per window, so that the token
+# endpoint is what binds (docs/performance.md, "Rate limit").
+FLEET_TOKEN_LIMIT=$RATE_LIMIT
 # How long the queue may take to deliver what was queued, at most (s).
 RATE_WAIT_MAX=600
 # What a row found wrong (a password lost or delivered twice): the run
@@ -545,6 +550,11 @@ fleet_row() {
 	else
 		floor=$(($(window_floor "$FLEET_HOSTS" "$token_limit") +
 			$(window_floor $((2 * FLEET_CHANGES)) "$RATE_LIMIT")))
+		# Limits that leave the work its own pace: its floor is what the
+		# machine needs for it (the row without limits, run just before).
+		if [ -n "${RT_TIME[free]:-}" ] && awk -v f="$floor" -v m="${RT_TIME[free]}" 'BEGIN { exit !(m > f) }'; then
+			floor=${RT_TIME[free]}
+		fi
 	fi
 	rate_judge "$key" "$ROW" "$lost" "$dup"
 	RT_TIME[$key]=$(secs $((tend - t0)))
@@ -553,7 +563,7 @@ fleet_row() {
 	RT_ASHARE[$key]=$(pct "$a429" "$api")
 	RT_WAIT[$key]=$(awk -v m="$wait_ms" 'BEGIN { printf "%.1f", m / 1000 }')
 	RT_TIMEOUT[$key]=${RATE_TIMEOUT:-10}
-	[ "$floor" = - ] || r=$(ratio "${RT_TIME[$key]}" "$floor")
+	[ "$floor" = - ] || [ "$floor" = 0 ] || r=$(ratio "${RT_TIME[$key]}" "$floor")
 	out "| $label | $FLEET_HOSTS × $FLEET_CHANGES | $server_rate | $token_limit | $floor | ${RT_TIME[$key]} ($(secs $((t1 - t0)))) | $r | $api + $tok | $a429 + $t429 | ${RT_ASHARE[$key]} / ${RT_SHARE[$key]} % | $tokens | $((n - queued)) / $queued | $lost | $dup | ${RT_WAIT[$key]} |"
 }
 
@@ -573,27 +583,42 @@ rate_rows() {
 	out ""
 	out "## Rate limit: a fleet of hosts at once"
 	out ""
-	out "Every host has its own configuration, runtime_dir and state_dir (its own budget, token and queue), all the same client_id; the token endpoint is limited per client_id. Each host made one change before (alice's, not counted: its key is cached, as on a host in service) and its token was removed, so every host needs a token in the burst. Each host's batch runs in a mount namespace of its own (not the host's context: a helper per change, no follower); delivery of what it queued: the host's follower (pam_isc_helper follow), started from the benchmark's own namespace when the host's batch ends. Floor: the token endpoint's windows for all hosts, then each host's own requests under its token's limit. The first row, without limits, is what this machine needs for the same work."
+	out "Every host has its own configuration, runtime_dir and state_dir (its own budget, token and queue), all the same client_id; the token endpoint is limited per client_id. Each host made one change before (alice's, not counted: its key is cached, as on a host in service) and its token was removed, so every host needs a token in the burst. Each host's batch runs in a mount namespace of its own (not the host's context: a helper per change, no follower); delivery of what it queued: the host's follower (pam_isc_helper follow), started from the benchmark's own namespace when the host's batch ends. Floor: the token endpoint's windows for all hosts, then each host's own requests under its token's limit; where that is less than what this machine needs for the same work (the first row, without limits), the latter. ISC publishes no limit for its token endpoint: \"limited\" gives it the API's figure, \"token endpoint scarce\" one that lets a fifth of the fleet in per window."
 	out ""
 	out "| row | hosts × changes | limit per token | token limit per client_id | floor s | time s | time / floor | requests | 429s | 429 share, API / all | tokens issued | live / queued | lost | duplicates | longest wait s |"
 	out "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	[ "$BENCH_MODE" = smoke ] || fleet_row free "no limit (what the machine needs)" off off
 	fleet_row limited "limited" "$RATE_LIMIT" "$FLEET_TOKEN_LIMIT"
+	fleet_row scarce "token endpoint scarce" "$RATE_LIMIT" "$FLEET_SCARCE_TOKEN_LIMIT"
 	log "the rate limit's rows took $((SECONDS - started)) s"
 }
 
 # rate_targets: the rate rows' targets (after the others).
 rate_targets() {
 	local k what
-	for k in process batch limited; do
+	local token_n least
+	for k in process batch limited scarce; do
 		case $k in
 		process) what="rate limit, $RATE_N changes in a row, a pamtester each" ;;
 		batch) what="rate limit, $RATE_N changes in a row, one process" ;;
 		limited) what="rate limit, fleet of $FLEET_HOSTS hosts × $FLEET_CHANGES" ;;
+		scarce) what="rate limit, fleet of $FLEET_HOSTS hosts × $FLEET_CHANGES, token endpoint scarce" ;;
 		esac
-		out "- $what: time / floor = ${RT_TIME[$k]} / ${RT_FLOOR[$k]} s = $(ratio "${RT_TIME[$k]}" "${RT_FLOOR[$k]}") (target <= 1.15): $(verdict "${RT_TIME[$k]} <= 1.15 * ${RT_FLOOR[$k]}")"
+		[ -n "${RT_TIME[$k]:-}" ] || continue
+		if [ "${RT_FLOOR[$k]}" = - ] || [ "${RT_FLOOR[$k]}" = 0 ]; then
+			out "- $what: time ${RT_TIME[$k]} s (no floor: the limits do not bind, and the row without limits is not run in this mode)"
+		else
+			out "- $what: time / floor = ${RT_TIME[$k]} / ${RT_FLOOR[$k]} s = $(ratio "${RT_TIME[$k]}" "${RT_FLOOR[$k]}") (target <= 1.15): $(verdict "${RT_TIME[$k]} <= 1.15 * ${RT_FLOOR[$k]}")"
+		fi
 		out "- $what: 429s ${RT_ASHARE[$k]} % of the API requests (target <= 2 %): $(verdict "${RT_ASHARE[$k]} <= 2")"
-		out "- $what: 429s ${RT_SHARE[$k]} % of all requests, the token endpoint's included (target <= 2 %): $(verdict "${RT_SHARE[$k]} <= 2")"
+		least=
+		if [ "$k" = scarce ]; then
+			# Hosts that cannot know of each other all ask at once: all
+			# but the window's N are refused at least once.
+			token_n=${FLEET_SCARCE_TOKEN_LIMIT%/*}
+			least="; hosts that cannot know of each other meet at least $((FLEET_HOSTS - token_n)) refusals, $(pct $((FLEET_HOSTS - token_n)) $((2 * FLEET_HOSTS * FLEET_CHANGES + FLEET_HOSTS))) %"
+		fi
+		out "- $what: 429s ${RT_SHARE[$k]} % of all requests, the token endpoint's included (target <= 2 %$least): $(verdict "${RT_SHARE[$k]} <= 2")"
 		out "- $what: ${RT_LOST[$k]} lost, ${RT_DUP[$k]} accepted twice (target 0 and 0): $(verdict "${RT_LOST[$k]} == 0 && ${RT_DUP[$k]} == 0")"
 		out "- $what: longest wait ${RT_WAIT[$k]} s (target <= timeout, ${RT_TIMEOUT[$k]} s): $(verdict "${RT_WAIT[$k]} <= ${RT_TIMEOUT[$k]}")"
 	done
