@@ -616,7 +616,7 @@ rate_targets() {
 			# Hosts that cannot know of each other all ask at once: all
 			# but the window's N are refused at least once.
 			token_n=${FLEET_SCARCE_TOKEN_LIMIT%/*}
-			least="; hosts that cannot know of each other meet at least $((FLEET_HOSTS - token_n)) refusals, $(pct $((FLEET_HOSTS - token_n)) $((2 * FLEET_HOSTS * FLEET_CHANGES + FLEET_HOSTS))) %"
+			least="; hosts that cannot know of each other meet at least $((FLEET_HOSTS - token_n)) refusals, $(awk -v a=$((FLEET_HOSTS - token_n)) -v b=$((2 * FLEET_HOSTS * FLEET_CHANGES + FLEET_HOSTS)) 'BEGIN { printf "%.2f", 100 * a / b }') %"
 		fi
 		out "- $what: 429s ${RT_SHARE[$k]} % of all requests, the token endpoint's included (target <= 2 %$least): $(verdict "${RT_SHARE[$k]} <= 2")"
 		out "- $what: ${RT_LOST[$k]} lost, ${RT_DUP[$k]} accepted twice (target 0 and 0): $(verdict "${RT_LOST[$k]} == 0 && ${RT_DUP[$k]} == 0")"
